@@ -7,23 +7,26 @@
 //! [`Histogram`](crate::Histogram) allocates one cache-padded cell group per
 //! index, so "slot `i`" means the same thing in all of them.
 //!
-//! - An owned index is held by **at most one live thread at a time**. Indices
-//!   come only from the free list (under its mutex) and go back to it only from
-//!   the holder's thread-local destructor, after the holder's last write.
+//! - An owned index is held by **at most one live thread at a time**. The
+//!   free bitmap (`free`, one bit per owned index, set = free) is the only
+//!   source of indices: a thread claims index `i` by clearing bit `i` with a
+//!   compare-exchange, and sets it again only from its thread-local
+//!   destructor, after its last write.
 //! - So every owned cell has a single writer, which bumps it with a plain
 //!   `Relaxed` load + store: no locked read-modify-write on the hot path.
 //! - When an index changes hands, the old holder's writes *happen before* the
-//!   new holder's first load: the old holder releases the free-list mutex after
-//!   pushing the index, the new holder acquires it before popping it. The new
-//!   holder therefore continues from the exact value the old one left; values
-//!   are never reset, which keeps every sum exact.
-//! - A thread that finds the free list empty gets a shared stripe (round-robin)
+//!   new holder's first load: the old holder sets the bit with `Release`, the
+//!   new holder clears it with `Acquire` and so reads from that release. The
+//!   new holder continues from the exact value the old one left; values are
+//!   never reset, which keeps every sum exact.
+//! - Claiming and releasing take no lock, so a thread that ends never waits.
+//! - A thread that finds no free bit gets a shared stripe (round-robin)
 //!   for its whole life and writes it with `fetch_add`, which tolerates any
 //!   number of writers.
 //! - A thread whose thread-local is already destroyed (a write from another
 //!   thread-local's destructor) uses shared stripe 0.
 
-use crate::sync::{global, lock, parallelism, thread_local, AtomicUsize, Mutex, Ordering};
+use crate::sync::{global, parallelism, thread_local, AtomicU64, AtomicUsize, Ordering};
 
 /// How many stripes each counter set and histogram has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,9 +70,8 @@ pub(crate) enum Slot {
 
 struct Registry {
     layout: Layout,
-    /// Owned indices nobody holds. Popped from the end, so an index freed by
-    /// an exiting thread is the next one handed out.
-    free: Mutex<Vec<usize>>,
+    /// Bit `i % 64` of word `i / 64` is set while owned index `i` is free.
+    free: Box<[AtomicU64]>,
     /// Round-robin cursor over the shared stripes.
     next_shared: AtomicUsize,
 }
@@ -79,35 +81,94 @@ global! {
         let layout = Layout::for_parallelism(parallelism());
         Registry {
             layout,
-            free: Mutex::new((0..layout.owned).rev().collect()),
+            free: (0..layout.owned.div_ceil(64))
+                .map(|w| {
+                    let bits = (layout.owned - 64 * w).min(64);
+                    AtomicU64::new(if bits == 64 { u64::MAX } else { (1 << bits) - 1 })
+                })
+                .collect(),
             next_shared: AtomicUsize::new(0),
         }
     };
 }
 
 /// The thread's claim on a slot; gives an owned index back when the thread ends.
-struct Claim(Slot);
+struct Claim {
+    slot: Slot,
+    /// Set once [`release_current_for_loom`] has given the index back.
+    #[cfg(clockwise_loom)]
+    released: crate::sync::Cell<bool>,
+}
 
 impl Claim {
     fn new() -> Claim {
         let registry = &*REGISTRY;
-        if let Some(index) = lock(&registry.free).pop() {
-            return Claim(Slot::Owned(index));
+        for (w, word) in registry.free.iter().enumerate() {
+            // Relaxed: a stale view only costs a failed compare-exchange.
+            let mut bits = word.load(Ordering::Relaxed);
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                // Acquire pairs with the Release in `drop`: the previous
+                // holder's writes to this index happen before ours.
+                match word.compare_exchange_weak(
+                    bits,
+                    bits & !(1 << bit),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Claim::of(Slot::Owned(64 * w + bit)),
+                    Err(now) => bits = now,
+                }
+            }
         }
         // Relaxed: only spreads threads over stripes; any value is correct.
         let n = registry.next_shared.fetch_add(1, Ordering::Relaxed);
-        Claim(Slot::Shared(n % registry.layout.shared))
+        Claim::of(Slot::Shared(n % registry.layout.shared))
+    }
+
+    fn of(slot: Slot) -> Claim {
+        Claim {
+            slot,
+            #[cfg(clockwise_loom)]
+            released: crate::sync::Cell::new(false),
+        }
+    }
+}
+
+/// Gives an owned index back to the free bitmap.
+fn release(slot: Slot) {
+    if let Slot::Owned(index) = slot {
+        // Release publishes this thread's last writes to the index's next
+        // holder, whose claim reads this with Acquire.
+        REGISTRY.free[index / 64].fetch_or(1 << (index % 64), Ordering::Release);
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if let Slot::Owned(index) = self.0 {
-            // The mutex release publishes this thread's last writes to the
-            // index's next holder (see the module invariants).
-            lock(&REGISTRY.free).push(index);
+        #[cfg(clockwise_loom)]
+        if self.released.get() {
+            return;
         }
+        release(self.slot);
     }
+}
+
+/// Runs the end-of-thread release now, for loom models only.
+///
+/// loom 0.7 corrupts its own state when a thread-local destructor of a
+/// spawned model thread performs an atomic operation (reproduced in
+/// `loom-tests/tests/loom_tls_destructor.rs`), so the models call this as the
+/// last statement of each thread instead: it runs the same [`release`] the
+/// destructor would, and the destructor then does nothing.
+#[cfg(clockwise_loom)]
+#[doc(hidden)]
+pub fn release_current_for_loom() {
+    let _ = CLAIM.try_with(|c| {
+        if !c.released.replace(true) {
+            release(c.slot);
+        }
+    });
 }
 
 thread_local! {
@@ -122,5 +183,5 @@ pub fn layout() -> Layout {
 /// The calling thread's slot, claimed on its first call.
 #[inline]
 pub(crate) fn current() -> Slot {
-    CLAIM.try_with(|c| c.0).unwrap_or(Slot::Shared(0))
+    CLAIM.try_with(|c| c.slot).unwrap_or(Slot::Shared(0))
 }

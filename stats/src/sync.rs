@@ -31,10 +31,12 @@ mod imp {
 
 #[cfg(clockwise_loom)]
 mod imp {
+    // No locks, condvars or threads: their only user, the window `Ticker`,
+    // is not a lock-free protocol and is compiled out under loom.
     pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
-    pub(crate) use loom::thread;
     pub(crate) use loom::thread_local;
+    /// Thread-local only (never shared), so loom need not track it.
+    pub(crate) use std::cell::Cell;
 
     /// Under loom the machine is pretended to have one core, so the models
     /// need only two threads to exercise both owned and shared slots.
@@ -56,6 +58,7 @@ mod imp {
 
 pub(crate) use imp::*;
 
+#[cfg(not(clockwise_loom))]
 /// Locks `m`, ignoring poisoning.
 ///
 /// Every mutex in this crate guards data that is consistent between
