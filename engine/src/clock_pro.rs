@@ -33,8 +33,11 @@
 //! Each hand step either clears a reference bit, changes a page's status or
 //! removes a page. A hand passes a page at most twice per lap (the second time
 //! its bit is clear), so one insert does at most `O(pages tracked)` steps in
-//! the worst case and `O(1)` amortised; [`ClockPro::MAX_STEPS`] caps the
-//! steps of one call: past it, the cold hand evicts its page whatever its bit.
+//! the worst case and `O(1)` amortised. Readers may set bits while the hands
+//! run, so [`ClockPro::MAX_STEPS`] caps the sparing: past that many steps in
+//! one call, the cold hand evicts and the hot hand demotes whatever the bit.
+//! A call therefore takes at most `MAX_STEPS` plus one lap of the hot hand
+//! plus the test-hand steps needed to end surplus test periods.
 
 use std::collections::HashMap;
 
@@ -165,11 +168,13 @@ impl<T> ClockPro<T> {
         }
     }
 
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn capacity(&self) -> u64 {
         self.capacity
     }
 
     /// Resident weight.
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn weight(&self) -> u64 {
         self.hot + self.cold
     }
@@ -237,7 +242,9 @@ impl<T> ClockPro<T> {
             }
             Status::Ghost => {
                 self.ghost -= w;
-                self.ghosts.remove(&hash);
+                if self.ghosts.get(&hash) == Some(&n) {
+                    self.ghosts.remove(&hash);
+                }
             }
             Status::Free => {}
         }
@@ -350,7 +357,7 @@ impl<T> ClockPro<T> {
             Status::ColdInTest
         } else {
             while self.free_weight() < weight {
-                self.run_hand_cold(host);
+                self.evict_one(host);
             }
             // The eviction may have ended the ghost's test period.
             match ghost {
@@ -397,7 +404,7 @@ impl<T> ClockPro<T> {
             .expect("a resident page has a handle");
         self.steps = 0;
         while self.free_weight_signed() < 0 {
-            self.run_hand_cold(host);
+            self.evict_one(host);
         }
         self.organize_hands(host);
         old
@@ -409,17 +416,11 @@ impl<T> ClockPro<T> {
 
     /// The handle of a resident page.
     pub(crate) fn page(&self, n: u32) -> Option<&T> {
-        self.node(n).page.as_ref()
-    }
-
-    /// Forgets everything; returns the resident pages.
-    pub(crate) fn clear(&mut self) -> Vec<T> {
-        let pages = self.nodes.drain(..).filter_map(|n| n.page).collect();
-        *self = ClockPro {
-            cold_target: self.min_cold,
-            ..ClockPro::new(self.capacity)
-        };
-        pages
+        let node = self.nodes.get(n as usize)?;
+        node.status
+            .resident()
+            .then_some(node.page.as_ref())
+            .flatten()
     }
 
     /// Every resident page.
@@ -450,6 +451,18 @@ impl<T> ClockPro<T> {
         promoted
     }
 
+    /// Runs the cold hand once. With weights, the weight to free can exceed
+    /// the cold set: when no resident cold page is left, the hot hand first
+    /// demotes one (it passes referenced hot pages once, clearing their bits,
+    /// so it always finds one).
+    fn evict_one(&mut self, host: &mut impl Host<T>) {
+        while self.cold_count == 0 {
+            self.run_hand_hot(host, NIL);
+        }
+        self.next_hand_cold();
+        self.run_hand_cold(host);
+    }
+
     fn run_hand_cold(&mut self, host: &mut impl Host<T>) {
         let n = self.hand_cold;
         debug_assert!(n != NIL && self.status(n).resident_cold());
@@ -468,6 +481,10 @@ impl<T> ClockPro<T> {
             self.move_to_head(host, n, status);
         } else {
             if self.status(n) == Status::ColdInTest {
+                // Two keys with one hash: the older ghost gives way.
+                if let Some(&older) = self.ghosts.get(&self.node(n).hash) {
+                    self.terminate_test(host, older);
+                }
                 let page = self.nodes[n as usize].page.take().expect("resident");
                 self.set_status(n, Status::Ghost);
                 self.hand_cold = self.node(n).prev;
@@ -490,8 +507,9 @@ impl<T> ClockPro<T> {
         while self.hand_hot != trigger && self.hand_hot != NIL {
             let n = self.hand_hot;
             self.steps += 1;
+            let forced = self.steps > Self::MAX_STEPS;
             if self.status(n) == Status::Hot {
-                if self.referenced(host, n) {
+                if self.referenced(host, n) && !forced {
                     self.move_to_head(host, n, Status::Hot);
                 } else {
                     self.move_to_head(host, n, Status::Cold);
@@ -575,6 +593,118 @@ impl<T> ClockPro<T> {
         while !self.status(self.hand_test).in_test() {
             self.hand_test = self.node(self.hand_test).prev;
         }
+    }
+
+    /// Checks every structural invariant; panics with what is broken.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn validate(&self) {
+        let (mut hot, mut cold, mut ghost) = (0, 0, 0);
+        let (mut hot_count, mut cold_count, mut in_test, mut linked) = (0, 0, 0, 0);
+        if self.head != NIL {
+            let mut n = self.head;
+            loop {
+                let node = self.node(n);
+                assert_ne!(node.status, Status::Free, "free node {n} on the list");
+                assert_eq!(self.node(node.next).prev, n, "broken links at {n}");
+                match node.status {
+                    Status::Hot => {
+                        hot += node.weight;
+                        hot_count += 1;
+                    }
+                    Status::Cold | Status::ColdInTest => {
+                        cold += node.weight;
+                        cold_count += 1;
+                    }
+                    Status::Ghost => {
+                        ghost += node.weight;
+                        assert!(node.page.is_none(), "ghost {n} holds a page");
+                        assert_eq!(
+                            self.ghosts.get(&node.hash),
+                            Some(&n),
+                            "ghost {n} not indexed"
+                        );
+                    }
+                    Status::Free => unreachable!(),
+                }
+                if node.status.resident() {
+                    assert!(node.page.is_some(), "resident node {n} without a page");
+                }
+                in_test += u64::from(node.status.in_test());
+                linked += 1;
+                n = node.next;
+                if n == self.head {
+                    break;
+                }
+                assert!(linked <= self.nodes.len(), "the list does not close");
+            }
+        }
+        assert_eq!(
+            (hot, cold, ghost),
+            (self.hot, self.cold, self.ghost),
+            "weights"
+        );
+        assert_eq!(
+            (hot_count, cold_count, in_test),
+            (self.hot_count, self.cold_count, self.in_test_count),
+            "counts"
+        );
+        assert_eq!(linked + self.free.len(), self.nodes.len(), "nodes lost");
+        assert!(self.free.iter().all(|&f| self.status(f) == Status::Free));
+        assert_eq!(
+            self.ghosts.len() as u64,
+            self.nodes
+                .iter()
+                .filter(|n| n.status == Status::Ghost)
+                .count() as u64
+        );
+        assert!(
+            hot + cold <= self.capacity,
+            "resident weight {} over capacity {}",
+            hot + cold,
+            self.capacity
+        );
+        assert!(
+            ghost <= self.max_ghost,
+            "ghost weight {ghost} over {}",
+            self.max_ghost
+        );
+        assert!((self.min_cold..=self.max_cold).contains(&self.cold_target));
+        let check = |hand: u32, present: bool, ok: fn(Status) -> bool, what: &str| {
+            assert_eq!(hand != NIL, present, "{what} hand presence");
+            if hand != NIL {
+                assert!(
+                    ok(self.status(hand)),
+                    "{what} hand on a {:?} page",
+                    self.status(hand)
+                );
+            }
+        };
+        check(self.hand_hot, hot_count > 0, |s| s == Status::Hot, "hot");
+        check(
+            self.hand_cold,
+            cold_count > 0,
+            Status::resident_cold,
+            "cold",
+        );
+        check(self.hand_test, in_test > 0, Status::in_test, "test");
+        // Between the oldest page and each hand, nothing the hand is for.
+        let older_than = |hand: u32, bad: fn(Status) -> bool, what: &str| {
+            if hand == NIL {
+                return;
+            }
+            let mut n = self.tail();
+            while n != hand {
+                assert!(
+                    !bad(self.status(n)),
+                    "{what} hand passed over a {:?} page",
+                    self.status(n)
+                );
+                n = self.node(n).prev;
+            }
+        };
+        older_than(self.hand_cold, Status::resident_cold, "cold");
+        older_than(self.hand_hot, Status::in_test, "hot");
+        older_than(self.hand_test, Status::in_test, "test");
     }
 
     fn organize_hands(&mut self, host: &mut impl Host<T>) {

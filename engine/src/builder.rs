@@ -1,0 +1,242 @@
+//! Configuration of a [`Cache`](crate::Cache).
+
+use crate::{Cache, RemovalCause};
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
+pub(crate) type Listener<K, V> = Arc<dyn Fn(&K, &V, RemovalCause) + Send + Sync>;
+
+/// Entries per shard below which fewer shards are used by default.
+const MIN_SHARD_CAPACITY: u64 = 64;
+/// Capacity `build()` uses when none was set.
+pub const DEFAULT_CAPACITY: u64 = 10_000;
+/// Latency sampling period used unless [`CacheBuilder::latency_sample_every`] says otherwise.
+pub const DEFAULT_SAMPLE_EVERY: u32 = 64;
+
+/// A configuration `try_build` refuses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No `max_capacity` was set.
+    MissingCapacity,
+    /// `max_capacity(0)`: the cache could hold nothing.
+    ZeroCapacity,
+    /// `shards(n)` with `n` zero or above 65,536.
+    Shards(usize),
+    /// A zero time to live.
+    ZeroTimeToLive,
+    /// A zero latency sampling period.
+    ZeroSampleEvery,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::MissingCapacity => f.write_str("max_capacity was not set"),
+            ConfigError::ZeroCapacity => f.write_str("max_capacity must be at least 1"),
+            ConfigError::Shards(n) => write!(f, "shards must be 1 to 65536, not {n}"),
+            ConfigError::ZeroTimeToLive => f.write_str("time_to_live must be longer than zero"),
+            ConfigError::ZeroSampleEvery => f.write_str("latency_sample_every must be at least 1"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds a [`Cache`]; see [`Cache::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// let cache: clockwise::Cache<u64, String> = clockwise::Cache::builder()
+///     .max_capacity(1_000)
+///     .time_to_live(Duration::from_secs(60))
+///     .name("sessions")
+///     .try_build()
+///     .unwrap();
+/// assert_eq!(cache.capacity(), 1_000);
+/// ```
+pub struct CacheBuilder<K, V, S = ahash::RandomState> {
+    pub(crate) max_capacity: Option<u64>,
+    pub(crate) weigher: Option<Weigher<K, V>>,
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) shards: Option<usize>,
+    pub(crate) stats: bool,
+    pub(crate) sample_every: u32,
+    pub(crate) name: String,
+    pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) clock: Option<quanta::Clock>,
+    pub(crate) hasher: S,
+}
+
+impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("max_capacity", &self.max_capacity)
+            .field("weigher", &self.weigher.is_some())
+            .field("ttl", &self.ttl)
+            .field("shards", &self.shards)
+            .field("stats", &self.stats)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> CacheBuilder<K, V> {
+    pub(crate) fn new() -> Self {
+        CacheBuilder {
+            max_capacity: None,
+            weigher: None,
+            ttl: None,
+            shards: None,
+            stats: true,
+            sample_every: DEFAULT_SAMPLE_EVERY,
+            name: "default".to_owned(),
+            listener: None,
+            clock: None,
+            hasher: ahash::RandomState::new(),
+        }
+    }
+}
+
+impl<K, V, S> CacheBuilder<K, V, S> {
+    /// The most entries the cache holds, or the most total weight when a
+    /// [`weigher`](Self::weigher) is set.
+    pub fn max_capacity(mut self, capacity: u64) -> Self {
+        self.max_capacity = Some(capacity);
+        self
+    }
+
+    /// Weighs each entry (0 counts as 1). Capacity is then total weight. An
+    /// entry heavier than one shard's share of the capacity is rejected (and
+    /// counted); use fewer shards for caches of few, heavy entries.
+    pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
+        self.weigher = Some(Arc::new(weigher));
+        self
+    }
+
+    /// Every entry expires this long after its insert, unless inserted with
+    /// [`Cache::insert_with_ttl`].
+    pub fn time_to_live(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Number of shards (rounded up to a power of two). Default: four per
+    /// hardware thread, fewer if shards would hold under 64 entries each.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// Whether to record metrics (default true). Turning them off exists to
+    /// measure what they cost.
+    pub fn stats(mut self, on: bool) -> Self {
+        self.stats = on;
+        self
+    }
+
+    /// Time one `get` and one `insert` in `n` (default 64; 1 times all).
+    pub fn latency_sample_every(mut self, n: u32) -> Self {
+        self.sample_every = n;
+        self
+    }
+
+    /// The name exporters label this cache with.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Called after an entry leaves the cache, outside any lock, with why.
+    /// A panic in it is caught and counted (`listener_panic`).
+    pub fn eviction_listener(
+        mut self,
+        listener: impl Fn(&K, &V, RemovalCause) + Send + Sync + 'static,
+    ) -> Self {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// The clock for TTLs and latency (tests pass `quanta::Clock::mock()`).
+    pub fn clock(mut self, clock: quanta::Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The hasher (default `ahash::RandomState`, randomly seeded per cache).
+    pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> CacheBuilder<K, V, S2> {
+        CacheBuilder {
+            max_capacity: self.max_capacity,
+            weigher: self.weigher,
+            ttl: self.ttl,
+            shards: self.shards,
+            stats: self.stats,
+            sample_every: self.sample_every,
+            name: self.name,
+            listener: self.listener,
+            clock: self.clock,
+            hasher,
+        }
+    }
+
+    /// Checks the configuration and builds the cache.
+    pub fn try_build(self) -> Result<Cache<K, V, S>, ConfigError>
+    where
+        K: Eq + std::hash::Hash + Send + Sync,
+        V: Clone + Send + Sync,
+        S: BuildHasher,
+    {
+        let capacity = self.max_capacity.ok_or(ConfigError::MissingCapacity)?;
+        if capacity == 0 {
+            return Err(ConfigError::ZeroCapacity);
+        }
+        if let Some(n) = self.shards {
+            if n == 0 || n > 65_536 {
+                return Err(ConfigError::Shards(n));
+            }
+        }
+        if self.ttl == Some(Duration::ZERO) {
+            return Err(ConfigError::ZeroTimeToLive);
+        }
+        if self.sample_every == 0 {
+            return Err(ConfigError::ZeroSampleEvery);
+        }
+        Ok(Cache::from_builder(self))
+    }
+
+    /// Builds the cache, never failing: a missing capacity becomes
+    /// [`DEFAULT_CAPACITY`], a zero capacity a cache that rejects every
+    /// entry, shard counts are clamped to 1..=65,536, a zero TTL means
+    /// entries expire at once, a zero sampling period times every call.
+    pub fn build(mut self) -> Cache<K, V, S>
+    where
+        K: Eq + std::hash::Hash + Send + Sync,
+        V: Clone + Send + Sync,
+        S: BuildHasher,
+    {
+        self.max_capacity = Some(self.max_capacity.unwrap_or(DEFAULT_CAPACITY));
+        self.shards = self.shards.map(|n| n.clamp(1, 65_536));
+        self.sample_every = self.sample_every.max(1);
+        Cache::from_builder(self)
+    }
+}
+
+/// The shard count for `capacity`: a requested count rounded up to a power
+/// of two, or four per hardware thread while shards keep at least
+/// [`MIN_SHARD_CAPACITY`] each.
+pub(crate) fn shard_count(requested: Option<usize>, capacity: u64) -> usize {
+    match requested {
+        Some(n) => n.next_power_of_two(),
+        None => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let wanted = (cores * 4).next_power_of_two() as u64;
+            let most = (capacity / MIN_SHARD_CAPACITY).max(1);
+            // The largest power of two at most `most`.
+            let most = 1u64 << (63 - most.leading_zeros());
+            wanted.min(most) as usize
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! The public cache handle.
+
+use crate::builder::{shard_count, CacheBuilder, Listener, Weigher};
+use crate::entry::{Entry, NEVER};
+use crate::metrics::{Counter, Metrics};
+use crate::shard::{Removed, Shard, Written};
+use crate::sync::epoch::{self, Guard};
+use crate::RemovalCause;
+use clockwise_stats::{Snapshot, ThreadSlot};
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A concurrent cache with lock-free reads, CLOCK-Pro eviction, optional
+/// weights and time to live, and built-in metrics.
+///
+/// Cloning is cheap: clones share the same cache.
+///
+/// ```
+/// let cache: clockwise::Cache<u64, &str> = clockwise::Cache::builder().max_capacity(100).build();
+/// cache.insert(1, "one");
+/// assert_eq!(cache.get(&1), Some("one"));
+/// assert_eq!(cache.remove(&1), Some("one"));
+/// assert_eq!(cache.get(&1), None);
+/// let stats = cache.stats();
+/// assert_eq!((stats.counter("hit"), stats.counter("miss_absent")), (1, 1));
+/// ```
+pub struct Cache<K, V, S = ahash::RandomState> {
+    inner: Arc<Inner<K, V, S>>,
+}
+
+struct Inner<K, V, S> {
+    shards: Box<[Shard<K, V>]>,
+    /// `hash >> shard_shift` picks the shard (0 for one shard).
+    shard_shift: u32,
+    hasher: S,
+    capacity: u64,
+    weigher: Option<Weigher<K, V>>,
+    ttl: Option<Duration>,
+    listener: Option<Listener<K, V>>,
+    clock: quanta::Clock,
+    origin: quanta::Instant,
+    metrics: Option<Metrics>,
+    name: String,
+}
+
+impl<K, V, S> Clone for Cache<K, V, S> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K, V, S> fmt::Debug for Cache<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("name", &self.inner.name)
+            .field("capacity", &self.inner.capacity)
+            .field("shards", &self.inner.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a lookup missed.
+enum Miss {
+    Absent,
+    Expired,
+}
+
+impl<K, V> Cache<K, V> {
+    /// A builder; see [`CacheBuilder`].
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<String, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .weigher(|k: &String, _v: &u32| k.len() as u32)
+    ///     .build();
+    /// assert_eq!(cache.capacity(), 10);
+    /// ```
+    pub fn builder() -> CacheBuilder<K, V> {
+        CacheBuilder::new()
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl<K, V, S> Cache<K, V, S>
+where
+    K: Eq + Hash + Send + Sync,
+    V: Clone + Send + Sync,
+    S: BuildHasher,
+{
+    pub(crate) fn from_builder(b: CacheBuilder<K, V, S>) -> Self {
+        let capacity = b.max_capacity.unwrap_or(crate::builder::DEFAULT_CAPACITY);
+        let n = shard_count(b.shards, capacity);
+        let bits = n.trailing_zeros();
+        let per = capacity / n as u64;
+        let extra = capacity % n as u64;
+        let shards = (0..n as u64)
+            .map(|i| Shard::new(per + u64::from(i < extra)))
+            .collect();
+        let clock = b.clock.unwrap_or_default();
+        let origin = clock.now();
+        let metrics = b.stats.then(|| Metrics::new(b.sample_every, clock.clone()));
+        Cache {
+            inner: Arc::new(Inner {
+                shards,
+                shard_shift: if bits == 0 { 0 } else { 64 - bits },
+                hasher: b.hasher,
+                capacity,
+                weigher: b.weigher,
+                ttl: b.ttl,
+                listener: b.listener,
+                clock,
+                origin,
+                metrics,
+                name: b.name,
+            }),
+        }
+    }
+
+    #[inline]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.inner.hasher.hash_one(key)
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Shard<K, V> {
+        let i = if self.inner.shard_shift == 0 {
+            0
+        } else {
+            (hash >> self.inner.shard_shift) as usize
+        };
+        &self.inner.shards[i]
+    }
+
+    /// Nanoseconds since the cache was built, from the coarse clock when an
+    /// upkeep thread keeps it current, else from a TSC read (no syscall).
+    #[inline]
+    fn now(&self) -> u64 {
+        let clock = &self.inner.clock;
+        let t = clock
+            .recent()
+            .checked_duration_since(self.inner.origin)
+            .unwrap_or_else(|| clock.now().saturating_duration_since(self.inner.origin));
+        nanos(t)
+    }
+
+    /// The value for `key`, if present and not expired.
+    ///
+    /// Lock-free: takes no lock, never waits for a writer, and writes no
+    /// shared line except the entry's reference bit when it is clear.
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = epoch::pin();
+        let Some(m) = &self.inner.metrics else {
+            return self.lookup(hash, key, &guard).ok();
+        };
+        let slot = ThreadSlot::current();
+        let sample = m.get_latency.start_at(slot);
+        let found = self.lookup(hash, key, &guard);
+        let counter = match found {
+            Ok(_) => Counter::Hit,
+            Err(Miss::Absent) => Counter::MissAbsent,
+            Err(Miss::Expired) => Counter::MissExpired,
+        };
+        m.counters.at(slot).add(counter as usize, 1);
+        if let Some(sample) = sample {
+            m.get_latency.finish_at(slot, sample);
+        }
+        found.ok()
+    }
+
+    #[inline]
+    fn lookup<Q>(&self, hash: u64, key: &Q, guard: &Guard) -> Result<V, Miss>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let shard = self.shard(hash);
+        let entry = shard.find(hash, key, guard).ok_or(Miss::Absent)?;
+        if entry.expires_at != NEVER {
+            let now = self.now();
+            if entry.expired(now) {
+                let mut removed = Vec::new();
+                shard.remove_expired(entry, now, guard, &mut removed);
+                self.report(removed);
+                return Err(Miss::Expired);
+            }
+        }
+        if !shard.is_newest(entry) {
+            entry.touch();
+        }
+        Ok(entry.value.clone())
+    }
+
+    /// True if `key` is present and not expired. Does not count as a use.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = epoch::pin();
+        self.shard(hash)
+            .find(hash, key, &guard)
+            .is_some_and(|e| e.expires_at == NEVER || !e.expired(self.now()))
+    }
+
+    /// Inserts or replaces `key`'s value, with the cache's time to live.
+    pub fn insert(&self, key: K, value: V) {
+        self.write(key, value, self.inner.ttl);
+    }
+
+    /// Inserts or replaces `key`'s value, expiring after `ttl`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (clock, mock) = quanta::Clock::mock();
+    /// let cache: clockwise::Cache<u8, u8> = clockwise::Cache::builder().max_capacity(8).clock(clock).build();
+    /// cache.insert_with_ttl(1, 1, Duration::from_secs(5));
+    /// mock.increment(Duration::from_secs(5));
+    /// assert_eq!(cache.get(&1), None);
+    /// assert_eq!(cache.stats().counter("miss_expired"), 1);
+    /// ```
+    pub fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) {
+        self.write(key, value, Some(ttl));
+    }
+
+    fn write(&self, key: K, value: V, ttl: Option<Duration>) {
+        let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &value));
+        let hash = self.hash(&key);
+        let slot = ThreadSlot::current();
+        let sample = self
+            .inner
+            .metrics
+            .as_ref()
+            .and_then(|m| m.insert_latency.start_at(slot));
+        let now = self.now();
+        let expires_at = ttl.map_or(NEVER, |t| now.saturating_add(nanos(t)));
+        let guard = epoch::pin();
+        let mut removed = Vec::new();
+        let written = self.shard(hash).insert(
+            hash,
+            key,
+            value,
+            expires_at,
+            weight,
+            now,
+            &guard,
+            &mut removed,
+        );
+        if let Some(m) = &self.inner.metrics {
+            let counter = match written {
+                Written::Inserted => Counter::Insert,
+                Written::Updated => Counter::Update,
+                Written::Rejected => Counter::Rejected,
+            };
+            m.counters.at(slot).add(counter as usize, 1);
+            if let Some(sample) = sample {
+                m.insert_latency.finish_at(slot, sample);
+            }
+        }
+        self.report(removed);
+    }
+
+    /// Removes `key`, returning its value if it was present (even if expired).
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let guard = epoch::pin();
+        let mut removed = Vec::new();
+        let value = self
+            .shard(hash)
+            .remove(hash, key, &guard, &mut removed)
+            .map(|e| e.value.clone());
+        self.report(removed);
+        value
+    }
+
+    /// Removes every entry (cause `Explicit`).
+    pub fn invalidate_all(&self) {
+        let guard = epoch::pin();
+        for shard in self.inner.shards.iter() {
+            let mut removed = Vec::new();
+            shard.retain(None, &guard, &mut removed);
+            self.report(removed);
+        }
+    }
+
+    /// Keeps only the entries for which `keep` returns true; the others are
+    /// removed (cause `Explicit`). `keep` runs under each shard's write lock,
+    /// so it must not call back into this cache. If it panics, the shard it
+    /// was examining is left unchanged.
+    pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+        let guard = epoch::pin();
+        for shard in self.inner.shards.iter() {
+            let mut removed = Vec::new();
+            shard.retain(Some(&mut keep), &guard, &mut removed);
+            self.report(removed);
+        }
+    }
+
+    /// Counts removals and tells the listener, outside every lock.
+    fn report(&self, removed: Removed<'_, K, V>) {
+        for (entry, cause) in removed {
+            if let Some(m) = &self.inner.metrics {
+                m.counters.add(Counter::from(cause) as usize, 1);
+            }
+            self.notify(entry, cause);
+        }
+    }
+
+    fn notify(&self, entry: &Entry<K, V>, cause: RemovalCause) {
+        let Some(listener) = &self.inner.listener else {
+            return;
+        };
+        let call = AssertUnwindSafe(|| listener(&entry.key, &entry.value, cause));
+        if catch_unwind(call).is_err() {
+            if let Some(m) = &self.inner.metrics {
+                m.counters.add(Counter::ListenerPanic as usize, 1);
+            }
+        }
+    }
+
+    /// Number of entries (expired ones count until removed).
+    pub fn len(&self) -> u64 {
+        self.gauge(|g| &g.len)
+    }
+
+    /// True if the cache holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Total weight of the entries (their number without a weigher).
+    pub fn weighted_size(&self) -> u64 {
+        self.gauge(|g| &g.weight)
+    }
+
+    /// The configured capacity.
+    pub fn capacity(&self) -> u64 {
+        self.inner.capacity
+    }
+
+    /// The name exporters use for this cache.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn gauge(&self, pick: impl Fn(&crate::shard::Gauges) -> &crate::sync::AtomicU64) -> u64 {
+        self.inner
+            .shards
+            .iter()
+            // Relaxed: see `Gauges`.
+            .map(|s| pick(&s.gauges).load(crate::sync::Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Checks every internal invariant of every shard; panics with what is
+    /// broken. For tests and fuzzing only.
+    #[cfg(any(test, fuzzing))]
+    pub fn validate(&self) {
+        self.inner.shards.iter().for_each(Shard::validate);
+    }
+
+    /// Every metric, merged now. Counters: `hit`, `miss_absent`,
+    /// `miss_expired`, `insert`, `update`, `rejected`, `removed_capacity`,
+    /// `removed_expired`, `removed_explicit`, `removed_replaced`,
+    /// `listener_panic`. Gauges: `entries`, `weighted_size`, `capacity`,
+    /// `hot_size`, `cold_size`, `test_size` (in weight). Histograms:
+    /// `get_latency`, `insert_latency` (nanoseconds, sampled).
+    pub fn stats(&self) -> Snapshot {
+        let uptime = self
+            .inner
+            .clock
+            .now()
+            .saturating_duration_since(self.inner.origin);
+        let mut snap = Snapshot::new(uptime);
+        if let Some(m) = &self.inner.metrics {
+            m.snapshot_into(&mut snap);
+        }
+        let level = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        snap.set_gauge("entries", level(self.len()));
+        snap.set_gauge("weighted_size", level(self.weighted_size()));
+        snap.set_gauge("capacity", level(self.capacity()));
+        snap.set_gauge("hot_size", level(self.gauge(|g| &g.hot)));
+        snap.set_gauge("cold_size", level(self.gauge(|g| &g.cold)));
+        snap.set_gauge("test_size", level(self.gauge(|g| &g.test)));
+        snap
+    }
+}

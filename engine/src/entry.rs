@@ -1,0 +1,71 @@
+//! One cached key-value pair, shared by readers and the shard's writer.
+//!
+//! # Invariants
+//!
+//! - `key`, `value`, `hash`, `expires_at` and `weight` are written before the
+//!   entry is published (a `Release` store into a table slot) and never after.
+//! - `referenced` is set by readers (only when clear) and cleared by the
+//!   shard's hands under the shard lock. A set racing a clear may be lost;
+//!   CLOCK tolerates that (the page gets one chance fewer).
+//! - `node` is the entry's node in the shard's CLOCK-Pro list; it is read and
+//!   written only under the shard lock.
+//! - An entry is freed only through `Guard::defer_destroy`, after it has been
+//!   unlinked from the table, so a reader that found it under a pinned guard
+//!   can keep reading it.
+
+use crate::sync::{AtomicBool, AtomicU32, Ordering};
+
+/// `expires_at` of an entry without a time to live.
+pub(crate) const NEVER: u64 = u64::MAX;
+
+pub(crate) struct Entry<K, V> {
+    pub(crate) key: K,
+    pub(crate) value: V,
+    pub(crate) hash: u64,
+    /// Nanoseconds since the cache's clock origin; [`NEVER`] for no TTL.
+    pub(crate) expires_at: u64,
+    /// Checked by `validate`; the policy keeps its own copy.
+    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
+    pub(crate) weight: u32,
+    pub(crate) referenced: AtomicBool,
+    pub(crate) node: AtomicU32,
+}
+
+impl<K, V> Entry<K, V> {
+    pub(crate) fn new(key: K, value: V, hash: u64, expires_at: u64, weight: u32) -> Self {
+        Entry {
+            key,
+            value,
+            hash,
+            expires_at,
+            weight,
+            referenced: AtomicBool::new(false),
+            node: AtomicU32::new(u32::MAX),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn expired(&self, now: u64) -> bool {
+        self.expires_at <= now
+    }
+
+    /// Marks the entry used, writing only if the bit is clear (so a hit on a
+    /// hot entry writes nothing shared).
+    #[inline]
+    pub(crate) fn touch(&self) {
+        // Relaxed: the bit orders nothing; the hand reads it under the lock
+        // and a stale view only delays a second chance by one lap.
+        if !self.referenced.load(Ordering::Relaxed) {
+            self.referenced.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn node(&self) -> u32 {
+        // Relaxed: only accessed under the shard lock, which orders it.
+        self.node.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_node(&self, node: u32) {
+        self.node.store(node, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,506 @@
+//! One shard: a lock-free-readable [`Table`] plus the writer state behind a
+//! mutex.
+//!
+//! # Who writes what
+//!
+//! - `table` (the pointer) and every slot in the table: only the holder of
+//!   `state`'s lock. Readers load them with `Acquire`.
+//! - Entries' reference bits: readers set them, the lock holder's hands clear
+//!   them (see [`crate::entry`]).
+//! - `newest`: the address of the entry inserted last, written by the lock
+//!   holder, read by readers to skip setting the bit on a re-reference that
+//!   is correlated with the insert. Only compared, never dereferenced.
+//! - `gauges`: written by the lock holder after each write, read by
+//!   snapshots; each is exact whenever the lock is free.
+//!
+//! The lock protects the CLOCK-Pro state, the table's slot contents and
+//! counts, and the decision to replace the table. Listener calls and value
+//! clones for removed entries happen after it is released, under the caller's
+//! epoch guard, which keeps removed entries alive.
+
+use crate::clock_pro::{ClockPro, Host, Removal, Sizes};
+use crate::entry::Entry;
+use crate::sync::epoch::{self, Atomic, Guard, Owned, Shared};
+use crate::sync::{lock, try_lock, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::table::{Slot, Table};
+use crate::RemovalCause;
+use std::borrow::Borrow;
+use std::ptr::NonNull;
+
+/// A resident page of the policy: the entry it stands for.
+struct Page<K, V>(NonNull<Entry<K, V>>);
+
+impl<K, V> Clone for Page<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for Page<K, V> {}
+
+impl<K, V> Page<K, V> {
+    fn entry(&self) -> &Entry<K, V> {
+        // SAFETY: the policy holds a page only while its entry is linked in
+        // the table. The entry is unlinked and retired only after the policy
+        // has given the page up, under the same lock, and freed only after
+        // the epoch has moved past every guard pinned at that time; the lock
+        // holder dereferences pages only while holding the lock.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+// SAFETY: a page is a pointer to an `Entry<K, V>` that is shared between
+// threads anyway (readers reach it through the table); the policy that holds
+// pages is only used under the shard lock.
+unsafe impl<K: Send + Sync, V: Send + Sync> Send for Page<K, V> {}
+
+struct State<K, V> {
+    policy: ClockPro<Page<K, V>>,
+    live: usize,
+    tombstones: usize,
+    /// Next slot the bounded expiry sweep looks at.
+    sweep: usize,
+}
+
+/// Levels published for snapshots.
+#[derive(Default)]
+pub(crate) struct Gauges {
+    pub(crate) len: AtomicU64,
+    pub(crate) weight: AtomicU64,
+    pub(crate) hot: AtomicU64,
+    pub(crate) cold: AtomicU64,
+    pub(crate) test: AtomicU64,
+}
+
+/// Slots the expiry sweep inspects per write.
+const SWEEP: usize = 8;
+
+pub(crate) struct Shard<K, V> {
+    table: Atomic<Table<K, V>>,
+    newest: AtomicUsize,
+    state: Mutex<State<K, V>>,
+    capacity: u64,
+    pub(crate) gauges: Gauges,
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    Inserted,
+    Updated,
+    Rejected,
+}
+
+/// A `retain` predicate.
+pub(crate) type Keep<'a, K, V> = &'a mut dyn FnMut(&K, &V) -> bool;
+
+/// Entries removed by a write, to report after the lock is released.
+pub(crate) type Removed<'g, K, V> = Vec<(&'g Entry<K, V>, RemovalCause)>;
+
+struct ShardHost<K, V> {
+    now: u64,
+    removed: Vec<(Page<K, V>, Removal)>,
+}
+
+impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
+    fn referenced(&mut self, page: &Page<K, V>) -> bool {
+        page.entry().referenced.load(Ordering::Relaxed)
+    }
+    fn clear_referenced(&mut self, page: &Page<K, V>) {
+        page.entry().referenced.store(false, Ordering::Relaxed);
+    }
+    fn expired(&mut self, page: &Page<K, V>) -> bool {
+        page.entry().expired(self.now)
+    }
+    fn removed(&mut self, page: Page<K, V>, why: Removal) {
+        self.removed.push((page, why));
+    }
+}
+
+impl<K, V> Shard<K, V> {
+    pub(crate) fn new(capacity: u64) -> Shard<K, V> {
+        Shard {
+            table: Atomic::new(Table::new(16)),
+            newest: AtomicUsize::new(0),
+            state: Mutex::new(State {
+                policy: ClockPro::new(capacity),
+                live: 0,
+                tombstones: 0,
+                sweep: 0,
+            }),
+            capacity,
+            gauges: Gauges::default(),
+        }
+    }
+
+    #[inline]
+    fn table<'g>(&self, guard: &'g Guard) -> &'g Table<K, V> {
+        // SAFETY: the table pointer is never null, and a replaced table is
+        // freed only through `defer_destroy`, so it outlives `guard`.
+        unsafe { self.table.load(Ordering::Acquire, guard).deref() }
+    }
+
+    /// Lock-free lookup.
+    #[inline]
+    pub(crate) fn find<'g, Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Option<&'g Entry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.table(guard).find(hash, key, guard).map(|(_, e)| e)
+    }
+
+    /// True if `entry` is the shard's most recent insert.
+    #[inline]
+    pub(crate) fn is_newest(&self, entry: &Entry<K, V>) -> bool {
+        // Relaxed: a heuristic; a stale answer only mis-sets one bit.
+        self.newest.load(Ordering::Relaxed) == entry as *const _ as usize
+    }
+
+    /// Removes `page`'s entry from the table and retires it.
+    fn unlink<'g>(
+        &self,
+        state: &mut State<K, V>,
+        page: Page<K, V>,
+        cause: RemovalCause,
+        guard: &'g Guard,
+        out: &mut Removed<'g, K, V>,
+    ) {
+        let raw = page.0.as_ptr() as *const Entry<K, V>;
+        let entry = page.entry();
+        let table = self.table(guard);
+        if let Some(i) = table.position(raw, entry.hash, guard) {
+            table.unlink(i);
+            state.live -= 1;
+            state.tombstones += 1;
+        }
+        let shared = Shared::from(raw);
+        // SAFETY: `shared` was just unlinked from the table (the only place
+        // new readers find entries) and the policy has let go of it, so
+        // nothing will retire it again; readers that found it earlier are
+        // pinned, and `defer_destroy` waits for them.
+        unsafe { guard.defer_destroy(shared) };
+        // SAFETY: retired under `guard`, so it lives as long as `guard`.
+        out.push((unsafe { shared.deref() }, cause));
+    }
+
+    fn drain_host<'g>(
+        &self,
+        state: &mut State<K, V>,
+        host: &mut ShardHost<K, V>,
+        guard: &'g Guard,
+        out: &mut Removed<'g, K, V>,
+    ) {
+        for (page, why) in std::mem::take(&mut host.removed) {
+            let cause = match why {
+                Removal::Capacity => RemovalCause::Capacity,
+                Removal::Expired => RemovalCause::Expired,
+            };
+            self.unlink(state, page, cause, guard, out);
+        }
+    }
+
+    /// Replaces the table with one sized for the live entries if the next
+    /// insert would fill more than 3/4 of it.
+    fn make_room(&self, state: &mut State<K, V>, guard: &Guard) {
+        let table = self.table(guard);
+        if (state.live + state.tombstones + 1) * 4 <= table.len() * 3 {
+            return;
+        }
+        let len = ((state.live + 1) * 2).next_power_of_two().max(16);
+        let fresh = Table::new(len);
+        for entry in table.entries(guard) {
+            // SAFETY: loaded under `guard` from the current table.
+            let hash = unsafe { entry.deref() }.hash;
+            fresh.publish(fresh.vacancy(hash, guard), entry);
+        }
+        // Release pairs with readers' Acquire load of the table pointer.
+        let old = self.table.swap(Owned::new(fresh), Ordering::Release, guard);
+        // SAFETY: `old` is no longer reachable from the shard; readers still
+        // probing it are pinned and `defer_destroy` waits for them. Dropping
+        // a table frees its slots, not the entries.
+        unsafe { guard.defer_destroy(old) };
+        state.tombstones = 0;
+        state.sweep = 0;
+    }
+
+    fn publish_gauges(&self, state: &State<K, V>) {
+        let Sizes { hot, cold, test } = state.policy.sizes();
+        let g = &self.gauges;
+        // Relaxed: independent levels for snapshots; no ordering implied.
+        g.len.store(state.live as u64, Ordering::Relaxed);
+        g.weight.store(hot + cold, Ordering::Relaxed);
+        g.hot.store(hot, Ordering::Relaxed);
+        g.cold.store(cold, Ordering::Relaxed);
+        g.test.store(test, Ordering::Relaxed);
+    }
+
+    /// Inspects the next [`SWEEP`] slots and removes expired entries, so
+    /// memory comes back even for keys that are never read again.
+    fn sweep<'g>(
+        &self,
+        state: &mut State<K, V>,
+        now: u64,
+        guard: &'g Guard,
+        out: &mut Removed<'g, K, V>,
+    ) {
+        let table = self.table(guard);
+        for _ in 0..SWEEP.min(table.len()) {
+            let i = state.sweep & (table.len() - 1);
+            state.sweep = state.sweep.wrapping_add(1);
+            if let Slot::Full(p) = table.load(i, guard) {
+                // SAFETY: loaded under `guard` from the current table.
+                let entry = unsafe { p.deref() };
+                if entry.expired(now) {
+                    let mut host = ShardHost {
+                        now,
+                        removed: Vec::new(),
+                    };
+                    if let Some(page) = state.policy.remove(&mut host, entry.node()) {
+                        self.unlink(state, page, RemovalCause::Expired, guard, out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Inserts or updates `key`. The caller has checked `weight` against
+    /// nothing; entries heavier than the shard are rejected here.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn insert<'g>(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        expires_at: u64,
+        weight: u32,
+        now: u64,
+        guard: &'g Guard,
+        out: &mut Removed<'g, K, V>,
+    ) -> Written
+    where
+        K: Eq,
+    {
+        let w = u64::from(weight.max(1));
+        let mut guard_state = lock(&self.state);
+        let state = &mut *guard_state;
+        let existing = self.table(guard).find(hash, &key, guard);
+        if w > self.capacity {
+            // Too heavy: the old value, if any, must not outlive the write.
+            if let Some((_, old)) = existing {
+                let mut host = ShardHost {
+                    now,
+                    removed: Vec::new(),
+                };
+                if let Some(page) = state.policy.remove(&mut host, old.node()) {
+                    self.unlink(state, page, RemovalCause::Replaced, guard, out);
+                }
+                self.publish_gauges(state);
+            }
+            return Written::Rejected;
+        }
+        let mut host = ShardHost {
+            now,
+            removed: Vec::new(),
+        };
+        let entry =
+            Owned::new(Entry::new(key, value, hash, expires_at, weight.max(1))).into_shared(guard);
+        // SAFETY: just allocated; published below under this lock.
+        let fresh = unsafe { entry.deref() };
+        let page = Page(NonNull::from(fresh));
+        let written = if let Some((slot, old)) = existing {
+            // An update counts as an access.
+            fresh.referenced.store(true, Ordering::Relaxed);
+            fresh.set_node(old.node());
+            self.table(guard).publish(slot, entry);
+            let old_page = state.policy.replace(&mut host, old.node(), page, w);
+            let shared = Shared::from(old_page.0.as_ptr() as *const Entry<K, V>);
+            // SAFETY: the old entry was just replaced in its slot and
+            // released by the policy; earlier readers are pinned.
+            unsafe { guard.defer_destroy(shared) };
+            // SAFETY: retired under `guard`.
+            out.push((unsafe { shared.deref() }, RemovalCause::Replaced));
+            Written::Updated
+        } else {
+            let node = state.policy.insert(&mut host, hash, w, page);
+            fresh.set_node(node);
+            // Evict first so the table has the victims' room.
+            self.drain_host(state, &mut host, guard, out);
+            self.make_room(state, guard);
+            let table = self.table(guard);
+            let slot = table.vacancy(hash, guard);
+            if matches!(table.load(slot, guard), Slot::Tombstone) {
+                state.tombstones -= 1;
+            }
+            table.publish(slot, entry);
+            state.live += 1;
+            // Relaxed: see `is_newest`.
+            self.newest
+                .store(fresh as *const _ as usize, Ordering::Relaxed);
+            Written::Inserted
+        };
+        self.drain_host(state, &mut host, guard, out);
+        self.sweep(state, now, guard, out);
+        self.publish_gauges(state);
+        written
+    }
+
+    /// Removes `key`.
+    pub(crate) fn remove<'g, Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+        out: &mut Removed<'g, K, V>,
+    ) -> Option<&'g Entry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let mut state = lock(&self.state);
+        let (_, entry) = self.table(guard).find(hash, key, guard)?;
+        let before = out.len();
+        let mut host = ShardHost {
+            now: 0,
+            removed: Vec::new(),
+        };
+        let page = state.policy.remove(&mut host, entry.node())?;
+        self.unlink(&mut state, page, RemovalCause::Explicit, guard, out);
+        self.publish_gauges(&state);
+        out.get(before).map(|&(e, _)| e)
+    }
+
+    /// Removes `entry` if it is still the one in the table and the lock is
+    /// free right now; never waits. For readers that found it expired.
+    pub(crate) fn remove_expired<'g>(
+        &self,
+        entry: &Entry<K, V>,
+        now: u64,
+        guard: &'g Guard,
+        out: &mut Removed<'g, K, V>,
+    ) {
+        let Some(mut state) = try_lock(&self.state) else {
+            return;
+        };
+        let node = entry.node();
+        let ours = state
+            .policy
+            .page(node)
+            .is_some_and(|p| std::ptr::eq(p.entry(), entry));
+        if ours && entry.expired(now) {
+            let mut host = ShardHost {
+                now,
+                removed: Vec::new(),
+            };
+            if let Some(page) = state.policy.remove(&mut host, node) {
+                self.unlink(&mut state, page, RemovalCause::Expired, guard, out);
+                self.publish_gauges(&state);
+            }
+        }
+    }
+
+    /// Removes every entry for which `keep` is false (all of them if `keep`
+    /// is `None`).
+    pub(crate) fn retain<'g>(
+        &self,
+        keep: Option<Keep<'_, K, V>>,
+        guard: &'g Guard,
+        out: &mut Removed<'g, K, V>,
+    ) {
+        let mut state = lock(&self.state);
+        // Decide first, mutate after: a panicking predicate leaves the shard
+        // as it was.
+        let doomed: Vec<u32> = match keep {
+            Some(keep) => state
+                .policy
+                .pages()
+                .filter(|(_, p)| !keep(&p.entry().key, &p.entry().value))
+                .map(|(n, _)| n)
+                .collect(),
+            None => state.policy.pages().map(|(n, _)| n).collect(),
+        };
+        let mut host = ShardHost {
+            now: 0,
+            removed: Vec::new(),
+        };
+        for node in doomed {
+            if let Some(page) = state.policy.remove(&mut host, node) {
+                self.unlink(&mut state, page, RemovalCause::Explicit, guard, out);
+            }
+        }
+        self.publish_gauges(&state);
+    }
+}
+
+#[cfg(any(test, fuzzing))]
+impl<K: Eq, V> Shard<K, V> {
+    /// Checks that table, policy and gauges agree; panics with what is off.
+    pub(crate) fn validate(&self) {
+        let state = lock(&self.state);
+        state.policy.validate();
+        let guard = epoch::pin();
+        let table = self.table(&guard);
+        let (mut live, mut tombstones, mut weight) = (0, 0, 0u64);
+        for i in 0..table.len() {
+            match table.load(i, &guard) {
+                Slot::Empty => {}
+                Slot::Tombstone => tombstones += 1,
+                Slot::Full(p) => {
+                    // SAFETY: loaded under `guard`, and the lock is held.
+                    let entry = unsafe { p.deref() };
+                    live += 1;
+                    weight += u64::from(entry.weight);
+                    let page = state
+                        .policy
+                        .page(entry.node())
+                        .expect("a table entry has a resident page");
+                    assert!(
+                        std::ptr::eq(page.entry(), entry),
+                        "slot {i}: page and entry differ"
+                    );
+                    let (at, _) = table
+                        .find(entry.hash, &entry.key, &guard)
+                        .expect("an entry is found by its key");
+                    assert_eq!(at, i, "slot {i}: its key is found at {at}");
+                }
+            }
+        }
+        assert_eq!(
+            (live, tombstones),
+            (state.live, state.tombstones),
+            "table counts"
+        );
+        assert_eq!(
+            state.policy.pages().count(),
+            live,
+            "policy and table disagree"
+        );
+        assert_eq!(weight, state.policy.weight(), "resident weight");
+        assert!(weight <= self.capacity && state.policy.capacity() == self.capacity);
+        assert!((live + tombstones) * 4 <= table.len() * 3, "table too full");
+        let g = &self.gauges;
+        assert_eq!(g.len.load(Ordering::Relaxed), live as u64, "len gauge");
+        assert_eq!(g.weight.load(Ordering::Relaxed), weight, "weight gauge");
+    }
+}
+
+impl<K, V> Drop for Shard<K, V> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no reader or writer can reach this shard any
+        // more, so the table and its entries can be freed now. Retired
+        // entries and tables are not reachable from here; the collector owns
+        // them.
+        unsafe {
+            let guard = epoch::unprotected();
+            let table = self.table.load(Ordering::Relaxed, guard);
+            for entry in table.deref().entries(guard) {
+                drop(entry.into_owned());
+            }
+            drop(table.into_owned());
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Unit-level tests that need `validate()`, which exists only under
+//! `cfg(any(test, fuzzing))`.
+
+mod model;

@@ -1,0 +1,177 @@
+//! Model-based tests: every public operation against a `HashMap` model.
+//!
+//! The eviction listener tells the model which keys the cache dropped
+//! (capacity or expiry), so the model is exact: after any operation, a key
+//! the model holds (unexpired) must read back its latest value, and a key it
+//! does not hold must be absent. `validate()` runs after every operation.
+
+use crate::{Cache, RemovalCause};
+use proptest::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Insert(u8, u16),
+    InsertTtl(u8, u16, u8),
+    Get(u8),
+    Contains(u8),
+    Remove(u8),
+    Advance(u8),
+    RetainEven,
+    InvalidateAll,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Op::Insert(k, v)),
+        2 => (any::<u8>(), any::<u16>(), 1u8..20).prop_map(|(k, v, t)| Op::InsertTtl(k, v, t)),
+        6 => any::<u8>().prop_map(Op::Get),
+        1 => any::<u8>().prop_map(Op::Contains),
+        2 => any::<u8>().prop_map(Op::Remove),
+        1 => (0u8..10).prop_map(Op::Advance),
+        1 => Just(Op::RetainEven),
+        1 => Just(Op::InvalidateAll),
+    ]
+}
+
+type Log = Arc<Mutex<Vec<(u8, u16, RemovalCause)>>>;
+
+struct Model {
+    /// key -> (value, expires at in seconds)
+    map: HashMap<u8, (u16, Option<u64>)>,
+    now: u64,
+}
+
+impl Model {
+    fn live(&self, k: u8) -> Option<u16> {
+        self.map
+            .get(&k)
+            .filter(|(_, exp)| exp.is_none_or(|e| e > self.now))
+            .map(|&(v, _)| v)
+    }
+}
+
+fn run(ops: Vec<Op>, capacity: u64, shards: usize, weighted: bool) -> Result<(), TestCaseError> {
+    let (clock, mock) = quanta::Clock::mock();
+    let log: Log = Arc::default();
+    let sink = Arc::clone(&log);
+    let mut builder = Cache::builder()
+        .max_capacity(capacity)
+        .shards(shards)
+        .clock(clock)
+        .latency_sample_every(1)
+        .eviction_listener(move |k: &u8, v: &u16, cause| {
+            sink.lock().unwrap().push((*k, *v, cause))
+        });
+    if weighted {
+        builder = builder.weigher(|_: &u8, v: &u16| u32::from(*v % 4));
+    }
+    let cache: Cache<u8, u16> = builder.build();
+    let mut model = Model {
+        map: HashMap::new(),
+        now: 0,
+    };
+    let mut gets = 0u64;
+    for op in ops {
+        match op {
+            Op::Insert(k, v) => cache.insert(k, v),
+            Op::InsertTtl(k, v, t) => {
+                cache.insert_with_ttl(k, v, Duration::from_secs(u64::from(t)))
+            }
+            Op::Get(k) => {
+                gets += 1;
+                let got = cache.get(&k);
+                let want = model.live(k);
+                prop_assert_eq!(got, want, "get({}) at t={}", k, model.now);
+            }
+            Op::Contains(k) => prop_assert_eq!(cache.contains_key(&k), model.live(k).is_some()),
+            Op::Remove(k) => {
+                let got = cache.remove(&k);
+                prop_assert_eq!(got, model.map.get(&k).map(|&(v, _)| v), "remove({})", k);
+            }
+            Op::Advance(s) => {
+                mock.increment(Duration::from_secs(u64::from(s)));
+                model.now += u64::from(s);
+            }
+            Op::RetainEven => cache.retain(|k, _| k % 2 == 0),
+            Op::InvalidateAll => cache.invalidate_all(),
+        }
+        // Apply the op to the model, then what the listener reported.
+        match op {
+            Op::Insert(k, v) => {
+                let heavy = weighted
+                    && u64::from((v % 4).max(1)) > capacity / shards.next_power_of_two() as u64;
+                if heavy {
+                    model.map.remove(&k);
+                } else {
+                    model.map.insert(k, (v, None));
+                }
+            }
+            Op::InsertTtl(k, v, t) => {
+                let heavy = weighted
+                    && u64::from((v % 4).max(1)) > capacity / shards.next_power_of_two() as u64;
+                if heavy {
+                    model.map.remove(&k);
+                } else {
+                    model.map.insert(k, (v, Some(model.now + u64::from(t))));
+                }
+            }
+            Op::Remove(k) => {
+                model.map.remove(&k);
+            }
+            Op::RetainEven => model.map.retain(|k, _| k % 2 == 0),
+            Op::InvalidateAll => model.map.clear(),
+            _ => {}
+        }
+        for (k, v, cause) in log.lock().unwrap().drain(..) {
+            match cause {
+                RemovalCause::Capacity | RemovalCause::Expired => {
+                    // The listener names the value that left; only drop the
+                    // key from the model if that is still its value.
+                    if model.map.get(&k).map(|&(mv, _)| mv) == Some(v) {
+                        model.map.remove(&k);
+                    }
+                }
+                RemovalCause::Explicit | RemovalCause::Replaced => {}
+            }
+        }
+        cache.validate();
+        prop_assert!(cache.len() as usize <= model.map.len().max(cache.len() as usize));
+        prop_assert!(
+            cache.weighted_size() <= capacity,
+            "weighted size over capacity"
+        );
+        if !weighted {
+            prop_assert!(cache.len() <= capacity);
+        }
+    }
+    let stats = cache.stats();
+    prop_assert_eq!(
+        stats.counter("hit") + stats.counter("miss_absent") + stats.counter("miss_expired"),
+        gets
+    );
+    prop_assert_eq!(stats.histogram("get_latency").unwrap().count(), gets);
+    prop_assert_eq!(stats.gauge("entries"), Some(cache.len() as i64));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn one_shard_matches_the_model(ops in prop::collection::vec(op(), 1..400), capacity in 1u64..40) {
+        run(ops, capacity, 1, false)?;
+    }
+
+    #[test]
+    fn many_shards_match_the_model(ops in prop::collection::vec(op(), 1..400), capacity in 8u64..200) {
+        run(ops, capacity, 4, false)?;
+    }
+
+    #[test]
+    fn weighted_entries_match_the_model(ops in prop::collection::vec(op(), 1..400), capacity in 1u64..60) {
+        run(ops, capacity, 1, true)?;
+    }
+}
