@@ -138,7 +138,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self
     }
 
-    /// Time one `get` and one `insert` in `n` (default 64; 1 times all).
+    /// Time one `get` and one `insert` in `n` per thread, `n` rounded up to
+    /// a power of two (default 64; 1 times all).
     pub fn latency_sample_every(mut self, n: u32) -> Self {
         self.sample_every = n;
         self

@@ -34,8 +34,6 @@ pub struct Cache<K, V, S = ahash::RandomState> {
 
 struct Inner<K, V, S> {
     shards: Box<[Shard<K, V>]>,
-    /// `hash >> shard_shift` picks the shard (0 for one shard).
-    shard_shift: u32,
     hasher: S,
     capacity: u64,
     weigher: Option<Weigher<K, V>>,
@@ -99,7 +97,6 @@ where
     pub(crate) fn from_builder(b: CacheBuilder<K, V, S>) -> Self {
         let capacity = b.max_capacity.unwrap_or(crate::builder::DEFAULT_CAPACITY);
         let n = shard_count(b.shards, capacity);
-        let bits = n.trailing_zeros();
         let per = capacity / n as u64;
         let extra = capacity % n as u64;
         let shards = (0..n as u64)
@@ -111,7 +108,6 @@ where
         Cache {
             inner: Arc::new(Inner {
                 shards,
-                shard_shift: if bits == 0 { 0 } else { 64 - bits },
                 hasher: b.hasher,
                 capacity,
                 weigher: b.weigher,
@@ -130,14 +126,14 @@ where
         self.inner.hasher.hash_one(key)
     }
 
-    #[inline]
+    /// The shard of `hash`, by multiply-shift range reduction on the hash's
+    /// high bits (the table uses the low ones).
+    #[inline(always)]
     fn shard(&self, hash: u64) -> &Shard<K, V> {
-        let i = if self.inner.shard_shift == 0 {
-            0
-        } else {
-            (hash >> self.inner.shard_shift) as usize
-        };
-        &self.inner.shards[i]
+        let shards = &self.inner.shards;
+        let i = ((u128::from(hash) * shards.len() as u128) >> 64) as usize;
+        // SAFETY: `hash * len < 2^64 * len`, so `i < len`.
+        unsafe { shards.get_unchecked(i) }
     }
 
     /// Nanoseconds since the cache was built, from the coarse clock when an
@@ -163,46 +159,57 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
+        let shard = self.shard(hash);
         let guard = epoch::pin();
         let Some(m) = &self.inner.metrics else {
-            return self.lookup(hash, key, &guard).ok();
+            return self.read(shard, shard.find(hash, key, &guard), &guard).ok();
         };
+        // One thread-local lookup, then only this thread's stripe: bump the
+        // call number (which picks the sampled calls) and the outcome.
         let slot = ThreadSlot::current();
-        let sample = m.get_latency.start_at(slot);
-        let found = self.lookup(hash, key, &guard);
+        let stripe = m.counters.at(slot);
+        let call = stripe.add_and_get(Counter::Get as usize, 1);
+        let sample = (call & m.sample_mask == 0).then(|| m.get_latency.start_always());
+        let found = self.read(shard, shard.find(hash, key, &guard), &guard);
         let counter = match found {
             Ok(_) => Counter::Hit,
             Err(Miss::Absent) => Counter::MissAbsent,
             Err(Miss::Expired) => Counter::MissExpired,
         };
-        m.counters.at(slot).add(counter as usize, 1);
+        stripe.add(counter as usize, 1);
         if let Some(sample) = sample {
             m.get_latency.finish_at(slot, sample);
         }
         found.ok()
     }
 
-    #[inline]
-    fn lookup<Q>(&self, hash: u64, key: &Q, guard: &Guard) -> Result<V, Miss>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let shard = self.shard(hash);
-        let entry = shard.find(hash, key, guard).ok_or(Miss::Absent)?;
+    /// The outcome of a lookup that found `entry`.
+    #[inline(always)]
+    fn read(
+        &self,
+        shard: &Shard<K, V>,
+        entry: Option<&Entry<K, V>>,
+        guard: &Guard,
+    ) -> Result<V, Miss> {
+        let entry = entry.ok_or(Miss::Absent)?;
         if entry.expires_at != NEVER {
             let now = self.now();
             if entry.expired(now) {
-                let mut removed = Vec::new();
-                shard.remove_expired(entry, now, guard, &mut removed);
-                self.report(removed);
+                self.expired(shard, entry, now, guard);
                 return Err(Miss::Expired);
             }
         }
-        if !shard.is_newest(entry) {
+        if !entry.referenced.load(crate::sync::Ordering::Relaxed) && !shard.is_newest(entry) {
             entry.touch();
         }
         Ok(entry.value.clone())
+    }
+
+    #[cold]
+    fn expired(&self, shard: &Shard<K, V>, entry: &Entry<K, V>, now: u64, guard: &Guard) {
+        let mut removed = Vec::new();
+        shard.remove_expired(entry, now, guard, &mut removed);
+        self.report(removed);
     }
 
     /// True if `key` is present and not expired. Does not count as a use.
@@ -378,7 +385,7 @@ where
         self.inner.shards.iter().for_each(Shard::validate);
     }
 
-    /// Every metric, merged now. Counters: `hit`, `miss_absent`,
+    /// Every metric, merged now. Counters: `get`, `hit`, `miss_absent`,
     /// `miss_expired`, `insert`, `update`, `rejected`, `removed_capacity`,
     /// `removed_expired`, `removed_explicit`, `removed_replaced`,
     /// `listener_panic`. Gauges: `entries`, `weighted_size`, `capacity`,

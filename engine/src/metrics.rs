@@ -6,6 +6,9 @@ use clockwise_stats::{CounterSet, Histogram, HistogramConfig, Snapshot};
 /// Counter indices; the names are in [`NAMES`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Counter {
+    /// Calls of `get`, bumped before the lookup; its per-thread value picks
+    /// the sampled calls.
+    Get,
     Hit,
     MissAbsent,
     MissExpired,
@@ -19,9 +22,10 @@ pub(crate) enum Counter {
     ListenerPanic,
 }
 
-const N: usize = 11;
+const N: usize = 12;
 
 const NAMES: [&str; N] = [
+    "get",
     "hit",
     "miss_absent",
     "miss_expired",
@@ -50,17 +54,25 @@ pub(crate) struct Metrics {
     pub(crate) counters: CounterSet<N>,
     pub(crate) get_latency: Histogram,
     pub(crate) insert_latency: Histogram,
+    /// `sample_every - 1`, a power of two minus one: a call is timed when
+    /// its thread's call number has these bits clear.
+    pub(crate) sample_mask: u64,
 }
 
 impl Metrics {
     pub(crate) fn new(sample_every: u32, clock: quanta::Clock) -> Metrics {
-        let config = HistogramConfig::default().sample_every(sample_every.max(1));
+        let every = sample_every
+            .max(1)
+            .checked_next_power_of_two()
+            .unwrap_or(1 << 31);
+        let config = HistogramConfig::default().sample_every(every);
         let histogram =
             || Histogram::new(config, clock.clone()).expect("the default layout is valid");
         Metrics {
             counters: CounterSet::new(NAMES).expect("the counter names are valid and distinct"),
             get_latency: histogram(),
             insert_latency: histogram(),
+            sample_mask: u64::from(every) - 1,
         }
     }
 

@@ -24,6 +24,7 @@ use crate::sync::epoch::{self, Atomic, Guard, Owned, Shared};
 use crate::sync::{lock, try_lock, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::table::{Slot, Table};
 use crate::RemovalCause;
+use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
 use std::ptr::NonNull;
 
@@ -75,7 +76,9 @@ pub(crate) struct Gauges {
 const SWEEP: usize = 8;
 
 pub(crate) struct Shard<K, V> {
-    table: Atomic<Table<K, V>>,
+    /// Read by every lookup, written only when the table is replaced: on a
+    /// line of its own, away from the fields writers touch on every write.
+    table: CachePadded<Atomic<Table<K, V>>>,
     newest: AtomicUsize,
     state: Mutex<State<K, V>>,
     capacity: u64,
@@ -119,7 +122,7 @@ impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
 impl<K, V> Shard<K, V> {
     pub(crate) fn new(capacity: u64) -> Shard<K, V> {
         Shard {
-            table: Atomic::new(Table::new(16)),
+            table: CachePadded::new(Atomic::new(Table::new(16))),
             newest: AtomicUsize::new(0),
             state: Mutex::new(State {
                 policy: ClockPro::new(capacity),
@@ -140,7 +143,7 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Lock-free lookup.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find<'g, Q>(
         &self,
         hash: u64,
@@ -316,7 +319,7 @@ impl<K, V> Shard<K, V> {
             // An update counts as an access.
             fresh.referenced.store(true, Ordering::Relaxed);
             fresh.set_node(old.node());
-            self.table(guard).publish(slot, entry);
+            self.table(guard).publish(slot, Table::tagged(entry, hash));
             let old_page = state.policy.replace(&mut host, old.node(), page, w);
             let shared = Shared::from(old_page.0.as_ptr() as *const Entry<K, V>);
             // SAFETY: the old entry was just replaced in its slot and
@@ -336,7 +339,7 @@ impl<K, V> Shard<K, V> {
             if matches!(table.load(slot, guard), Slot::Tombstone) {
                 state.tombstones -= 1;
             }
-            table.publish(slot, entry);
+            table.publish(slot, Table::tagged(entry, hash));
             state.live += 1;
             // Relaxed: see `is_newest`.
             self.newest
@@ -498,7 +501,7 @@ impl<K, V> Drop for Shard<K, V> {
             let guard = epoch::unprotected();
             let table = self.table.load(Ordering::Relaxed, guard);
             for entry in table.deref().entries(guard) {
-                drop(entry.into_owned());
+                drop(entry.with_tag(0).into_owned());
             }
             drop(table.into_owned());
         }

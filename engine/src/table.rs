@@ -5,7 +5,10 @@
 //!
 //! - Only the holder of the owning shard's lock stores into a slot.
 //! - A slot is `EMPTY` (null), a `TOMBSTONE` (null tagged 1: something was
-//!   removed here, keep probing) or a pointer to a live or retired entry.
+//!   removed here, keep probing) or a pointer to a live or retired entry,
+//!   tagged with five bits of the entry's hash ([`hash_tag`]) so that probes
+//!   skip other keys' entries without dereferencing them. Entries are
+//!   64-byte aligned, so the tag fits in the pointer's low bits.
 //!   A slot never goes from tombstone or entry back to `EMPTY`, so a reader's
 //!   probe chain is never cut short under it; tombstones are cleared only by
 //!   building a new table.
@@ -22,6 +25,14 @@ use crate::sync::Ordering;
 use std::borrow::Borrow;
 
 const TOMBSTONE: usize = 1;
+
+/// The tag a slot holding an entry with this hash carries: five high bits of
+/// the hash, shifted clear of the tombstone bit. High bits, because the low
+/// ones pick the slot and the very top ones pick the shard.
+#[inline(always)]
+pub(crate) fn hash_tag(hash: u64) -> usize {
+    ((hash >> 40) as usize & 0x1f) << 1
+}
 
 /// What a slot holds.
 pub(crate) enum Slot<'g, K, V> {
@@ -69,8 +80,8 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// The entry for `key`, and its slot.
-    #[inline]
+    /// The entry for `key`, and its slot: the readers' hot path.
+    #[inline(always)]
     pub(crate) fn find<'g, Q>(
         &self,
         hash: u64,
@@ -81,23 +92,31 @@ impl<K, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        for i in self.probe(hash) {
-            match self.load(i, guard) {
-                Slot::Empty => return None,
-                Slot::Tombstone => {}
-                Slot::Full(p) => {
-                    // SAFETY: `p` was loaded under `guard` from a slot of a
-                    // table that was itself loaded under `guard`; entries are
-                    // freed only through `defer_destroy` after being unlinked,
-                    // so it stays valid while `guard` is pinned.
-                    let entry = unsafe { p.deref() };
-                    if entry.hash == hash && entry.key.borrow() == key {
-                        return Some((i, entry));
-                    }
+        let tag = hash_tag(hash);
+        let mut i = hash as usize & self.mask;
+        // Terminates: the writer keeps at least a quarter of the slots
+        // `EMPTY`, and a slot never becomes `EMPTY` again.
+        loop {
+            // SAFETY: `i` is masked with `len - 1`, `len` a power of two.
+            let slot = unsafe { self.slots.get_unchecked(i) };
+            // Acquire pairs with the Release in `publish`.
+            let p = slot.load(Ordering::Acquire, guard);
+            if p.is_null() {
+                if p.tag() != TOMBSTONE {
+                    return None;
+                }
+            } else if p.tag() == tag {
+                // SAFETY: `p` was loaded under `guard` from a slot of a table
+                // that was itself loaded under `guard`; entries are freed only
+                // through `defer_destroy` after being unlinked, so it stays
+                // valid while `guard` is pinned.
+                let entry = unsafe { p.deref() };
+                if entry.hash == hash && entry.key.borrow() == key {
+                    return Some((i, entry));
                 }
             }
+            i = (i + 1) & self.mask;
         }
-        None
     }
 
     /// The slot holding exactly `entry`.
@@ -111,6 +130,11 @@ impl<K, V> Table<K, V> {
             Slot::Full(p) => p.as_raw() == entry,
             _ => false,
         })
+    }
+
+    /// Tags `entry` for storing in a slot.
+    pub(crate) fn tagged(entry: Shared<'_, Entry<K, V>>, hash: u64) -> Shared<'_, Entry<K, V>> {
+        entry.with_tag(hash_tag(hash))
     }
 
     /// The first empty or tombstone slot on `hash`'s probe sequence.

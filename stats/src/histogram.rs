@@ -224,6 +224,16 @@ impl Histogram {
         })
     }
 
+    /// Starts timing unconditionally, for a caller that makes its own
+    /// sampling decision (one call in N, where N is this histogram's
+    /// `sample_every`, so that [`finish`](Self::finish)'s weight is right).
+    #[inline]
+    pub fn start_always(&self) -> Sample {
+        Sample {
+            start: self.clock.raw(),
+        }
+    }
+
     /// Records the time since `sample` started, with weight N.
     #[inline]
     pub fn finish(&self, sample: Sample) {

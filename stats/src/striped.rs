@@ -102,9 +102,13 @@ impl<const N: usize> CounterSet<N> {
     /// histograms and looked its slot up once.
     #[inline]
     pub fn at(&self, slot: ThreadSlot) -> Local<'_, N> {
+        let (stripe, owned) = match slot.0 {
+            Slot::Owned(i) => (&self.owned[i], true),
+            Slot::Shared(i) => (&self.shared[i], false),
+        };
         Local {
-            set: self,
-            slot: slot.0,
+            stripe,
+            owned,
             _not_send: PhantomData,
         }
     }
@@ -155,33 +159,58 @@ impl<const N: usize> CounterSet<N> {
 /// ```
 #[derive(Debug)]
 pub struct Local<'a, const N: usize> {
-    set: &'a CounterSet<N>,
-    slot: Slot,
+    /// The stripe, resolved once so each bump is a load and a store.
+    stripe: &'a [AtomicU64; N],
+    /// True if this thread is the stripe's only writer.
+    owned: bool,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<const N: usize> Local<'_, N> {
+    /// Adds `n` to counter `counter` and returns this stripe's new value of
+    /// it: a per-thread sequence number, for example to sample one call in
+    /// 2^k without a separate countdown.
+    ///
+    /// ```
+    /// let counters = clockwise_stats::CounterSet::new(["calls"]).unwrap();
+    /// let local = counters.local();
+    /// let first = local.add_and_get(0, 1);
+    /// assert_eq!(local.add_and_get(0, 1), first + 1);
+    /// ```
+    ///
+    /// # Panics
+    /// If `counter >= N`.
+    #[inline]
+    pub fn add_and_get(&self, counter: usize, n: u64) -> u64 {
+        let cell = &self.stripe[counter];
+        if self.owned {
+            // Single writer: see `add`.
+            let new = cell.load(Ordering::Relaxed).wrapping_add(n);
+            cell.store(new, Ordering::Relaxed);
+            new
+        } else {
+            cell.fetch_add(n, Ordering::Relaxed).wrapping_add(n)
+        }
+    }
+
     /// Adds `n` to counter `counter`.
     ///
     /// # Panics
     /// If `counter >= N`.
     #[inline]
     pub fn add(&self, counter: usize, n: u64) {
-        match self.slot {
-            Slot::Owned(i) => {
-                let cell = &self.set.owned[i][counter];
-                // Relaxed load + store is exact: this thread is the cell's
-                // only writer (module invariants), and the hand-over from a
-                // previous holder is ordered by the slot free-list mutex.
-                cell.store(
-                    cell.load(Ordering::Relaxed).wrapping_add(n),
-                    Ordering::Relaxed,
-                );
-            }
-            Slot::Shared(i) => {
-                // Relaxed: a counter orders nothing else.
-                self.set.shared[i][counter].fetch_add(n, Ordering::Relaxed);
-            }
+        let cell = &self.stripe[counter];
+        if self.owned {
+            // Relaxed load + store is exact: this thread is the cell's only
+            // writer (module invariants), and the hand-over from a previous
+            // holder is ordered by the slot bitmap's Release/Acquire.
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
+        } else {
+            // Relaxed: a counter orders nothing else.
+            cell.fetch_add(n, Ordering::Relaxed);
         }
     }
 }

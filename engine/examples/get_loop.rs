@@ -1,0 +1,26 @@
+//! `get` in a loop, for profiling (callgrind, perf): 100k resident `u64`
+//! keys read in a scrambled order. Usage: `get_loop [N] [stats:0|1]`.
+
+use std::hint::black_box;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
+    let stats = args.next().is_none_or(|a| a != "0");
+    let cache: clockwise::Cache<u64, u64> = clockwise::Cache::builder()
+        .max_capacity(200_000)
+        .stats(stats)
+        .build();
+    for k in 0..100_000u64 {
+        cache.insert(k, k);
+    }
+    let mut hits = 0u64;
+    for i in 0..n {
+        let k = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 100_000;
+        hits += u64::from(black_box(cache.get(&k)).is_some());
+    }
+    println!("{hits} hits");
+}
