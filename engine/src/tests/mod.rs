@@ -1,4 +1,6 @@
 //! Unit-level tests that need `validate()`, which exists only under
 //! `cfg(any(test, fuzzing))`.
 
+mod behaviour;
 mod model;
+mod stress;

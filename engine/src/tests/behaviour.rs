@@ -1,0 +1,225 @@
+//! Listener, TTL, weights and configuration.
+
+use crate::{Cache, ConfigError, RemovalCause};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type Seen = Arc<Mutex<Vec<(u32, u32, RemovalCause)>>>;
+
+fn recording(capacity: u64) -> (Cache<u32, u32>, Seen, Arc<quanta::Mock>) {
+    let seen: Seen = Arc::default();
+    let sink = Arc::clone(&seen);
+    let (clock, mock) = quanta::Clock::mock();
+    let cache = Cache::builder()
+        .max_capacity(capacity)
+        .shards(1)
+        .clock(clock)
+        .eviction_listener(move |k: &u32, v: &u32, c| sink.lock().unwrap().push((*k, *v, c)))
+        .build();
+    (cache, seen, mock)
+}
+
+#[test]
+fn the_listener_hears_every_cause() {
+    let (cache, seen, mock) = recording(4);
+    cache.insert(1, 10);
+    cache.insert(1, 11); // replaced
+    cache.remove(&1); // explicit
+    cache.insert_with_ttl(2, 20, Duration::from_secs(1));
+    mock.increment(Duration::from_secs(2));
+    assert_eq!(cache.get(&2), None); // expired, removed on read
+    for k in 10..20 {
+        cache.insert(k, k); // capacity
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0], (1, 10, RemovalCause::Replaced));
+    assert_eq!(seen[1], (1, 11, RemovalCause::Explicit));
+    assert_eq!(seen[2], (2, 20, RemovalCause::Expired));
+    assert!(seen[3..]
+        .iter()
+        .all(|&(_, _, c)| c == RemovalCause::Capacity));
+    assert_eq!(
+        seen.len() - 3,
+        10 - 4,
+        "ten inserts into four places evict six"
+    );
+    let stats = cache.stats();
+    assert_eq!(stats.counter("removed_capacity"), 6);
+    assert_eq!(stats.counter("removed_expired"), 1);
+    assert_eq!(stats.counter("removed_explicit"), 1);
+    assert_eq!(stats.counter("removed_replaced"), 1);
+    assert_eq!(stats.counter("update"), 1);
+    assert_eq!(stats.counter("miss_expired"), 1);
+    cache.validate();
+}
+
+#[test]
+fn a_panicking_listener_is_counted_and_harms_nothing() {
+    let cache: Cache<u32, u32> = Cache::builder()
+        .max_capacity(2)
+        .shards(1)
+        .eviction_listener(|_, _, _| panic!("listener bug"))
+        .build();
+    for k in 0..10 {
+        cache.insert(k, k);
+    }
+    assert_eq!(cache.stats().counter("listener_panic"), 8);
+    cache.insert(100, 1);
+    assert_eq!(cache.get(&100), Some(1));
+    cache.validate();
+}
+
+#[test]
+fn the_listener_may_call_back_into_the_cache() {
+    let handle: Arc<std::sync::OnceLock<Cache<u32, u32>>> = Arc::default();
+    let inner = Arc::clone(&handle);
+    let reinserted = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = Arc::clone(&reinserted);
+    let cache: Cache<u32, u32> = Cache::builder()
+        .max_capacity(2)
+        .shards(1)
+        .eviction_listener(move |k: &u32, v: &u32, cause| {
+            // Re-inserting from the listener (which evicts again, and so
+            // re-enters the listener) must not deadlock. Bounded: only
+            // original keys are re-inserted.
+            if let (RemovalCause::Capacity, true, Some(c)) = (cause, *k < 1000, inner.get()) {
+                c.insert(k + 1000, *v);
+                let _ = c.get(k);
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .build();
+    assert!(handle.set(cache.clone()).is_ok());
+    for k in 0..20 {
+        cache.insert(k, k);
+    }
+    assert!(reinserted.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(cache.len() <= 2);
+    cache.validate();
+}
+
+#[test]
+fn expired_entries_are_freed_without_being_read() {
+    let (cache, seen, mock) = recording(1_000);
+    for k in 0..200 {
+        cache.insert_with_ttl(k, k, Duration::from_secs(1));
+    }
+    assert_eq!(cache.len(), 200);
+    mock.increment(Duration::from_secs(2));
+    // Writes to other keys sweep the table; the expired keys are never read.
+    let mut writes = 0;
+    while !cache.is_empty() && writes < 10_000 {
+        cache.insert(10_000 + writes % 10, 0);
+        writes += 1;
+        if cache.len() <= 10 {
+            break;
+        }
+    }
+    assert!(
+        cache.len() <= 10,
+        "expired entries still held: {}",
+        cache.len()
+    );
+    let expired = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.2 == RemovalCause::Expired)
+        .count();
+    assert_eq!(expired, 200);
+    cache.validate();
+}
+
+#[test]
+fn too_heavy_entries_are_rejected_and_counted() {
+    let cache: Cache<u32, Vec<u8>> = Cache::builder()
+        .max_capacity(100)
+        .shards(1)
+        .weigher(|_, v: &Vec<u8>| v.len() as u32)
+        .build();
+    cache.insert(1, vec![0; 10]);
+    cache.insert(2, vec![0; 101]);
+    assert_eq!(cache.get(&2), None);
+    cache.insert(1, vec![0; 500]); // a too-heavy update drops the old value
+    assert_eq!(cache.get(&1), None);
+    let stats = cache.stats();
+    assert_eq!(stats.counter("rejected"), 2);
+    assert_eq!(cache.weighted_size(), 0);
+    cache.insert(3, vec![0; 100]);
+    assert_eq!(cache.weighted_size(), 100);
+    cache.validate();
+}
+
+#[test]
+fn weighted_size_never_exceeds_capacity() {
+    let cache: Cache<u32, u32> = Cache::builder()
+        .max_capacity(50)
+        .shards(1)
+        .weigher(|_, v: &u32| *v)
+        .build();
+    for k in 0..500u32 {
+        cache.insert(k, k % 13 + 1);
+        assert!(cache.weighted_size() <= 50);
+    }
+    cache.validate();
+}
+
+#[test]
+fn try_build_reports_typed_errors_and_build_never_fails() {
+    let err = |b: crate::CacheBuilder<u8, u8>| b.try_build().map(|_| ()).unwrap_err();
+    assert_eq!(err(Cache::builder()), ConfigError::MissingCapacity);
+    assert_eq!(
+        err(Cache::builder().max_capacity(0)),
+        ConfigError::ZeroCapacity
+    );
+    assert_eq!(
+        err(Cache::builder().max_capacity(1).shards(0)),
+        ConfigError::Shards(0)
+    );
+    assert_eq!(
+        err(Cache::builder()
+            .max_capacity(1)
+            .time_to_live(Duration::ZERO)),
+        ConfigError::ZeroTimeToLive
+    );
+    assert_eq!(
+        err(Cache::builder().max_capacity(1).latency_sample_every(0)),
+        ConfigError::ZeroSampleEvery
+    );
+    assert!(ConfigError::Shards(0).to_string().contains("shards"));
+
+    let zero: Cache<u8, u8> = Cache::builder().max_capacity(0).shards(0).build();
+    zero.insert(1, 1);
+    assert_eq!(zero.get(&1), None);
+    assert_eq!(zero.stats().counter("rejected"), 1);
+    let default: Cache<u8, u8> = Cache::builder().build();
+    assert_eq!(default.capacity(), crate::DEFAULT_CAPACITY);
+}
+
+#[test]
+fn stats_off_records_nothing_but_gauges() {
+    let cache: Cache<u8, u8> = Cache::builder().max_capacity(10).stats(false).build();
+    cache.insert(1, 1);
+    assert_eq!(cache.get(&1), Some(1));
+    let s = cache.stats();
+    assert_eq!(s.counter("hit"), 0);
+    assert_eq!(s.gauge("entries"), Some(1));
+    assert!(s.histogram("get_latency").is_none());
+}
+
+#[test]
+fn gauges_track_the_policy() {
+    let cache: Cache<u32, u32> = Cache::builder().max_capacity(100).shards(1).build();
+    for k in 0..300 {
+        cache.insert(k, k);
+    }
+    let s = cache.stats();
+    let (hot, cold, test) = (
+        s.gauge("hot_size").unwrap(),
+        s.gauge("cold_size").unwrap(),
+        s.gauge("test_size").unwrap(),
+    );
+    assert_eq!(hot + cold, 100);
+    assert!(test > 0 && test <= 100, "test size {test}");
+    assert_eq!(s.gauge("capacity"), Some(100));
+}
