@@ -67,7 +67,7 @@ pub struct CacheBuilder<K, V, S = ahash::RandomState> {
     pub(crate) sample_every: u32,
     pub(crate) name: String,
     pub(crate) listener: Option<Listener<K, V>>,
-    pub(crate) clock: Option<quanta::Clock>,
+    pub(crate) clock: Option<clockwise_stats::Clock>,
     pub(crate) hasher: S,
 }
 
@@ -162,7 +162,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     }
 
     /// The clock for TTLs and latency (tests pass `quanta::Clock::mock()`).
-    pub fn clock(mut self, clock: quanta::Clock) -> Self {
+    pub fn clock(mut self, clock: clockwise_stats::Clock) -> Self {
         self.clock = Some(clock);
         self
     }

@@ -4,7 +4,7 @@ use crate::builder::{shard_count, CacheBuilder, Listener, Weigher};
 use crate::entry::{Entry, NEVER};
 use crate::metrics::{Counter, Metrics};
 use crate::shard::{Removed, Shard, Written};
-use crate::sync::epoch::{self, Guard};
+use crate::sync::epoch::Guard;
 use crate::RemovalCause;
 use clockwise_stats::{Snapshot, ThreadSlot};
 use std::borrow::Borrow;
@@ -39,8 +39,8 @@ struct Inner<K, V, S> {
     weigher: Option<Weigher<K, V>>,
     ttl: Option<Duration>,
     listener: Option<Listener<K, V>>,
-    clock: quanta::Clock,
-    origin: quanta::Instant,
+    clock: clockwise_stats::Clock,
+    origin: clockwise_stats::Instant,
     metrics: Option<Metrics>,
     name: String,
 }
@@ -160,7 +160,7 @@ where
     {
         let hash = self.hash(key);
         let shard = self.shard(hash);
-        let guard = epoch::pin();
+        let guard = crate::sync::pin();
         let Some(m) = &self.inner.metrics else {
             return self.read(shard, shard.find(hash, key, &guard), &guard).ok();
         };
@@ -219,7 +219,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let guard = epoch::pin();
+        let guard = crate::sync::pin();
         self.shard(hash)
             .find(hash, key, &guard)
             .is_some_and(|e| e.expires_at == NEVER || !e.expired(self.now()))
@@ -256,7 +256,7 @@ where
             .and_then(|m| m.insert_latency.start_at(slot));
         let now = self.now();
         let expires_at = ttl.map_or(NEVER, |t| now.saturating_add(nanos(t)));
-        let guard = epoch::pin();
+        let guard = crate::sync::pin();
         let mut removed = Vec::new();
         let written = self.shard(hash).insert(
             hash,
@@ -289,7 +289,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let guard = epoch::pin();
+        let guard = crate::sync::pin();
         let mut removed = Vec::new();
         let value = self
             .shard(hash)
@@ -301,7 +301,7 @@ where
 
     /// Removes every entry (cause `Explicit`).
     pub fn invalidate_all(&self) {
-        let guard = epoch::pin();
+        let guard = crate::sync::pin();
         for shard in self.inner.shards.iter() {
             let mut removed = Vec::new();
             shard.retain(None, &guard, &mut removed);
@@ -314,7 +314,7 @@ where
     /// so it must not call back into this cache. If it panics, the shard it
     /// was examining is left unchanged.
     pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
-        let guard = epoch::pin();
+        let guard = crate::sync::pin();
         for shard in self.inner.shards.iter() {
             let mut removed = Vec::new();
             shard.retain(Some(&mut keep), &guard, &mut removed);
@@ -380,7 +380,7 @@ where
 
     /// Checks every internal invariant of every shard; panics with what is
     /// broken. For tests and fuzzing only.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, clockwise_loom))]
     pub fn validate(&self) {
         self.inner.shards.iter().for_each(Shard::validate);
     }

@@ -168,13 +168,13 @@ impl<T> ClockPro<T> {
         }
     }
 
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, clockwise_loom))]
     pub(crate) fn capacity(&self) -> u64 {
         self.capacity
     }
 
     /// Resident weight.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, clockwise_loom))]
     pub(crate) fn weight(&self) -> u64 {
         self.hot + self.cold
     }
@@ -596,7 +596,7 @@ impl<T> ClockPro<T> {
     }
 
     /// Checks every structural invariant; panics with what is broken.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, fuzzing, clockwise_loom))]
     pub(crate) fn validate(&self) {
         let (mut hot, mut cold, mut ghost) = (0, 0, 0);
         let (mut hot_count, mut cold_count, mut in_test, mut linked) = (0, 0, 0, 0);

@@ -29,7 +29,7 @@ pub(crate) struct Entry<K, V> {
     /// Nanoseconds since the cache's clock origin; [`NEVER`] for no TTL.
     pub(crate) expires_at: u64,
     /// Checked by `validate`; the policy keeps its own copy.
-    #[cfg_attr(not(any(test, fuzzing)), allow(dead_code))]
+    #[cfg_attr(not(any(test, fuzzing, clockwise_loom)), allow(dead_code))]
     pub(crate) weight: u32,
     pub(crate) referenced: AtomicBool,
     pub(crate) node: AtomicU32,

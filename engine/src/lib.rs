@@ -19,7 +19,7 @@ mod clock_pro;
 mod entry;
 mod metrics;
 mod shard;
-mod sync;
+pub(crate) mod sync;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -27,6 +27,16 @@ mod tests;
 pub use builder::{CacheBuilder, ConfigError, DEFAULT_CAPACITY, DEFAULT_SAMPLE_EVERY};
 pub use cache::Cache;
 pub use clockwise_stats as stats;
+
+/// Gives back the calling loom model thread's epoch handle and stats slot,
+/// as its thread-local destructors would (loom 0.7 cannot run atomic
+/// operations in those). For loom models only.
+#[cfg(clockwise_loom)]
+#[doc(hidden)]
+pub fn release_thread_for_loom() {
+    sync::release_thread_for_loom();
+    clockwise_stats::slot::release_current_for_loom();
+}
 
 /// Why an entry left the cache, as told to the eviction listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -60,7 +60,7 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new(sample_every: u32, clock: quanta::Clock) -> Metrics {
+    pub(crate) fn new(sample_every: u32, clock: clockwise_stats::Clock) -> Metrics {
         let every = sample_every
             .max(1)
             .checked_next_power_of_two()

@@ -439,13 +439,13 @@ impl<K, V> Shard<K, V> {
     }
 }
 
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, fuzzing, clockwise_loom))]
 impl<K: Eq, V> Shard<K, V> {
     /// Checks that table, policy and gauges agree; panics with what is off.
     pub(crate) fn validate(&self) {
         let state = lock(&self.state);
         state.policy.validate();
-        let guard = epoch::pin();
+        let guard = crate::sync::pin();
         let table = self.table(&guard);
         let (mut live, mut tombstones, mut weight) = (0, 0, 0u64);
         for i in 0..table.len() {

@@ -22,6 +22,43 @@ mod imp {
 pub(crate) use crossbeam_epoch as epoch;
 pub(crate) use imp::*;
 
+/// Pins the current thread for epoch-protected reads.
+#[cfg(not(clockwise_loom))]
+#[inline(always)]
+pub(crate) fn pin() -> epoch::Guard {
+    epoch::pin()
+}
+
+#[cfg(clockwise_loom)]
+loom::lazy_static! {
+    static ref COLLECTOR: epoch::Collector = epoch::Collector::new();
+}
+
+#[cfg(clockwise_loom)]
+loom::thread_local! {
+    static HANDLE: std::cell::RefCell<Option<epoch::LocalHandle>> = std::cell::RefCell::new(None);
+}
+
+/// Under loom, the default collector keeps each thread's handle in a
+/// thread-local whose destructor does atomic operations, which loom 0.7
+/// cannot model (see `loom-tests/tests/loom_tls_destructor.rs`). Here each
+/// model thread registers one handle with a model-scoped collector, and gives
+/// it back through [`release_thread_for_loom`] as its last act.
+#[cfg(clockwise_loom)]
+pub(crate) fn pin() -> epoch::Guard {
+    HANDLE.with(|h| {
+        h.borrow_mut()
+            .get_or_insert_with(|| COLLECTOR.register())
+            .pin()
+    })
+}
+
+/// Drops the calling model thread's epoch handle (loom builds only).
+#[cfg(clockwise_loom)]
+pub fn release_thread_for_loom() {
+    HANDLE.with(|h| drop(h.borrow_mut().take()));
+}
+
 /// Locks `m`, ignoring poisoning: every shard mutation is written so that a
 /// panic (in a user's predicate, say) leaves the shard consistent.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -103,7 +103,7 @@ fn histogram_records_racing_a_snapshot_lose_and_duplicate_nothing() {
     loom::model(|| {
         // A tiny layout (32 buckets) keeps the model small.
         let config = HistogramConfig::default().highest(8).significant_digits(1);
-        let h = Arc::new(Histogram::new(config, quanta::Clock::new()).unwrap());
+        let h = Arc::new(Histogram::new(config, clockwise_stats::Clock::new()).unwrap());
         let writers: Vec<_> = [3u64, 5]
             .into_iter()
             .map(|v| {

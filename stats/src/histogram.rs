@@ -157,14 +157,14 @@ pub struct Sample {
 pub struct Histogram {
     buckets: Buckets,
     sample_every: u64,
-    clock: quanta::Clock,
+    clock: crate::Clock,
     owned: Box<[Stripe]>,
     shared: Box<[Stripe]>,
 }
 
 impl Histogram {
     /// An empty histogram timed with `clock`.
-    pub fn new(config: HistogramConfig, clock: quanta::Clock) -> Result<Histogram, ConfigError> {
+    pub fn new(config: HistogramConfig, clock: crate::Clock) -> Result<Histogram, ConfigError> {
         if config.sample_every == 0 {
             return Err(ConfigError::SampleEvery);
         }

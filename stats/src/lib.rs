@@ -32,6 +32,8 @@ mod buckets;
 mod error;
 pub mod histogram;
 mod histogram_snapshot;
+#[cfg(clockwise_loom)]
+mod loom_clock;
 pub mod slot;
 mod snapshot;
 pub mod striped;
@@ -44,6 +46,12 @@ pub(crate) use error::validate_name;
 pub use error::{ConfigError, MergeError, NameError};
 pub use histogram::{Histogram, HistogramConfig, Sample};
 pub use histogram_snapshot::{HistogramSnapshot, Quantiles};
+#[cfg(clockwise_loom)]
+pub use loom_clock::{Clock, Instant, Mock};
+/// The clock type of this crate's API: `quanta::Clock` (and its `Instant`);
+/// a deterministic stand-in when built for loom models.
+#[cfg(not(clockwise_loom))]
+pub use quanta::{Clock, Instant};
 pub use snapshot::Snapshot;
 pub use striped::{CounterSet, Local};
 #[cfg(not(clockwise_loom))]

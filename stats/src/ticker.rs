@@ -26,7 +26,7 @@ impl Ticker {
     /// Starts the thread; fails only if the OS refuses a new thread.
     pub fn start(
         windows: Arc<Mutex<Windows>>,
-        clock: quanta::Clock,
+        clock: crate::Clock,
         period: Duration,
     ) -> std::io::Result<Ticker> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));

@@ -99,7 +99,7 @@ impl Ring {
 /// ```
 pub struct Windows {
     source: Box<dyn FnMut() -> Snapshot + Send>,
-    origin: Option<quanta::Instant>,
+    origin: Option<crate::Instant>,
     /// Latest tick time since `origin`; never decreases.
     latest: Duration,
     last: Option<Snapshot>,
@@ -134,7 +134,7 @@ impl Windows {
     /// Takes a snapshot of the source at `now` and adds what changed since the
     /// previous tick. The first tick only sets the baseline. A `now` earlier
     /// than a previous tick's is treated as that tick's time.
-    pub fn tick(&mut self, now: quanta::Instant) -> Result<(), MergeError> {
+    pub fn tick(&mut self, now: crate::Instant) -> Result<(), MergeError> {
         let snapshot = (self.source)();
         let origin = *self.origin.get_or_insert(now);
         let previous_tick = self.latest;
