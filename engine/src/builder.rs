@@ -124,7 +124,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self
     }
 
-    /// Number of shards (rounded up to a power of two). Default: four per
+    /// Number of shards (rounded up to a power of two, and down to at most
+    /// the capacity so that every shard holds something). Default: four per
     /// hardware thread, fewer if shards would hold under 64 entries each.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
@@ -229,8 +230,10 @@ impl<K, V, S> CacheBuilder<K, V, S> {
 /// of two, or four per hardware thread while shards keep at least
 /// [`MIN_SHARD_CAPACITY`] each.
 pub(crate) fn shard_count(requested: Option<usize>, capacity: u64) -> usize {
+    // Never more shards than capacity: every shard holds at least one entry.
+    let at_most = 1u64 << (63 - capacity.max(1).leading_zeros());
     match requested {
-        Some(n) => n.next_power_of_two(),
+        Some(n) => (n.next_power_of_two() as u64).min(at_most) as usize,
         None => {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let wanted = (cores * 4).next_power_of_two() as u64;

@@ -197,6 +197,19 @@ fn try_build_reports_typed_errors_and_build_never_fails() {
 }
 
 #[test]
+fn no_shard_is_left_without_capacity() {
+    // Found by the fuzzer: capacity 1 over 4 shards left three shards that
+    // could hold nothing, so keys hashing there were always rejected.
+    let cache: Cache<u32, u32> = Cache::builder().max_capacity(1).shards(4).build();
+    for k in 0..64 {
+        cache.insert(k, k);
+        assert_eq!(cache.get(&k), Some(k), "key {k} was not stored");
+    }
+    assert_eq!(cache.stats().counter("rejected"), 0);
+    cache.validate();
+}
+
+#[test]
 fn stats_off_records_nothing_but_gauges() {
     let cache: Cache<u8, u8> = Cache::builder().max_capacity(10).stats(false).build();
     cache.insert(1, 1);

@@ -1,0 +1,128 @@
+//! Fuzz target bodies, shared by `cargo fuzz` (nightly) and the stable
+//! regression test over `corpus/`. Built with `--cfg fuzzing`, which
+//! compiles the engine's `validate()`.
+#![cfg(fuzzing)]
+
+use arbitrary::{Arbitrary, Unstructured};
+use clockwise::{Cache, RemovalCause};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One cache operation.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Op {
+    /// `insert(key, value)`.
+    Insert(u8, u16),
+    /// `insert_with_ttl(key, value, seconds)`.
+    InsertTtl(u8, u16, u8),
+    /// `get(key)`.
+    Get(u8),
+    /// `contains_key(key)`.
+    Contains(u8),
+    /// `remove(key)`.
+    Remove(u8),
+    /// Move the mock clock forward.
+    Advance(u8),
+    /// `retain(|k, _| k % m != 0)`.
+    Retain(u8),
+    /// `invalidate_all()`.
+    InvalidateAll,
+}
+
+/// A cache configuration and operations on it.
+#[derive(Arbitrary, Debug)]
+pub struct Input {
+    capacity: u8,
+    shards: u8,
+    weighted: bool,
+    ops: Vec<Op>,
+}
+
+type Log = Arc<Mutex<Vec<(u8, u16, RemovalCause)>>>;
+
+/// Runs `data` as an [`Input`] against the cache and a `HashMap` model,
+/// checking every result and `validate()` after every operation. Panics on
+/// any disagreement.
+pub fn ops(data: &[u8]) {
+    let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    // Capacities that divide evenly, so the model knows every shard's share.
+    let shards = 1usize << (input.shards % 3);
+    let per_shard = u64::from(input.capacity.max(1));
+    let capacity = per_shard * shards as u64;
+    let weight = |v: u16| u64::from((v % 4).max(1));
+    let (clock, mock) = quanta::Clock::mock();
+    let log: Log = Arc::default();
+    let sink = Arc::clone(&log);
+    let mut builder = Cache::builder()
+        .max_capacity(capacity)
+        .shards(shards)
+        .clock(clock)
+        .eviction_listener(move |k: &u8, v: &u16, c| sink.lock().unwrap().push((*k, *v, c)));
+    if input.weighted {
+        builder = builder.weigher(|_: &u8, v: &u16| u32::from(v % 4));
+    }
+    let cache: Cache<u8, u16> = builder.build();
+    let fits = |v: u16| !input.weighted || weight(v) <= per_shard;
+    // key -> (value, expiry in seconds)
+    let mut model: HashMap<u8, (u16, Option<u64>)> = HashMap::new();
+    let mut now = 0u64;
+    let live = |m: &HashMap<u8, (u16, Option<u64>)>, k: u8, now: u64| {
+        m.get(&k)
+            .filter(|(_, e)| e.is_none_or(|e| e > now))
+            .map(|&(v, _)| v)
+    };
+    for op in input.ops {
+        match op {
+            Op::Insert(k, v) => {
+                cache.insert(k, v);
+                if fits(v) {
+                    model.insert(k, (v, None));
+                } else {
+                    model.remove(&k);
+                }
+            }
+            Op::InsertTtl(k, v, t) => {
+                let t = u64::from(t.max(1));
+                cache.insert_with_ttl(k, v, Duration::from_secs(t));
+                if fits(v) {
+                    model.insert(k, (v, Some(now + t)));
+                } else {
+                    model.remove(&k);
+                }
+            }
+            Op::Get(k) => assert_eq!(cache.get(&k), live(&model, k, now), "get({k})"),
+            Op::Contains(k) => assert_eq!(cache.contains_key(&k), live(&model, k, now).is_some()),
+            Op::Remove(k) => {
+                assert_eq!(
+                    cache.remove(&k),
+                    model.remove(&k).map(|(v, _)| v),
+                    "remove({k})"
+                );
+            }
+            Op::Advance(s) => {
+                mock.increment(Duration::from_secs(u64::from(s)));
+                now += u64::from(s);
+            }
+            Op::Retain(m) => {
+                let m = m.max(2);
+                cache.retain(|k, _| k % m != 0);
+                model.retain(|k, _| k % m != 0);
+            }
+            Op::InvalidateAll => {
+                cache.invalidate_all();
+                model.clear();
+            }
+        }
+        for (k, v, cause) in log.lock().unwrap().drain(..) {
+            let dropped = matches!(cause, RemovalCause::Capacity | RemovalCause::Expired);
+            if dropped && model.get(&k).map(|&(mv, _)| mv) == Some(v) {
+                model.remove(&k);
+            }
+        }
+        cache.validate();
+        assert!(cache.weighted_size() <= capacity);
+    }
+}
