@@ -1,85 +1,281 @@
-//! `clockwise-bench`: the project's load-testing harness.
+//! `clockwise-bench`: compare caches under load, or replay traces.
 //!
-//! Until the engine lands this runs the clockwise-stats micro-workloads: the
-//! throughput of each way of counting an event, on 1 and 2 threads at once.
+//! With no arguments it runs the default comparison (about a minute on two
+//! cores) and prints one table.
 
-use clockwise_stats::{CounterSet, Histogram, HistogramConfig};
-use crossbeam_utils::CachePadded;
-use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use clap::{Parser, Subcommand};
+use clockwise_bench::{adapters, run, trace, Error, Report, RunConfig, Workload};
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
-const RUN: Duration = Duration::from_millis(400);
-const BATCH: u64 = 1024;
-
-/// Runs `op(thread)` in batches on `threads` threads for [`RUN`]; returns
-/// million operations per second over all threads.
-fn mops(threads: usize, op: &(impl Fn(usize) + Sync)) -> f64 {
-    let stop = AtomicBool::new(false);
-    let barrier = Barrier::new(threads + 1);
-    let total: u64 = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let (stop, barrier) = (&stop, &barrier);
-                s.spawn(move || {
-                    barrier.wait();
-                    let mut done = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        for _ in 0..BATCH {
-                            op(t);
-                        }
-                        done += BATCH;
-                    }
-                    done
-                })
-            })
-            .collect();
-        barrier.wait();
-        let start = Instant::now();
-        std::thread::sleep(RUN);
-        stop.store(true, Ordering::Relaxed);
-        let ops: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
-        let secs = start.elapsed().as_secs_f64();
-        (ops as f64 / secs) as u64
-    });
-    total as f64 / 1e6
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Load-test clockwise against peer caches, or replay cache traces"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Print results as JSON on stdout instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
-/// Prints one table row: `op` on 1 thread, then on 2 at once.
-fn row(name: &str, op: impl Fn(usize) + Sync) {
-    let one = mops(1, &op);
-    let two = mops(2, &op);
-    println!("{name:<40} {one:>9.1} M/s {two:>9.1} M/s");
+#[derive(Subcommand)]
+enum Command {
+    /// Run a synthetic workload against several engines.
+    Run(RunArgs),
+    /// Replay a trace for hit ratio at several capacities.
+    Replay(ReplayArgs),
 }
 
-fn main() {
-    let set = CounterSet::new(["hit"]).expect("valid name");
-    let shared = AtomicU64::new(0);
-    let padded: Vec<CachePadded<AtomicU64>> = (0..4)
-        .map(|_| CachePadded::new(AtomicU64::new(0)))
+#[derive(clap::Args)]
+struct RunArgs {
+    /// zipf:S, uniform, scan:FRACTION or hotspot:P.
+    #[arg(long, default_value = "zipf:0.99")]
+    workload: String,
+    /// Size of the key space.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: u64,
+    /// Cache capacity in entries.
+    #[arg(long, default_value_t = 100_000)]
+    capacity: u64,
+    /// Thread counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 1.5)]
+    duration: f64,
+    /// Percentages of gets to run, comma-separated (the rest are inserts).
+    #[arg(long, value_delimiter = ',', default_value = "100,90")]
+    read_pct: Vec<u8>,
+    /// Engines, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "clockwise,moka,quick_cache,lru"
+    )]
+    engines: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The trace file.
+    #[arg(long)]
+    trace: PathBuf,
+    /// Its format.
+    #[arg(long, value_enum, default_value = "keys")]
+    format: trace::Format,
+    /// Capacities in entries, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    capacities: Vec<u64>,
+    /// Engines, comma-separated; `opt` is Belady's MIN.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "clockwise,moka,quick_cache,lru,opt"
+    )]
+    engines: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => synthetic(&RunArgs::default_comparison(), cli.json),
+        Some(Command::Run(args)) => synthetic(&args, cli.json),
+        Some(Command::Replay(args)) => replay(&args, cli.json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl RunArgs {
+    /// `run` with every default: the comparison the README's main command
+    /// prints. Parsed, so the defaults live only in the attributes above.
+    fn default_comparison() -> RunArgs {
+        match Cli::parse_from(["clockwise-bench", "run"]).command {
+            Some(Command::Run(args)) => args,
+            _ => unreachable!("`run` parses as the run command"),
+        }
+    }
+}
+
+fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
+    let workload: Workload = args.workload.parse()?;
+    if args.capacity == 0 {
+        return Err(Error::ZeroCapacity);
+    }
+    for name in &args.engines {
+        adapters::build(name, 1)?;
+    }
+    if !json {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        println!(
+            "{workload} over {} keys, capacity {}, {:.1} s per run, {cores} hardware threads",
+            args.keys, args.capacity, args.duration
+        );
+    }
+    let mut reports = Vec::new();
+    for &read_pct in &args.read_pct {
+        for &threads in &args.threads {
+            for name in &args.engines {
+                let cache = adapters::build(name, args.capacity)?;
+                let config = RunConfig {
+                    workload,
+                    keys: args.keys,
+                    threads,
+                    duration: Duration::from_secs_f64(args.duration.max(0.01)),
+                    read_pct: read_pct.min(100),
+                    ..RunConfig::default()
+                };
+                let report = run(cache.as_ref(), args.capacity, &config);
+                if !json {
+                    eprint!(".");
+                }
+                reports.push(report);
+            }
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("reports serialize")
+        );
+    } else {
+        eprintln!();
+        print_table(&reports);
+    }
+    write_results(&reports)
+}
+
+fn print_table(reports: &[Report]) {
+    println!(
+        "{:<12} {:>4} {:>5} {:>9} {:>7} {:>8} {:>8} {:>9} {:>16}",
+        "engine", "thr", "get%", "Mops/s", "hit%", "p50 ns", "p99 ns", "p99.9 ns", "clockwise/this"
+    );
+    for r in reports {
+        let ours = reports.iter().find(|o| {
+            o.engine == "clockwise" && o.threads == r.threads && o.read_pct == r.read_pct
+        });
+        let ratio = ours.map_or(String::from("-"), |o| format!("{:.2}x", o.mops / r.mops));
+        println!(
+            "{:<12} {:>4} {:>5} {:>9.2} {:>7.2} {:>8} {:>8} {:>9} {:>16}",
+            r.engine,
+            r.threads,
+            r.read_pct,
+            r.mops,
+            100.0 * r.hit_ratio,
+            r.p50_ns,
+            r.p99_ns,
+            r.p999_ns,
+            ratio
+        );
+    }
+    println!(
+        "Latency: 1 in 64 operations timed, closed loop (not corrected for coordinated omission)."
+    );
+}
+
+fn write_results(reports: &[Report]) -> Result<(), Error> {
+    let dir = PathBuf::from("target/clockwise-bench");
+    let io = |file: &PathBuf| {
+        let file = file.display().to_string();
+        move |e: std::io::Error| Error::Io {
+            file,
+            message: e.to_string(),
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let json = dir.join("results.json");
+    std::fs::write(
+        &json,
+        serde_json::to_string_pretty(reports).expect("reports serialize"),
+    )
+    .map_err(io(&json))?;
+    let csv = dir.join("results.csv");
+    let mut text = String::from("engine,workload,keys,capacity,threads,read_pct,ops,seconds,mops,hit_ratio,p50_ns,p99_ns,p999_ns\n");
+    for r in reports {
+        text += &format!(
+            "{},{},{},{},{},{},{},{:.3},{:.3},{:.5},{},{},{}\n",
+            r.engine,
+            r.workload,
+            r.keys,
+            r.capacity,
+            r.threads,
+            r.read_pct,
+            r.ops,
+            r.seconds,
+            r.mops,
+            r.hit_ratio,
+            r.p50_ns,
+            r.p99_ns,
+            r.p999_ns
+        );
+    }
+    std::fs::write(&csv, text).map_err(io(&csv))?;
+    eprintln!("wrote {} and {}", json.display(), csv.display());
+    Ok(())
+}
+
+fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
+    if args.capacities.contains(&0) {
+        return Err(Error::ZeroCapacity);
+    }
+    for name in args.engines.iter().filter(|n| *n != "opt") {
+        adapters::build(name, 1)?;
+    }
+    let (keys, _) = trace::read(&args.trace, args.format)?;
+    let jobs: Vec<(&str, u64)> = args
+        .engines
+        .iter()
+        .flat_map(|e| args.capacities.iter().map(move |&c| (e.as_str(), c)))
         .collect();
-    let clock = quanta::Clock::new();
-    let h64 = Histogram::new(HistogramConfig::default().sample_every(64), clock.clone())
-        .expect("valid config");
-    let h1 = Histogram::new(HistogramConfig::default(), clock).expect("valid config");
-
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("clockwise-bench: stats micro-workloads ({cores} hardware threads; the cache comparison arrives with the engine)");
-    println!("{:<40} {:>12} {:>12}", "operation", "1 thread", "2 threads");
-    row("CounterSet::add (own stripe)", |_| set.add(0, black_box(1)));
-    row("fetch_add on own padded stripe", |t| {
-        padded[t].fetch_add(black_box(1), Ordering::Relaxed);
-    });
-    row("fetch_add on one shared AtomicU64", |_| {
-        shared.fetch_add(black_box(1), Ordering::Relaxed);
-    });
-    row("Histogram::time, 1 in 64 sampled", |_| {
-        h64.time(|| black_box(1));
-    });
-    row("Histogram::time, every call", |_| {
-        h1.time(|| black_box(1));
-    });
-    let total = set.get(0);
-    println!("(counted {total} CounterSet increments, all accounted for)");
+    let results: Vec<(String, u64, f64)> = jobs
+        .par_iter()
+        .map(|&(engine, capacity)| {
+            let ratio = if engine == "opt" {
+                trace::opt_hit_ratio(&keys, capacity as usize)
+            } else {
+                let cache = adapters::build(engine, capacity).expect("checked above");
+                trace::replay(cache.as_ref(), &keys)
+            };
+            (engine.to_owned(), capacity, ratio)
+        })
+        .collect();
+    if json {
+        let rows: Vec<_> = results
+            .iter()
+            .map(|(e, c, r)| serde_json::json!({"engine": e, "capacity": c, "hit_ratio": r}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("rows serialize")
+        );
+        return Ok(());
+    }
+    println!("{}: {} requests", args.trace.display(), keys.len());
+    print!("{:<12}", "capacity");
+    for e in &args.engines {
+        print!(" {e:>12}");
+    }
+    println!();
+    for &c in &args.capacities {
+        print!("{c:<12}");
+        for e in &args.engines {
+            let r = results
+                .iter()
+                .find(|(re, rc, _)| re == e && *rc == c)
+                .map_or(0.0, |x| x.2);
+            print!(" {:>11.2}%", 100.0 * r);
+        }
+        println!();
+    }
+    Ok(())
 }

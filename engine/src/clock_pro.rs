@@ -40,8 +40,31 @@
 //! plus the test-hand steps needed to end surplus test periods.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 const NIL: u32 = u32::MAX;
+
+/// The ghost index's keys are already 64-bit hashes from the cache's
+/// (randomly seeded) hasher, so hashing them again would only cost time.
+#[derive(Default)]
+struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type GhostIndex = HashMap<u64, u32, BuildHasherDefault<KeyIsHash>>;
 
 /// Why the policy removed a resident page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,7 +149,7 @@ pub(crate) struct ClockPro<T> {
     cold_count: u64,
     in_test_count: u64,
     /// Ghost pages by hash.
-    ghosts: HashMap<u64, u32>,
+    ghosts: GhostIndex,
     /// Hand steps taken by the current call.
     steps: u32,
     /// The page whose promotion is being decided: its re-access has already
@@ -162,7 +185,7 @@ impl<T> ClockPro<T> {
             hot_count: 0,
             cold_count: 0,
             in_test_count: 0,
-            ghosts: HashMap::new(),
+            ghosts: GhostIndex::default(),
             steps: 0,
             candidate: NIL,
         }

@@ -18,10 +18,6 @@ use crate::sync::{AtomicBool, AtomicU32, Ordering};
 /// `expires_at` of an entry without a time to live.
 pub(crate) const NEVER: u64 = u64::MAX;
 
-/// Aligned to a cache line: a small entry never straddles two lines, and the
-/// six free low bits of its address carry a hash tag in table slots (see
-/// [`crate::table`]).
-#[repr(align(64))]
 pub(crate) struct Entry<K, V> {
     pub(crate) key: K,
     pub(crate) value: V,

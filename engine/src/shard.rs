@@ -219,7 +219,7 @@ impl<K, V> Shard<K, V> {
         for entry in table.entries(guard) {
             // SAFETY: loaded under `guard` from the current table.
             let hash = unsafe { entry.deref() }.hash;
-            fresh.publish(fresh.vacancy(hash, guard), entry);
+            fresh.publish(fresh.vacancy(hash, guard), entry, hash);
         }
         // Release pairs with readers' Acquire load of the table pointer.
         let old = self.table.swap(Owned::new(fresh), Ordering::Release, guard);
@@ -319,7 +319,7 @@ impl<K, V> Shard<K, V> {
             // An update counts as an access.
             fresh.referenced.store(true, Ordering::Relaxed);
             fresh.set_node(old.node());
-            self.table(guard).publish(slot, Table::tagged(entry, hash));
+            self.table(guard).publish(slot, entry, hash);
             let old_page = state.policy.replace(&mut host, old.node(), page, w);
             let shared = Shared::from(old_page.0.as_ptr() as *const Entry<K, V>);
             // SAFETY: the old entry was just replaced in its slot and
@@ -339,7 +339,7 @@ impl<K, V> Shard<K, V> {
             if matches!(table.load(slot, guard), Slot::Tombstone) {
                 state.tombstones -= 1;
             }
-            table.publish(slot, Table::tagged(entry, hash));
+            table.publish(slot, entry, hash);
             state.live += 1;
             // Relaxed: see `is_newest`.
             self.newest
@@ -501,7 +501,7 @@ impl<K, V> Drop for Shard<K, V> {
             let guard = epoch::unprotected();
             let table = self.table.load(Ordering::Relaxed, guard);
             for entry in table.deref().entries(guard) {
-                drop(entry.with_tag(0).into_owned());
+                drop(entry.into_owned());
             }
             drop(table.into_owned());
         }

@@ -1,37 +1,44 @@
 //! An open-addressing hash table of entry pointers that readers probe
 //! without locks while one writer (the shard lock holder) mutates it.
 //!
+//! # Layout
+//!
+//! Two parallel arrays: `ctrl`, one control byte per slot, and `slots`, one
+//! entry pointer per slot. A control byte is `EMPTY`, `TOMBSTONE` (something
+//! was removed here: keep probing) or `FULL | h7`, seven bits of the entry's
+//! hash. Probes read control bytes (64 per cache line) and dereference only
+//! the entries whose `h7` matches, as in SwissTable.
+//!
 //! # Invariants
 //!
-//! - Only the holder of the owning shard's lock stores into a slot.
-//! - A slot is `EMPTY` (null), a `TOMBSTONE` (null tagged 1: something was
-//!   removed here, keep probing) or a pointer to a live or retired entry,
-//!   tagged with five bits of the entry's hash ([`hash_tag`]) so that probes
-//!   skip other keys' entries without dereferencing them. Entries are
-//!   64-byte aligned, so the tag fits in the pointer's low bits.
-//!   A slot never goes from tombstone or entry back to `EMPTY`, so a reader's
-//!   probe chain is never cut short under it; tombstones are cleared only by
-//!   building a new table.
-//! - The writer keeps `live + tombstones` at most 3/4 of the slots, so every
-//!   probe meets an `EMPTY` slot.
-//! - An entry is published with a `Release` store, which pairs with the
-//!   reader's `Acquire` load of the slot: a reader that sees the pointer sees
-//!   the entry's fields. Retired tables and entries are freed through the
-//!   epoch collector only.
+//! - Only the holder of the owning shard's lock stores into `ctrl` or
+//!   `slots`.
+//! - A control byte never goes back to `EMPTY`: tombstones are cleared only
+//!   by building a new table. The writer keeps `live + tombstones` at most
+//!   3/4 of the slots, so every probe meets an `EMPTY` byte and ends.
+//! - Publishing stores the pointer, then the control byte, both `Release`;
+//!   a reader loads the control byte, then the pointer, both `Acquire`. A
+//!   reader that sees `FULL | h7` therefore sees that pointer (or a later
+//!   one) and, through it, the entry's fields.
+//! - Unlinking stores a null pointer, then `TOMBSTONE`. A reader that saw the
+//!   old `FULL` byte may load the null pointer; it treats it as a tombstone.
+//! - Entries and replaced tables are freed only through the epoch collector.
 
 use crate::entry::Entry;
 use crate::sync::epoch::{Atomic, Guard, Shared};
-use crate::sync::Ordering;
+use crate::sync::{AtomicU8, Ordering};
 use std::borrow::Borrow;
 
-const TOMBSTONE: usize = 1;
+const EMPTY: u8 = 0;
+const TOMBSTONE: u8 = 1;
+const FULL: u8 = 0x80;
 
-/// The tag a slot holding an entry with this hash carries: five high bits of
-/// the hash, shifted clear of the tombstone bit. High bits, because the low
-/// ones pick the slot and the very top ones pick the shard.
+/// The control byte of a slot holding an entry with this hash: `FULL` and
+/// seven hash bits that neither the slot index (low bits) nor the shard
+/// (top bits) uses.
 #[inline(always)]
-pub(crate) fn hash_tag(hash: u64) -> usize {
-    ((hash >> 40) as usize & 0x1f) << 1
+fn h7(hash: u64) -> u8 {
+    FULL | ((hash >> 40) as u8 & 0x7f)
 }
 
 /// What a slot holds.
@@ -42,6 +49,7 @@ pub(crate) enum Slot<'g, K, V> {
 }
 
 pub(crate) struct Table<K, V> {
+    ctrl: Box<[AtomicU8]>,
     slots: Box<[Atomic<Entry<K, V>>]>,
     mask: usize,
 }
@@ -51,6 +59,7 @@ impl<K, V> Table<K, V> {
     pub(crate) fn new(len: usize) -> Table<K, V> {
         debug_assert!(len.is_power_of_two());
         Table {
+            ctrl: (0..len).map(|_| AtomicU8::new(EMPTY)).collect(),
             slots: (0..len).map(|_| Atomic::null()).collect(),
             mask: len - 1,
         }
@@ -67,16 +76,21 @@ impl<K, V> Table<K, V> {
         (0..self.slots.len()).map(move |i| (home + i) & self.mask)
     }
 
+    /// Slot `i`'s state and entry.
     #[inline]
     pub(crate) fn load<'g>(&self, i: usize, guard: &'g Guard) -> Slot<'g, K, V> {
-        // Acquire pairs with the Release in `publish`.
-        let p = self.slots[i].load(Ordering::Acquire, guard);
-        if p.tag() == TOMBSTONE {
-            Slot::Tombstone
-        } else if p.is_null() {
-            Slot::Empty
-        } else {
-            Slot::Full(p)
+        // Acquire, then Acquire: pairs with `publish` (module invariants).
+        match self.ctrl[i].load(Ordering::Acquire) {
+            EMPTY => Slot::Empty,
+            TOMBSTONE => Slot::Tombstone,
+            _ => {
+                let p = self.slots[i].load(Ordering::Acquire, guard);
+                if p.is_null() {
+                    Slot::Tombstone
+                } else {
+                    Slot::Full(p)
+                }
+            }
         }
     }
 
@@ -92,27 +106,30 @@ impl<K, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let tag = hash_tag(hash);
+        let tag = h7(hash);
         let mut i = hash as usize & self.mask;
-        // Terminates: the writer keeps at least a quarter of the slots
-        // `EMPTY`, and a slot never becomes `EMPTY` again.
+        // Terminates: at least a quarter of the control bytes are `EMPTY`,
+        // and none ever becomes `EMPTY` again.
         loop {
-            // SAFETY: `i` is masked with `len - 1`, `len` a power of two.
-            let slot = unsafe { self.slots.get_unchecked(i) };
+            // SAFETY: `i` is masked with `len - 1`, and both arrays have
+            // `len` elements.
+            let (ctrl, slot) = unsafe { (self.ctrl.get_unchecked(i), self.slots.get_unchecked(i)) };
             // Acquire pairs with the Release in `publish`.
-            let p = slot.load(Ordering::Acquire, guard);
-            if p.is_null() {
-                if p.tag() != TOMBSTONE {
-                    return None;
-                }
-            } else if p.tag() == tag {
-                // SAFETY: `p` was loaded under `guard` from a slot of a table
-                // that was itself loaded under `guard`; entries are freed only
-                // through `defer_destroy` after being unlinked, so it stays
-                // valid while `guard` is pinned.
-                let entry = unsafe { p.deref() };
-                if entry.hash == hash && entry.key.borrow() == key {
-                    return Some((i, entry));
+            let c = ctrl.load(Ordering::Acquire);
+            if c == EMPTY {
+                return None;
+            }
+            if c == tag {
+                let p = slot.load(Ordering::Acquire, guard);
+                if !p.is_null() {
+                    // SAFETY: `p` was loaded under `guard` from a table that
+                    // was itself loaded under `guard`; entries are freed only
+                    // through `defer_destroy` after being unlinked, so it
+                    // stays valid while `guard` is pinned.
+                    let entry = unsafe { p.deref() };
+                    if entry.hash == hash && entry.key.borrow() == key {
+                        return Some((i, entry));
+                    }
                 }
             }
             i = (i + 1) & self.mask;
@@ -132,11 +149,6 @@ impl<K, V> Table<K, V> {
         })
     }
 
-    /// Tags `entry` for storing in a slot.
-    pub(crate) fn tagged(entry: Shared<'_, Entry<K, V>>, hash: u64) -> Shared<'_, Entry<K, V>> {
-        entry.with_tag(hash_tag(hash))
-    }
-
     /// The first empty or tombstone slot on `hash`'s probe sequence.
     /// Writer only; the table must have room.
     pub(crate) fn vacancy(&self, hash: u64, guard: &Guard) -> usize {
@@ -145,17 +157,20 @@ impl<K, V> Table<K, V> {
             .expect("the writer keeps the table at most 3/4 full")
     }
 
-    /// Publishes `entry` in slot `i`. Writer only.
-    pub(crate) fn publish(&self, i: usize, entry: Shared<'_, Entry<K, V>>) {
-        // Release: readers that load this pointer see the entry's fields.
+    /// Publishes `entry` (whose hash is `hash`) in slot `i`. Writer only.
+    pub(crate) fn publish(&self, i: usize, entry: Shared<'_, Entry<K, V>>, hash: u64) {
+        // Release, Release: a reader that sees the control byte sees the
+        // pointer, and through it the entry's fields.
         self.slots[i].store(entry, Ordering::Release);
+        self.ctrl[i].store(h7(hash), Ordering::Release);
     }
 
     /// Unlinks slot `i`'s entry, leaving a tombstone. Writer only.
     pub(crate) fn unlink(&self, i: usize) {
-        // Release, for symmetry with `publish`; a reader that sees the
-        // tombstone just keeps probing.
-        self.slots[i].store(Shared::null().with_tag(TOMBSTONE), Ordering::Release);
+        // Null first: a reader holding the old control byte then finds no
+        // entry and keeps probing.
+        self.slots[i].store(Shared::null(), Ordering::Release);
+        self.ctrl[i].store(TOMBSTONE, Ordering::Release);
     }
 
     /// Every entry in the table.

@@ -1,0 +1,107 @@
+//! The caches under test, behind one trait.
+
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+/// A cache the harness can drive: `u64` keys and values, shared by threads.
+///
+/// ```
+/// use clockwise_bench::{adapters, CacheAdapter};
+/// let cache = adapters::build("clockwise", 100).unwrap();
+/// cache.insert(1, 10);
+/// assert_eq!(cache.get(1), Some(10));
+/// ```
+pub trait CacheAdapter: Send + Sync {
+    /// The engine's name in reports.
+    fn name(&self) -> &str;
+    /// Looks `key` up.
+    fn get(&self, key: u64) -> Option<u64>;
+    /// Inserts or replaces `key`.
+    fn insert(&self, key: u64, value: u64);
+}
+
+/// The built-in engines.
+pub mod adapters {
+    use super::*;
+
+    /// Names accepted by [`build`].
+    pub const NAMES: [&str; 4] = ["clockwise", "moka", "quick_cache", "lru"];
+
+    struct Clockwise(clockwise::Cache<u64, u64>);
+    impl CacheAdapter for Clockwise {
+        fn name(&self) -> &str {
+            "clockwise"
+        }
+        fn get(&self, key: u64) -> Option<u64> {
+            self.0.get(&key)
+        }
+        fn insert(&self, key: u64, value: u64) {
+            self.0.insert(key, value)
+        }
+    }
+
+    struct Moka(moka::sync::Cache<u64, u64>);
+    impl CacheAdapter for Moka {
+        fn name(&self) -> &str {
+            "moka"
+        }
+        fn get(&self, key: u64) -> Option<u64> {
+            self.0.get(&key)
+        }
+        fn insert(&self, key: u64, value: u64) {
+            self.0.insert(key, value)
+        }
+    }
+
+    struct QuickCache(quick_cache::sync::Cache<u64, u64>);
+    impl CacheAdapter for QuickCache {
+        fn name(&self) -> &str {
+            "quick_cache"
+        }
+        fn get(&self, key: u64) -> Option<u64> {
+            self.0.get(&key)
+        }
+        fn insert(&self, key: u64, value: u64) {
+            self.0.insert(key, value)
+        }
+    }
+
+    /// `lru::LruCache` behind a mutex: the textbook baseline.
+    struct Lru(Mutex<lru::LruCache<u64, u64>>);
+    impl CacheAdapter for Lru {
+        fn name(&self) -> &str {
+            "lru"
+        }
+        fn get(&self, key: u64) -> Option<u64> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .copied()
+        }
+        fn insert(&self, key: u64, value: u64) {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .put(key, value);
+        }
+    }
+
+    /// An engine by name, sized for `capacity` entries, each configured as
+    /// its documentation recommends for an entry-count bound.
+    pub fn build(name: &str, capacity: u64) -> Result<Box<dyn CacheAdapter>, crate::Error> {
+        let cap = NonZeroUsize::new(capacity as usize).ok_or(crate::Error::ZeroCapacity)?;
+        Ok(match name {
+            "clockwise" => Box::new(Clockwise(
+                clockwise::Cache::builder()
+                    .max_capacity(capacity)
+                    .name("bench")
+                    .build(),
+            )),
+            "moka" => Box::new(Moka(moka::sync::Cache::new(capacity))),
+            "quick_cache" => Box::new(QuickCache(quick_cache::sync::Cache::new(cap.get()))),
+            "lru" => Box::new(Lru(Mutex::new(lru::LruCache::new(cap)))),
+            other => return Err(crate::Error::UnknownEngine(other.to_owned())),
+        })
+    }
+}

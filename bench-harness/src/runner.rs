@@ -1,0 +1,201 @@
+//! Runs a workload against a cache on several threads and reports
+//! throughput, hit ratio and sampled latency.
+
+use crate::{CacheAdapter, Workload};
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Key distribution.
+    pub workload: Workload,
+    /// Size of the key space.
+    pub keys: u64,
+    /// Threads issuing operations at once.
+    pub threads: usize,
+    /// Measured time.
+    pub duration: Duration,
+    /// Unmeasured time before it, after the pre-fill.
+    pub warmup: Duration,
+    /// Percentage of operations that are `get`s; the rest are inserts.
+    pub read_pct: u8,
+    /// Time one operation in this many (a power of two).
+    pub latency_sample_every: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            workload: Workload::Zipf(0.99),
+            keys: 1_000_000,
+            threads: 1,
+            duration: Duration::from_secs(1),
+            warmup: Duration::from_millis(300),
+            read_pct: 100,
+            latency_sample_every: 64,
+        }
+    }
+}
+
+/// The outcome of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Engine name.
+    pub engine: String,
+    /// Workload, as given on the command line.
+    pub workload: String,
+    /// Key space.
+    pub keys: u64,
+    /// Cache capacity in entries.
+    pub capacity: u64,
+    /// Threads.
+    pub threads: usize,
+    /// Percentage of gets.
+    pub read_pct: u8,
+    /// Operations in the measured phase.
+    pub ops: u64,
+    /// Length of the measured phase.
+    pub seconds: f64,
+    /// Million operations per second, over all threads.
+    pub mops: f64,
+    /// Gets that hit, over all gets.
+    pub hit_ratio: f64,
+    /// Median latency of sampled operations, in nanoseconds.
+    pub p50_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Operations timed.
+    pub latency_samples: u64,
+}
+
+const STREAM: usize = 1 << 20;
+
+/// Pre-fills `cache` from the workload's distribution, then runs it.
+///
+/// Latency is sampled in a closed loop: a slow operation delays the next,
+/// so the percentiles do not correct for coordinated omission.
+///
+/// ```
+/// use clockwise_bench::{adapters, run, RunConfig, Workload};
+/// use std::time::Duration;
+/// let cache = adapters::build("clockwise", 1_000).unwrap();
+/// let config = RunConfig {
+///     keys: 10_000,
+///     duration: Duration::from_millis(20),
+///     warmup: Duration::from_millis(5),
+///     ..RunConfig::default()
+/// };
+/// let report = run(cache.as_ref(), 1_000, &config);
+/// assert!(report.ops > 0 && report.hit_ratio > 0.0);
+/// ```
+pub fn run(cache: &dyn CacheAdapter, capacity: u64, config: &RunConfig) -> Report {
+    let threads = config.threads.max(1);
+    let streams: Vec<Vec<u64>> = (0..threads)
+        .map(|t| {
+            config
+                .workload
+                .stream(config.keys, STREAM, 0x5EED + t as u64)
+        })
+        .collect();
+    for &k in streams[0]
+        .iter()
+        .cycle()
+        .take((capacity as usize * 2).min(4 * STREAM))
+    {
+        cache.insert(k, k);
+    }
+    let mask = config.latency_sample_every.max(1).next_power_of_two() - 1;
+    let clock = quanta::Clock::new();
+    let measuring = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    let barrier = Barrier::new(threads + 1);
+    let (results, seconds) = std::thread::scope(|s| {
+        let workers: Vec<_> = streams
+            .iter()
+            .map(|stream| {
+                let (measuring, stop, barrier, clock) = (&measuring, &stop, &barrier, &clock);
+                s.spawn(move || {
+                    let mut hist =
+                        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+                            .expect("valid bounds");
+                    let (mut ops, mut gets, mut hits) = (0u64, 0u64, 0u64);
+                    let mut i = 0usize;
+                    barrier.wait();
+                    let mut measured = false;
+                    while !stop.load(Ordering::Relaxed) {
+                        if !measured && measuring.load(Ordering::Relaxed) {
+                            measured = true;
+                            (ops, gets, hits) = (0, 0, 0);
+                            hist.reset();
+                        }
+                        for _ in 0..256 {
+                            let k = stream[i & (STREAM - 1)];
+                            let timed = (i as u64) & mask == 0;
+                            let start = if timed { clock.raw() } else { 0 };
+                            if (i % 100) < usize::from(config.read_pct) {
+                                gets += 1;
+                                hits += u64::from(cache.get(k).is_some());
+                            } else {
+                                cache.insert(k, k);
+                            }
+                            if timed {
+                                hist.saturating_record(
+                                    clock.delta_as_nanos(start, clock.raw()).max(1),
+                                );
+                            }
+                            i += 1;
+                        }
+                        ops += 256;
+                    }
+                    (ops, gets, hits, hist)
+                })
+            })
+            .collect();
+        barrier.wait();
+        std::thread::sleep(config.warmup);
+        measuring.store(true, Ordering::Relaxed);
+        let start = Instant::now();
+        std::thread::sleep(config.duration);
+        stop.store(true, Ordering::Relaxed);
+        let seconds = start.elapsed().as_secs_f64();
+        let results: Vec<_> = workers
+            .into_iter()
+            .map(|w| w.join().expect("worker panicked"))
+            .collect();
+        (results, seconds)
+    });
+    let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+        .expect("valid bounds");
+    let (mut ops, mut gets, mut hits) = (0, 0, 0);
+    for (o, g, h, t) in results {
+        ops += o;
+        gets += g;
+        hits += h;
+        hist.add(&t).expect("same bounds");
+    }
+    Report {
+        engine: cache.name().to_owned(),
+        workload: config.workload.to_string(),
+        keys: config.keys,
+        capacity,
+        threads,
+        read_pct: config.read_pct,
+        ops,
+        seconds,
+        mops: ops as f64 / seconds / 1e6,
+        hit_ratio: if gets == 0 {
+            0.0
+        } else {
+            hits as f64 / gets as f64
+        },
+        p50_ns: hist.value_at_quantile(0.5),
+        p99_ns: hist.value_at_quantile(0.99),
+        p999_ns: hist.value_at_quantile(0.999),
+        latency_samples: hist.len(),
+    }
+}
