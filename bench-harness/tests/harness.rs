@@ -1,0 +1,282 @@
+use clockwise_bench::trace::{self, Format};
+use clockwise_bench::{adapters, run, Error, RunConfig, Workload};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn temp(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clockwise-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn readers_parse_every_format() {
+    let keys = temp("k.trc", b"1\n2\n\n3\n");
+    assert_eq!(trace::read(&keys, Format::Keys).unwrap().0, vec![1, 2, 3]);
+    let lirs = temp("l.trc", b"5\n*\n6\n");
+    assert_eq!(trace::read(&lirs, Format::Lirs).unwrap().0, vec![5, 6]);
+    let arc = temp("a.trc", b"100 2 0 1\n7 1 0 2\n");
+    assert_eq!(trace::read(&arc, Format::Arc).unwrap().0, vec![100, 101, 7]);
+    let csv = temp("c.csv", b"key,size\n9,1\n8,4\n");
+    assert_eq!(trace::read(&csv, Format::Csv).unwrap().0, vec![9, 8]);
+    let mut oracle = Vec::new();
+    for (t, id, size) in [(1u32, 42u64, 100u32), (2, 43, 7)] {
+        oracle.extend(t.to_le_bytes());
+        oracle.extend(id.to_le_bytes());
+        oracle.extend(size.to_le_bytes());
+        oracle.extend((-1i64).to_le_bytes());
+    }
+    let og = temp("o.bin", &oracle);
+    assert_eq!(
+        trace::read(&og, Format::OracleGeneral).unwrap(),
+        (vec![42, 43], vec![100, 7])
+    );
+}
+
+#[test]
+fn malformed_traces_name_file_and_line() {
+    let bad = temp("bad.trc", b"1\n2\nthree\n");
+    let err = trace::read(&bad, Format::Keys).unwrap_err();
+    assert!(matches!(err, Error::Trace { line: 3, .. }), "{err}");
+    assert!(err.to_string().contains("bad.trc:3"), "{err}");
+    let arc = temp("bad.arc", b"10\n");
+    assert!(matches!(
+        trace::read(&arc, Format::Arc).unwrap_err(),
+        Error::Trace { line: 1, .. }
+    ));
+    let short = temp("short.bin", &[0u8; 25]);
+    assert!(matches!(
+        trace::read(&short, Format::OracleGeneral).unwrap_err(),
+        Error::Trace { line: 2, .. }
+    ));
+    let missing = PathBuf::from("/nonexistent/trace");
+    assert!(matches!(
+        trace::read(&missing, Format::Keys).unwrap_err(),
+        Error::Io { .. }
+    ));
+}
+
+/// Brute-force OPT: at each miss with a full cache, evict the resident key
+/// whose next use is farthest (never used again counts as farthest).
+fn opt_by_hand(trace: &[u64], capacity: usize) -> f64 {
+    let mut resident: Vec<u64> = Vec::new();
+    let mut hits = 0;
+    for (i, &k) in trace.iter().enumerate() {
+        if resident.contains(&k) {
+            hits += 1;
+            continue;
+        }
+        if resident.len() == capacity {
+            let next_use = |r: u64| {
+                trace[i + 1..]
+                    .iter()
+                    .position(|&x| x == r)
+                    .unwrap_or(usize::MAX)
+            };
+            let (victim, _) = resident
+                .iter()
+                .enumerate()
+                .max_by_key(|&(_, &r)| next_use(r))
+                .unwrap();
+            resident.remove(victim);
+        }
+        resident.push(k);
+    }
+    hits as f64 / trace.len() as f64
+}
+
+#[test]
+fn opt_matches_hand_worked_traces() {
+    // a b c a b d a b, capacity 2: miss a, miss b, miss c (evict b, used
+    // after a), hit a, miss b (evict c, never used again), miss d (evict b,
+    // used after a), hit a, miss b: 2 hits in 8.
+    let t = [1, 2, 3, 1, 2, 4, 1, 2];
+    assert_eq!(trace::opt_hit_ratio(&t, 2), opt_by_hand(&t, 2));
+    assert_eq!(trace::opt_hit_ratio(&t, 2), 2.0 / 8.0);
+    assert_eq!(trace::opt_hit_ratio(&t, 4), 4.0 / 8.0);
+    assert_eq!(trace::opt_hit_ratio(&[], 4), 0.0);
+    let mut x = 7u64;
+    let long: Vec<u64> = (0..2_000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % 40
+        })
+        .collect();
+    for cap in [1, 5, 10, 39] {
+        assert_eq!(
+            trace::opt_hit_ratio(&long, cap),
+            opt_by_hand(&long, cap),
+            "capacity {cap}"
+        );
+    }
+}
+
+#[test]
+fn zipf_frequencies_follow_the_law() {
+    let n = 1_000u64;
+    let keys = Workload::Zipf(0.99).stream(n, 400_000, 3);
+    let mut counts: HashMap<u64, usize> = HashMap::new();
+    keys.iter()
+        .for_each(|&k| *counts.entry(k).or_default() += 1);
+    let mut freq: Vec<usize> = counts.into_values().collect();
+    freq.sort_unstable_by(|a, b| b.cmp(a));
+    let h: f64 = (1..=n).map(|r| 1.0 / (r as f64).powf(0.99)).sum();
+    for rank in [1usize, 2, 10, 100] {
+        let expected = 400_000.0 / (rank as f64).powf(0.99) / h;
+        let got = freq[rank - 1] as f64;
+        assert!(
+            (got - expected).abs() / expected < 0.1,
+            "rank {rank}: {got} vs {expected:.0}"
+        );
+    }
+}
+
+#[test]
+fn workloads_parse_and_refuse_nonsense() {
+    assert_eq!("uniform".parse::<Workload>().unwrap(), Workload::Uniform);
+    assert_eq!(
+        "hotspot:0.9".parse::<Workload>().unwrap(),
+        Workload::Hotspot(0.9)
+    );
+    for bad in [
+        "zipf",
+        "zipf:-1",
+        "scan:2",
+        "hotspot:x",
+        "gauss:1",
+        "uniform:3",
+    ] {
+        assert!(bad.parse::<Workload>().is_err(), "{bad} parsed");
+    }
+    let scan = Workload::Scan(1.0).stream(100, 300, 1);
+    assert!(
+        scan.windows(2).all(|w| w[1] == (w[0] + 1) % 100),
+        "a full scan is sequential"
+    );
+}
+
+#[test]
+fn every_engine_runs_a_tiny_workload() {
+    let config = RunConfig {
+        keys: 2_000,
+        threads: 2,
+        duration: Duration::from_millis(30),
+        warmup: Duration::from_millis(5),
+        read_pct: 90,
+        ..RunConfig::default()
+    };
+    for name in adapters::NAMES {
+        let cache = adapters::build(name, 500).unwrap();
+        let r = run(cache.as_ref(), 500, &config);
+        assert_eq!(r.engine, name);
+        assert!(r.ops > 0 && r.mops > 0.0, "{name}: {r:?}");
+        assert!(r.hit_ratio > 0.0 && r.hit_ratio <= 1.0, "{name}: {r:?}");
+        assert!(
+            r.p50_ns <= r.p99_ns && r.p99_ns <= r.p999_ns,
+            "{name}: {r:?}"
+        );
+    }
+    assert!(matches!(
+        adapters::build("nope", 1),
+        Err(Error::UnknownEngine(_))
+    ));
+    assert!(matches!(
+        adapters::build("lru", 0),
+        Err(Error::ZeroCapacity)
+    ));
+}
+
+#[test]
+fn replay_through_an_adapter_counts_hits() {
+    let lru = adapters::build("lru", 2).unwrap();
+    // a b a c b: hit a; c evicts b (LRU); b misses.
+    assert_eq!(trace::replay(lru.as_ref(), &[1, 2, 1, 3, 2]), 1.0 / 5.0);
+}
+
+mod binary {
+    use assert_cmd::Command;
+
+    fn bench() -> Command {
+        Command::cargo_bin("clockwise-bench").unwrap()
+    }
+
+    #[test]
+    fn runs_a_tiny_workload_and_prints_json() {
+        let out = bench()
+            .args([
+                "run",
+                "--keys",
+                "1000",
+                "--capacity",
+                "100",
+                "--threads",
+                "1",
+                "--duration",
+                "0.05",
+            ])
+            .args(["--read-pct", "100", "--engines", "clockwise,lru", "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let reports: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let engines: Vec<&str> = reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["engine"].as_str().unwrap())
+            .collect();
+        assert_eq!(engines, ["clockwise", "lru"]);
+    }
+
+    #[test]
+    fn replays_a_tiny_trace() {
+        let path = super::temp("tiny.trc", b"1\n2\n1\n3\n2\n");
+        let out = bench()
+            .args([
+                "replay",
+                "--trace",
+                path.to_str().unwrap(),
+                "--capacities",
+                "2",
+                "--engines",
+                "lru,opt",
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("20.00%"), "lru hit ratio missing:\n{text}");
+        assert!(text.contains("40.00%"), "opt hit ratio missing:\n{text}");
+    }
+
+    #[test]
+    fn bad_input_is_one_line_and_exit_2() {
+        let path = super::temp("bad2.trc", b"1\nx\n");
+        for args in [
+            vec!["run", "--engines", "nope"],
+            vec!["run", "--capacity", "0"],
+            vec!["run", "--workload", "zipf:abc"],
+            vec![
+                "replay",
+                "--trace",
+                path.to_str().unwrap(),
+                "--capacities",
+                "4",
+            ],
+        ] {
+            let assert = bench().args(&args).assert().code(2);
+            let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+            assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        }
+    }
+}
