@@ -115,7 +115,8 @@ struct Node<T> {
     prev: u32,
     next: u32,
     status: Status,
-    weight: u64,
+    /// Entries weigh a `u32`; sizes are summed in `u64`.
+    weight: u32,
     hash: u64,
     page: Option<T>,
 }
@@ -235,7 +236,7 @@ impl<T> ClockPro<T> {
             prev: NIL,
             next: NIL,
             status: Status::Free,
-            weight,
+            weight: u32::try_from(weight).expect("entry weights are u32"),
             hash,
             page: Some(page),
         };
@@ -253,7 +254,11 @@ impl<T> ClockPro<T> {
 
     /// Moves `n` between statuses, keeping every size in step.
     fn set_status(&mut self, n: u32, status: Status) {
-        let (old, w, hash) = (self.status(n), self.node(n).weight, self.node(n).hash);
+        let (old, w, hash) = (
+            self.status(n),
+            u64::from(self.node(n).weight),
+            self.node(n).hash,
+        );
         match old {
             Status::Hot => {
                 self.hot -= w;
@@ -419,7 +424,7 @@ impl<T> ClockPro<T> {
         debug_assert!(weight <= self.capacity && weight > 0);
         let status = self.status(n);
         self.set_status(n, Status::Free);
-        self.nodes[n as usize].weight = weight;
+        self.nodes[n as usize].weight = u32::try_from(weight).expect("entry weights are u32");
         self.set_status(n, status);
         let old = self.nodes[n as usize]
             .page
@@ -460,7 +465,7 @@ impl<T> ClockPro<T> {
         if !self.status(c).in_test() {
             return false;
         }
-        let w = self.node(c).weight;
+        let w = u64::from(self.node(c).weight);
         self.adjust_cold_target(true, w);
         self.candidate = c;
         let mut promoted = true;
@@ -561,7 +566,7 @@ impl<T> ClockPro<T> {
         if !status.in_test() {
             return;
         }
-        let (w, up) = (self.node(n).weight, self.referenced(host, n));
+        let (w, up) = (u64::from(self.node(n).weight), self.referenced(host, n));
         if status == Status::ColdInTest {
             self.set_status(n, Status::Cold);
         } else {
@@ -631,15 +636,15 @@ impl<T> ClockPro<T> {
                 assert_eq!(self.node(node.next).prev, n, "broken links at {n}");
                 match node.status {
                     Status::Hot => {
-                        hot += node.weight;
+                        hot += u64::from(node.weight);
                         hot_count += 1;
                     }
                     Status::Cold | Status::ColdInTest => {
-                        cold += node.weight;
+                        cold += u64::from(node.weight);
                         cold_count += 1;
                     }
                     Status::Ghost => {
-                        ghost += node.weight;
+                        ghost += u64::from(node.weight);
                         assert!(node.page.is_none(), "ghost {n} holds a page");
                         assert_eq!(
                             self.ghosts.get(&node.hash),
