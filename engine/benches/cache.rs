@@ -77,6 +77,34 @@ impl Bench for std::collections::HashMap<u64, u64, ahash::RandomState> {
     fn insert(&self, _: u64, _: u64) {}
 }
 
+/// Calls `$f(group, name, cache, keys)` for every engine under test, each
+/// call monomorphized (no dynamic dispatch in the measured loops).
+macro_rules! each_engine {
+    ($f:ident, $group:expr, $capacity:expr, $keys:expr) => {{
+        let capacity: u64 = $capacity;
+        let builder = || clockwise::Cache::<u64, u64>::builder().max_capacity(capacity);
+        $f($group, "clockwise", builder().build(), $keys);
+        $f(
+            $group,
+            "clockwise_nostats",
+            builder().stats(false).build(),
+            $keys,
+        );
+        $f(
+            $group,
+            "quick_cache",
+            quick_cache::sync::Cache::<u64, u64>::new(capacity as usize),
+            $keys,
+        );
+        $f(
+            $group,
+            "moka",
+            moka::sync::Cache::<u64, u64>::new(capacity),
+            $keys,
+        );
+    }};
+}
+
 /// Runs `op(thread, i)` for `iters` iterations on each of `threads`
 /// threads at once; the slowest thread's wall time.
 fn parallel(threads: usize, iters: u64, op: &(impl Fn(usize, u64) + Sync)) -> Duration {
@@ -135,26 +163,7 @@ fn get_hit(c: &mut Criterion) {
         keys.iter().map(|&k| (k, k)).collect();
     one(&mut group, "hashmap_readonly", map, &keys);
     let capacity = KEYS * 2;
-    let builder = || clockwise::Cache::<u64, u64>::builder().max_capacity(capacity);
-    one(&mut group, "clockwise", builder().build(), &keys);
-    one(
-        &mut group,
-        "clockwise_nostats",
-        builder().stats(false).build(),
-        &keys,
-    );
-    one(
-        &mut group,
-        "quick_cache",
-        quick_cache::sync::Cache::<u64, u64>::new(capacity as usize),
-        &keys,
-    );
-    one(
-        &mut group,
-        "moka",
-        moka::sync::Cache::<u64, u64>::new(capacity),
-        &keys,
-    );
+    each_engine!(one, &mut group, capacity, &keys);
     group.finish();
 }
 
@@ -215,26 +224,7 @@ fn read_through(c: &mut Criterion) {
             });
         }
     }
-    let builder = || clockwise::Cache::<u64, u64>::builder().max_capacity(capacity);
-    one(&mut group, "clockwise", builder().build(), &keys);
-    one(
-        &mut group,
-        "clockwise_nostats",
-        builder().stats(false).build(),
-        &keys,
-    );
-    one(
-        &mut group,
-        "quick_cache",
-        quick_cache::sync::Cache::<u64, u64>::new(capacity as usize),
-        &keys,
-    );
-    one(
-        &mut group,
-        "moka",
-        moka::sync::Cache::<u64, u64>::new(capacity),
-        &keys,
-    );
+    each_engine!(one, &mut group, capacity, &keys);
     group.finish();
 }
 
