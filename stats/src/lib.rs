@@ -32,7 +32,7 @@ mod buckets;
 mod error;
 pub mod histogram;
 mod histogram_snapshot;
-#[cfg(clockwise_loom)]
+#[cfg(any(clockwise_loom, miri))]
 mod loom_clock;
 pub mod slot;
 mod snapshot;
@@ -46,12 +46,13 @@ pub(crate) use error::validate_name;
 pub use error::{ConfigError, MergeError, NameError};
 pub use histogram::{Histogram, HistogramConfig, Sample};
 pub use histogram_snapshot::{HistogramSnapshot, Quantiles};
-#[cfg(clockwise_loom)]
+#[cfg(any(clockwise_loom, miri))]
 pub use loom_clock::{Clock, Instant, Mock};
-/// The clock type of this crate's API: `quanta::Clock` (and its `Instant`);
-/// a deterministic stand-in when built for loom models.
-#[cfg(not(clockwise_loom))]
-pub use quanta::{Clock, Instant};
+/// The clock type of this crate's API: `quanta::Clock` (and its `Instant`
+/// and `Mock`); a deterministic stand-in when built for loom models or run
+/// under Miri (which cannot execute quanta's `rdtsc`).
+#[cfg(not(any(clockwise_loom, miri)))]
+pub use quanta::{Clock, Instant, Mock};
 pub use snapshot::Snapshot;
 pub use striped::{CounterSet, Local};
 #[cfg(not(clockwise_loom))]

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 type Seen = Arc<Mutex<Vec<(u32, u32, RemovalCause)>>>;
 
-fn recording(capacity: u64) -> (Cache<u32, u32>, Seen, Arc<quanta::Mock>) {
+fn recording(capacity: u64) -> (Cache<u32, u32>, Seen, Arc<clockwise_stats::Mock>) {
     let seen: Seen = Arc::default();
     let sink = Arc::clone(&seen);
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise_stats::Clock::mock();
     let cache = Cache::builder()
         .max_capacity(capacity)
         .shards(1)

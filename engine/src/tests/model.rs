@@ -54,7 +54,7 @@ impl Model {
 }
 
 fn run(ops: Vec<Op>, capacity: u64, shards: usize, weighted: bool) -> Result<(), TestCaseError> {
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise_stats::Clock::mock();
     let log: Log = Arc::default();
     let sink = Arc::clone(&log);
     let mut builder = Cache::builder()
