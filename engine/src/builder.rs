@@ -30,6 +30,10 @@ pub enum ConfigError {
     ZeroTimeToLive,
     /// A zero latency sampling period.
     ZeroSampleEvery,
+    /// The registry refused the cache's name (empty, a control character,
+    /// over 128 bytes, or already used by a live cache).
+    #[cfg(not(clockwise_loom))]
+    Registry(clockwise_stats::RegistryError),
 }
 
 impl fmt::Display for ConfigError {
@@ -40,6 +44,8 @@ impl fmt::Display for ConfigError {
             ConfigError::Shards(n) => write!(f, "shards must be 1 to 65536, not {n}"),
             ConfigError::ZeroTimeToLive => f.write_str("time_to_live must be longer than zero"),
             ConfigError::ZeroSampleEvery => f.write_str("latency_sample_every must be at least 1"),
+            #[cfg(not(clockwise_loom))]
+            ConfigError::Registry(e) => write!(f, "cannot register the cache: {e}"),
         }
     }
 }
@@ -69,7 +75,22 @@ pub struct CacheBuilder<K, V, S = ahash::RandomState> {
     pub(crate) listener: Option<Listener<K, V>>,
     pub(crate) clock: Option<clockwise_stats::Clock>,
     pub(crate) hasher: S,
+    #[cfg(not(clockwise_loom))]
+    pub(crate) registry: Option<clockwise_stats::Registry>,
 }
+
+/// The name a cache was registered under, and the registration keeping it
+/// listed.
+pub(crate) struct Registered {
+    pub(crate) name: String,
+    #[cfg_attr(clockwise_loom, allow(dead_code))]
+    pub(crate) registration: Option<Registration>,
+}
+
+#[cfg(not(clockwise_loom))]
+type Registration = clockwise_stats::Registration;
+#[cfg(clockwise_loom)]
+type Registration = ();
 
 impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -97,6 +118,8 @@ impl<K, V> CacheBuilder<K, V> {
             listener: None,
             clock: None,
             hasher: ahash::RandomState::new(),
+            #[cfg(not(clockwise_loom))]
+            registry: None,
         }
     }
 }
@@ -162,6 +185,32 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self
     }
 
+    /// Lists the cache in `registry` under its [`name`](Self::name), so
+    /// exporters (Prometheus, StatsD, JSON) walking the registry report it
+    /// with label `cache="<name>"`. It stays listed until the last clone of
+    /// the cache is dropped. [`try_build`](Self::try_build) fails with
+    /// [`ConfigError::Registry`] if a live cache in the registry has the same
+    /// name; [`build`](Self::build) then appends `-2`, `-3`, … instead.
+    ///
+    /// ```
+    /// use clockwise_stats::Registry;
+    /// let registry = Registry::new();
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(100)
+    ///     .name("users")
+    ///     .registry(&registry)
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.get(&1), Some(1));
+    /// let text = clockwise_stats::export::prometheus::render(&registry.gather());
+    /// assert!(text.contains("clockwise_cache_requests_total{cache=\"users\",result=\"hit\"} 1"));
+    /// ```
+    #[cfg(not(clockwise_loom))]
+    pub fn registry(mut self, registry: &clockwise_stats::Registry) -> Self {
+        self.registry = Some(registry.clone());
+        self
+    }
+
     /// The clock for TTLs and latency (tests pass `quanta::Clock::mock()`).
     pub fn clock(mut self, clock: clockwise_stats::Clock) -> Self {
         self.clock = Some(clock);
@@ -181,11 +230,14 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             listener: self.listener,
             clock: self.clock,
             hasher,
+            #[cfg(not(clockwise_loom))]
+            registry: self.registry,
         }
     }
 
     /// Checks the configuration and builds the cache.
-    pub fn try_build(self) -> Result<Cache<K, V, S>, ConfigError>
+    #[cfg_attr(clockwise_loom, allow(unused_mut))]
+    pub fn try_build(mut self) -> Result<Cache<K, V, S>, ConfigError>
     where
         K: Eq + std::hash::Hash + Send + Sync,
         V: Clone + Send + Sync,
@@ -206,13 +258,35 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         if self.sample_every == 0 {
             return Err(ConfigError::ZeroSampleEvery);
         }
-        Ok(Cache::from_builder(self))
+        #[cfg(not(clockwise_loom))]
+        let registry = self.registry.take();
+        Cache::from_builder(self, |stats, name| {
+            #[cfg(not(clockwise_loom))]
+            if let Some(registry) = registry {
+                let source: Arc<dyn clockwise_stats::Source> = stats.clone();
+                let registration = registry
+                    .register_source("cache", name, &source)
+                    .map_err(ConfigError::Registry)?;
+                return Ok(Registered {
+                    name: name.to_owned(),
+                    registration: Some(registration),
+                });
+            }
+            let _ = stats;
+            Ok(Registered {
+                name: name.to_owned(),
+                registration: None,
+            })
+        })
     }
 
     /// Builds the cache, never failing: a missing capacity becomes
     /// [`DEFAULT_CAPACITY`], a zero capacity a cache that rejects every
     /// entry, shard counts are clamped to 1..=65,536, a zero TTL means
-    /// entries expire at once, a zero sampling period times every call.
+    /// entries expire at once, a zero sampling period times every call. With
+    /// a [`registry`](Self::registry), a name the registry refuses is made
+    /// acceptable (control characters become `_`, an empty name `default`,
+    /// a long one is cut to 128 bytes) and a name in use gets `-2`, `-3`, …
     pub fn build(mut self) -> Cache<K, V, S>
     where
         K: Eq + std::hash::Hash + Send + Sync,
@@ -222,8 +296,52 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self.max_capacity = Some(self.max_capacity.unwrap_or(DEFAULT_CAPACITY));
         self.shards = self.shards.map(|n| n.clamp(1, 65_536));
         self.sample_every = self.sample_every.max(1);
-        Cache::from_builder(self)
+        #[cfg(not(clockwise_loom))]
+        let registry = self.registry.take();
+        let built = Cache::from_builder(self, |stats, name| {
+            #[cfg(not(clockwise_loom))]
+            if let Some(registry) = registry {
+                let source: Arc<dyn clockwise_stats::Source> = stats.clone();
+                let base = acceptable_name(name);
+                let mut name = base.clone();
+                for n in 2u64.. {
+                    match registry.register_source("cache", &name, &source) {
+                        Ok(registration) => {
+                            return Ok(Registered {
+                                name,
+                                registration: Some(registration),
+                            })
+                        }
+                        Err(_) => name = acceptable_name(&format!("{base}-{n}")),
+                    }
+                }
+            }
+            let _ = stats;
+            Ok(Registered {
+                name: name.to_owned(),
+                registration: None,
+            })
+        });
+        built.unwrap_or_else(|_| unreachable!("build() resolves every registry refusal"))
     }
+}
+
+/// `name` changed as little as possible to pass
+/// [`clockwise_stats::validate_source_name`].
+#[cfg(not(clockwise_loom))]
+fn acceptable_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
+    if out.is_empty() {
+        out.push_str("default");
+    }
+    while out.len() > clockwise_stats::MAX_NAME_LEN {
+        // Keep the tail (where `-2` suffixes go), cut from the front.
+        out.remove(0);
+    }
+    out
 }
 
 /// The shard count for `capacity`: a requested count rounded up to a power

@@ -1,6 +1,7 @@
 //! The public cache handle.
 
-use crate::builder::{shard_count, CacheBuilder, Listener, Weigher};
+use crate::builder::{shard_count, CacheBuilder, ConfigError, Listener, Registered, Weigher};
+use crate::cache_stats::CacheStats;
 use crate::entry::{Entry, NEVER};
 use crate::metrics::{Counter, Metrics};
 use crate::shard::{Removed, Shard, Written};
@@ -41,8 +42,11 @@ struct Inner<K, V, S> {
     listener: Option<Listener<K, V>>,
     clock: clockwise_stats::Clock,
     origin: clockwise_stats::Instant,
-    metrics: Option<Metrics>,
+    stats: Arc<CacheStats>,
     name: String,
+    /// Keeps `stats` listed in the registry given to the builder.
+    #[cfg(not(clockwise_loom))]
+    _registration: Option<clockwise_stats::Registration>,
 }
 
 impl<K, V, S> Clone for Cache<K, V, S> {
@@ -94,18 +98,33 @@ where
     V: Clone + Send + Sync,
     S: BuildHasher,
 {
-    pub(crate) fn from_builder(b: CacheBuilder<K, V, S>) -> Self {
+    /// Builds the cache; `register` is told its stats source and name (see
+    /// `CacheBuilder::try_build`).
+    pub(crate) fn from_builder(
+        b: CacheBuilder<K, V, S>,
+        register: impl FnOnce(&Arc<CacheStats>, &str) -> Result<Registered, ConfigError>,
+    ) -> Result<Self, ConfigError> {
         let capacity = b.max_capacity.unwrap_or(crate::builder::DEFAULT_CAPACITY);
         let n = shard_count(b.shards, capacity);
         let per = capacity / n as u64;
         let extra = capacity % n as u64;
-        let shards = (0..n as u64)
+        let shards: Box<[Shard<K, V>]> = (0..n as u64)
             .map(|i| Shard::new(per + u64::from(i < extra)))
             .collect();
         let clock = b.clock.unwrap_or_default();
         let origin = clock.now();
         let metrics = b.stats.then(|| Metrics::new(b.sample_every, clock.clone()));
-        Cache {
+        let gauges = shards.iter().map(|s| Arc::clone(&s.gauges)).collect();
+        let stats = Arc::new(CacheStats::new(
+            metrics,
+            gauges,
+            capacity,
+            clock.clone(),
+            origin,
+        ));
+        #[cfg_attr(clockwise_loom, allow(unused_variables))]
+        let Registered { name, registration } = register(&stats, &b.name)?;
+        Ok(Cache {
             inner: Arc::new(Inner {
                 shards,
                 hasher: b.hasher,
@@ -115,10 +134,12 @@ where
                 listener: b.listener,
                 clock,
                 origin,
-                metrics,
-                name: b.name,
+                stats,
+                name,
+                #[cfg(not(clockwise_loom))]
+                _registration: registration,
             }),
-        }
+        })
     }
 
     #[inline]
@@ -161,7 +182,7 @@ where
         let hash = self.hash(key);
         let shard = self.shard(hash);
         let guard = crate::sync::pin();
-        let Some(m) = &self.inner.metrics else {
+        let Some(m) = &self.inner.stats.metrics else {
             return self.read(shard, shard.find(hash, key, &guard), &guard).ok();
         };
         // One thread-local lookup, then only this thread's stripe: bump the
@@ -251,6 +272,7 @@ where
         let slot = ThreadSlot::current();
         let sample = self
             .inner
+            .stats
             .metrics
             .as_ref()
             .and_then(|m| m.insert_latency.start_at(slot));
@@ -268,7 +290,7 @@ where
             &guard,
             &mut removed,
         );
-        if let Some(m) = &self.inner.metrics {
+        if let Some(m) = &self.inner.stats.metrics {
             let counter = match written {
                 Written::Inserted => Counter::Insert,
                 Written::Updated => Counter::Update,
@@ -325,7 +347,7 @@ where
     /// Counts removals and tells the listener, outside every lock.
     fn report(&self, removed: Removed<'_, K, V>) {
         for (entry, cause) in removed {
-            if let Some(m) = &self.inner.metrics {
+            if let Some(m) = &self.inner.stats.metrics {
                 m.counters.add(Counter::from(cause) as usize, 1);
             }
             self.notify(entry, cause);
@@ -338,7 +360,7 @@ where
         };
         let call = AssertUnwindSafe(|| listener(&entry.key, &entry.value, cause));
         if catch_unwind(call).is_err() {
-            if let Some(m) = &self.inner.metrics {
+            if let Some(m) = &self.inner.stats.metrics {
                 m.counters.add(Counter::ListenerPanic as usize, 1);
             }
         }
@@ -346,7 +368,7 @@ where
 
     /// Number of entries (expired ones count until removed).
     pub fn len(&self) -> u64 {
-        self.gauge(|g| &g.len)
+        self.inner.stats.gauge(|g| &g.len)
     }
 
     /// True if the cache holds no entry.
@@ -356,7 +378,7 @@ where
 
     /// Total weight of the entries (their number without a weigher).
     pub fn weighted_size(&self) -> u64 {
-        self.gauge(|g| &g.weight)
+        self.inner.stats.gauge(|g| &g.weight)
     }
 
     /// The configured capacity.
@@ -367,15 +389,6 @@ where
     /// The name exporters use for this cache.
     pub fn name(&self) -> &str {
         &self.inner.name
-    }
-
-    fn gauge(&self, pick: impl Fn(&crate::shard::Gauges) -> &crate::sync::AtomicU64) -> u64 {
-        self.inner
-            .shards
-            .iter()
-            // Relaxed: see `Gauges`.
-            .map(|s| pick(&s.gauges).load(crate::sync::Ordering::Relaxed))
-            .sum()
     }
 
     /// Checks every internal invariant of every shard; panics with what is
@@ -392,22 +405,6 @@ where
     /// `hot_size`, `cold_size`, `test_size` (in weight). Histograms:
     /// `get_latency`, `insert_latency` (nanoseconds, sampled).
     pub fn stats(&self) -> Snapshot {
-        let uptime = self
-            .inner
-            .clock
-            .now()
-            .saturating_duration_since(self.inner.origin);
-        let mut snap = Snapshot::new(uptime);
-        if let Some(m) = &self.inner.metrics {
-            m.snapshot_into(&mut snap);
-        }
-        let level = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        snap.set_gauge("entries", level(self.len()));
-        snap.set_gauge("weighted_size", level(self.weighted_size()));
-        snap.set_gauge("capacity", level(self.capacity()));
-        snap.set_gauge("hot_size", level(self.gauge(|g| &g.hot)));
-        snap.set_gauge("cold_size", level(self.gauge(|g| &g.cold)));
-        snap.set_gauge("test_size", level(self.gauge(|g| &g.test)));
-        snap
+        self.inner.stats.snapshot()
     }
 }

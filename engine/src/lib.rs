@@ -15,6 +15,7 @@
 
 mod builder;
 mod cache;
+mod cache_stats;
 mod clock_pro;
 mod entry;
 mod metrics;

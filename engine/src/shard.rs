@@ -82,7 +82,8 @@ pub(crate) struct Shard<K, V> {
     newest: AtomicUsize,
     state: Mutex<State<K, V>>,
     capacity: u64,
-    pub(crate) gauges: Gauges,
+    /// Shared with the cache's [`CacheStats`](crate::cache_stats::CacheStats).
+    pub(crate) gauges: std::sync::Arc<Gauges>,
 }
 
 /// What a write did.
@@ -131,7 +132,7 @@ impl<K, V> Shard<K, V> {
                 sweep: 0,
             }),
             capacity,
-            gauges: Gauges::default(),
+            gauges: std::sync::Arc::default(),
         }
     }
 

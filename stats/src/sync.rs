@@ -9,8 +9,8 @@
 
 #[cfg(not(clockwise_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
     pub(crate) use std::thread;
     pub(crate) use std::thread_local;
 

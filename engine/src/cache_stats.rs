@@ -1,0 +1,71 @@
+//! The part of a cache that reports its metrics: counters and histograms
+//! ([`Metrics`]) and each shard's published gauges.
+//!
+//! It is not generic over key, value or hasher, so any cache can hand it to
+//! a [`Registry`](clockwise_stats::Registry) as a `'static` source, and an
+//! exporter walking the registry reads only these atomics: it never touches
+//! a shard's table or takes its lock.
+
+use crate::metrics::Metrics;
+use crate::shard::Gauges;
+use crate::sync::Ordering;
+use clockwise_stats::Snapshot;
+use std::sync::Arc;
+
+pub(crate) struct CacheStats {
+    pub(crate) metrics: Option<Metrics>,
+    gauges: Box<[Arc<Gauges>]>,
+    capacity: u64,
+    clock: clockwise_stats::Clock,
+    origin: clockwise_stats::Instant,
+}
+
+impl CacheStats {
+    pub(crate) fn new(
+        metrics: Option<Metrics>,
+        gauges: Box<[Arc<Gauges>]>,
+        capacity: u64,
+        clock: clockwise_stats::Clock,
+        origin: clockwise_stats::Instant,
+    ) -> CacheStats {
+        CacheStats {
+            metrics,
+            gauges,
+            capacity,
+            clock,
+            origin,
+        }
+    }
+
+    /// Sum over shards of one gauge.
+    pub(crate) fn gauge(&self, pick: impl Fn(&Gauges) -> &crate::sync::AtomicU64) -> u64 {
+        self.gauges
+            .iter()
+            // Relaxed: see `Gauges`.
+            .map(|g| pick(g).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let uptime = self.clock.now().saturating_duration_since(self.origin);
+        let mut snap = Snapshot::new(uptime);
+        if let Some(m) = &self.metrics {
+            m.snapshot_into(&mut snap);
+        }
+        let level = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        snap.set_gauge("entries", level(self.gauge(|g| &g.len)));
+        snap.set_gauge("weighted_size", level(self.gauge(|g| &g.weight)));
+        snap.set_gauge("capacity", level(self.capacity));
+        snap.set_gauge("hot_size", level(self.gauge(|g| &g.hot)));
+        snap.set_gauge("cold_size", level(self.gauge(|g| &g.cold)));
+        snap.set_gauge("test_size", level(self.gauge(|g| &g.test)));
+        snap
+    }
+}
+
+#[cfg(not(clockwise_loom))]
+impl clockwise_stats::Source for CacheStats {
+    fn snapshot(&self) -> Snapshot {
+        CacheStats::snapshot(self)
+    }
+}
