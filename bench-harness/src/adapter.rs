@@ -87,6 +87,33 @@ pub mod adapters {
         }
     }
 
+    /// A clockwise cache of `capacity` entries listed in `registry` as
+    /// `name`, so exporters see it while the harness drives it.
+    ///
+    /// ```
+    /// use clockwise_stats::Registry;
+    /// let registry = Registry::new();
+    /// let cache = clockwise_bench::adapters::clockwise_in(&registry, "bench", 100).unwrap();
+    /// cache.insert(1, 1);
+    /// assert!(registry.contains("cache", "bench"));
+    /// ```
+    pub fn clockwise_in(
+        registry: &clockwise_stats::Registry,
+        name: &str,
+        capacity: u64,
+    ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
+        if capacity == 0 {
+            return Err(crate::Error::ZeroCapacity);
+        }
+        let cache = clockwise::Cache::builder()
+            .max_capacity(capacity)
+            .name(name)
+            .registry(registry)
+            .try_build()
+            .map_err(|e| crate::Error::Config(e.to_string()))?;
+        Ok(Box::new(Clockwise(cache)))
+    }
+
     /// An engine by name, sized for `capacity` entries, each configured as
     /// its documentation recommends for an entry-count bound.
     pub fn build(name: &str, capacity: u64) -> Result<Box<dyn CacheAdapter>, crate::Error> {

@@ -32,6 +32,8 @@ pub enum Error {
     UnknownEngine(String),
     /// A capacity of zero.
     ZeroCapacity,
+    /// A configuration the engine refused, with its message.
+    Config(String),
     /// A workload that does not parse.
     Workload(String),
     /// A malformed trace line.
@@ -61,6 +63,7 @@ impl fmt::Display for Error {
                 adapters::NAMES.join(", ")
             ),
             Error::ZeroCapacity => f.write_str("capacity must be at least 1"),
+            Error::Config(message) => write!(f, "invalid configuration: {message}"),
             Error::Workload(w) => write!(
                 f,
                 "bad workload {w:?} (use zipf:S, uniform, scan:FRACTION or hotspot:P)"

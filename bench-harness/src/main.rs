@@ -29,6 +29,41 @@ enum Command {
     Run(RunArgs),
     /// Replay a trace for hit ratio at several capacities.
     Replay(ReplayArgs),
+    /// Run a workload on clockwise and serve live metrics on /metrics for
+    /// Prometheus to scrape while it runs.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// zipf:S, uniform, scan:FRACTION or hotspot:P.
+    #[arg(long, default_value = "zipf:0.99")]
+    workload: String,
+    /// Size of the key space.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: u64,
+    /// Cache capacity in entries.
+    #[arg(long, default_value_t = 100_000)]
+    capacity: u64,
+    /// Threads issuing operations.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Percentage of gets (the rest are inserts).
+    #[arg(long, default_value_t = 90)]
+    read_pct: u8,
+    /// Seconds to run; 0 runs until interrupted.
+    #[arg(long, default_value_t = 0.0)]
+    duration: f64,
+    /// Port of the metrics endpoint (0 picks a free one).
+    #[arg(long, default_value_t = 9898)]
+    port: u16,
+    /// Interface to listen on. Loopback by default; anything else exposes
+    /// the metrics to the network.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// The cache's name in the metrics (label `cache`).
+    #[arg(long, default_value = "bench")]
+    name: String,
 }
 
 #[derive(clap::Args)]
@@ -86,6 +121,7 @@ fn main() -> ExitCode {
         None => synthetic(&RunArgs::default_comparison(), cli.json),
         Some(Command::Run(args)) => synthetic(&args, cli.json),
         Some(Command::Replay(args)) => replay(&args, cli.json),
+        Some(Command::Serve(args)) => serve(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -153,6 +189,46 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
         print_table(&reports);
     }
     write_results(&reports)
+}
+
+fn serve(args: &ServeArgs) -> Result<(), Error> {
+    use clockwise_stats::export::http::MetricsServer;
+    use std::io::Write;
+    let workload: Workload = args.workload.parse()?;
+    let registry = clockwise_stats::Registry::new();
+    let cache = adapters::clockwise_in(&registry, &args.name, args.capacity)?;
+    let server = MetricsServer::bind(registry, (args.bind, args.port)).map_err(|e| Error::Io {
+        file: format!("{}:{}", args.bind, args.port),
+        message: e.to_string(),
+    })?;
+    // The first stdout line names the endpoint; scripts and tests read it.
+    println!("serving http://{}/metrics", server.local_addr());
+    let _ = std::io::stdout().flush();
+    let forever = args.duration <= 0.0;
+    let mut left = Duration::from_secs_f64(args.duration.max(0.0));
+    let chunk = Duration::from_secs(10);
+    while forever || !left.is_zero() {
+        let this = if forever { chunk } else { left.min(chunk) };
+        let config = RunConfig {
+            workload,
+            keys: args.keys,
+            threads: args.threads,
+            duration: this,
+            warmup: Duration::ZERO,
+            read_pct: args.read_pct.min(100),
+            ..RunConfig::default()
+        };
+        let r = run(cache.as_ref(), args.capacity, &config);
+        eprintln!(
+            "{:.2} Mops/s, hit ratio {:.4}, scrapes so far {}",
+            r.mops,
+            r.hit_ratio,
+            server.scrapes()
+        );
+        left = left.saturating_sub(this);
+    }
+    server.shutdown();
+    Ok(())
 }
 
 fn print_table(reports: &[Report]) {
