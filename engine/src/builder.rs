@@ -30,6 +30,8 @@ pub enum ConfigError {
     ZeroTimeToLive,
     /// A zero latency sampling period.
     ZeroSampleEvery,
+    /// A zero `negative_ttl`, `refresh_after` or `load_wait_timeout` (named).
+    ZeroDuration(&'static str),
     /// The registry refused the cache's name (empty, a control character,
     /// over 128 bytes, or already used by a live cache).
     #[cfg(not(clockwise_loom))]
@@ -44,6 +46,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Shards(n) => write!(f, "shards must be 1 to 65536, not {n}"),
             ConfigError::ZeroTimeToLive => f.write_str("time_to_live must be longer than zero"),
             ConfigError::ZeroSampleEvery => f.write_str("latency_sample_every must be at least 1"),
+            ConfigError::ZeroDuration(what) => write!(f, "{what} must be longer than zero"),
             #[cfg(not(clockwise_loom))]
             ConfigError::Registry(e) => write!(f, "cannot register the cache: {e}"),
         }
@@ -77,6 +80,15 @@ pub struct CacheBuilder<K, V, S = ahash::RandomState> {
     pub(crate) hasher: S,
     #[cfg(not(clockwise_loom))]
     pub(crate) registry: Option<clockwise_stats::Registry>,
+    pub(crate) loading: Loading,
+}
+
+/// Loader settings (see the `*_get_with` methods).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Loading {
+    pub(crate) negative_ttl: Option<Duration>,
+    pub(crate) refresh_after: Option<Duration>,
+    pub(crate) wait_timeout: Option<Duration>,
 }
 
 /// The name a cache was registered under, and the registration keeping it
@@ -120,6 +132,7 @@ impl<K, V> CacheBuilder<K, V> {
             hasher: ahash::RandomState::new(),
             #[cfg(not(clockwise_loom))]
             registry: None,
+            loading: Loading::default(),
         }
     }
 }
@@ -211,6 +224,64 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self
     }
 
+    /// Remembers a `None` from [`optionally_get_with`](Cache::optionally_get_with)
+    /// for `ttl`, so repeated lookups of an unknown key do not call the
+    /// loader each time. Absences are kept in a bounded side cache (at most
+    /// `min(max_capacity, 65,536)` keys, CLOCK-Pro evicted) and cleared by an
+    /// insert, `remove` or `invalidate` of the key.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache: clockwise::Cache<u32, String> = clockwise::Cache::builder()
+    ///     .max_capacity(100)
+    ///     .negative_ttl(Duration::from_secs(5))
+    ///     .build();
+    /// assert_eq!(cache.optionally_get_with(7, || None), None);
+    /// // Remembered: this loader is not called.
+    /// assert_eq!(cache.optionally_get_with(7, || unreachable!()), None);
+    /// assert_eq!(cache.stats().counter("negative_hit"), 1);
+    /// ```
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.loading.negative_ttl = Some(ttl);
+        self
+    }
+
+    /// Entries older than this are reloaded by the next `*_get_with` hit on
+    /// them (a *stale hit*): exactly one caller, the one whose hit found the
+    /// entry due, runs its loader and gets the fresh value; every other
+    /// caller meanwhile gets the current value at once. A failed reload
+    /// keeps the old value (until its TTL). Plain [`get`](Cache::get) never
+    /// reloads.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (clock, mock) = quanta::Clock::mock();
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(100)
+    ///     .refresh_after(Duration::from_secs(60))
+    ///     .clock(clock)
+    ///     .build();
+    /// assert_eq!(cache.get_with(1, || 10), 10);
+    /// mock.increment(Duration::from_secs(61));
+    /// assert_eq!(cache.get_with(1, || 11), 11); // this caller reloaded
+    /// assert_eq!(cache.get(&1), Some(11));
+    /// assert_eq!(cache.stats().counter("refresh_succeeded"), 1);
+    /// ```
+    pub fn refresh_after(mut self, age: Duration) -> Self {
+        self.loading.refresh_after = Some(age);
+        self
+    }
+
+    /// A caller waiting for another caller's load gives up after this long
+    /// (counted as `wait_timeout`): `try_get_with` returns
+    /// [`LoadError::WaitTimeout`](crate::LoadError::WaitTimeout),
+    /// `get_with` runs its own loader instead. Default: wait as long as the
+    /// load takes.
+    pub fn load_wait_timeout(mut self, timeout: Duration) -> Self {
+        self.loading.wait_timeout = Some(timeout);
+        self
+    }
+
     /// The clock for TTLs and latency (tests pass `quanta::Clock::mock()`).
     pub fn clock(mut self, clock: clockwise_stats::Clock) -> Self {
         self.clock = Some(clock);
@@ -232,6 +303,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             hasher,
             #[cfg(not(clockwise_loom))]
             registry: self.registry,
+            loading: self.loading,
         }
     }
 
@@ -257,6 +329,16 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         }
         if self.sample_every == 0 {
             return Err(ConfigError::ZeroSampleEvery);
+        }
+        let l = self.loading;
+        for (value, what) in [
+            (l.negative_ttl, "negative_ttl"),
+            (l.refresh_after, "refresh_after"),
+            (l.wait_timeout, "load_wait_timeout"),
+        ] {
+            if value == Some(Duration::ZERO) {
+                return Err(ConfigError::ZeroDuration(what));
+            }
         }
         #[cfg(not(clockwise_loom))]
         let registry = self.registry.take();

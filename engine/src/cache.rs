@@ -1,8 +1,11 @@
 //! The public cache handle.
 
-use crate::builder::{shard_count, CacheBuilder, ConfigError, Listener, Registered, Weigher};
+use crate::builder::{
+    shard_count, CacheBuilder, ConfigError, Listener, Loading, Registered, Weigher,
+};
 use crate::cache_stats::CacheStats;
 use crate::entry::{Entry, NEVER};
+use crate::flight::Flights;
 use crate::metrics::{Counter, Metrics};
 use crate::shard::{Removed, Shard, Written};
 use crate::sync::epoch::Guard;
@@ -30,10 +33,10 @@ use std::time::Duration;
 /// assert_eq!((stats.counter("hit"), stats.counter("miss_absent")), (1, 1));
 /// ```
 pub struct Cache<K, V, S = ahash::RandomState> {
-    inner: Arc<Inner<K, V, S>>,
+    pub(crate) inner: Arc<Inner<K, V, S>>,
 }
 
-struct Inner<K, V, S> {
+pub(crate) struct Inner<K, V, S> {
     shards: Box<[Shard<K, V>]>,
     hasher: S,
     capacity: u64,
@@ -44,9 +47,26 @@ struct Inner<K, V, S> {
     origin: clockwise_stats::Instant,
     stats: Arc<CacheStats>,
     name: String,
+    pub(crate) flights: Arc<Flights<K, V>>,
+    /// Remembered absences (`negative_ttl`), keyed like the cache.
+    pub(crate) negative: Option<Cache<K, ()>>,
+    pub(crate) loading: Loading,
     /// Keeps `stats` listed in the registry given to the builder.
     #[cfg(not(clockwise_loom))]
     _registration: Option<clockwise_stats::Registration>,
+}
+
+impl<K, V, S> Inner<K, V, S> {
+    /// The counters and histograms, unless built with `stats(false)`.
+    #[inline]
+    pub(crate) fn stats_metrics(&self) -> Option<&Metrics> {
+        self.stats.metrics.as_ref()
+    }
+
+    /// The cache-wide time to live.
+    pub(crate) fn ttl(&self) -> Option<Duration> {
+        self.ttl
+    }
 }
 
 impl<K, V, S> Clone for Cache<K, V, S> {
@@ -68,7 +88,7 @@ impl<K, V, S> fmt::Debug for Cache<K, V, S> {
 }
 
 /// Why a lookup missed.
-enum Miss {
+pub(crate) enum Miss {
     Absent,
     Expired,
 }
@@ -124,6 +144,13 @@ where
         ));
         #[cfg_attr(clockwise_loom, allow(unused_variables))]
         let Registered { name, registration } = register(&stats, &b.name)?;
+        let negative = b.loading.negative_ttl.map(|ttl| {
+            Cache::builder()
+                .max_capacity(capacity.clamp(1, 65_536))
+                .time_to_live(ttl)
+                .stats(false)
+                .build()
+        });
         Ok(Cache {
             inner: Arc::new(Inner {
                 shards,
@@ -136,6 +163,9 @@ where
                 origin,
                 stats,
                 name,
+                flights: Arc::new(Flights::new(n)),
+                negative,
+                loading: b.loading,
                 #[cfg(not(clockwise_loom))]
                 _registration: registration,
             }),
@@ -143,24 +173,29 @@ where
     }
 
     #[inline]
-    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+    pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.inner.hasher.hash_one(key)
     }
 
     /// The shard of `hash`, by multiply-shift range reduction on the hash's
     /// high bits (the table uses the low ones).
     #[inline(always)]
-    fn shard(&self, hash: u64) -> &Shard<K, V> {
-        let shards = &self.inner.shards;
-        let i = ((u128::from(hash) * shards.len() as u128) >> 64) as usize;
-        // SAFETY: `hash * len < 2^64 * len`, so `i < len`.
-        unsafe { shards.get_unchecked(i) }
+    pub(crate) fn shard(&self, hash: u64) -> &Shard<K, V> {
+        let i = self.shard_index(hash);
+        // SAFETY: `shard_index` is below the number of shards.
+        unsafe { self.inner.shards.get_unchecked(i) }
+    }
+
+    /// The index of `hash`'s shard: `hash * len / 2^64 < len`.
+    #[inline(always)]
+    pub(crate) fn shard_index(&self, hash: u64) -> usize {
+        ((u128::from(hash) * self.inner.shards.len() as u128) >> 64) as usize
     }
 
     /// Nanoseconds since the cache was built, from the coarse clock when an
     /// upkeep thread keeps it current, else from a TSC read (no syscall).
     #[inline]
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         let clock = &self.inner.clock;
         let t = clock
             .recent()
@@ -179,11 +214,26 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hash(key);
-        let shard = self.shard(hash);
         let guard = crate::sync::pin();
+        self.lookup(self.hash(key), key, &guard)
+            .map(|e| e.value.clone())
+    }
+
+    /// `get`'s lookup, counted in the metrics, returning the entry itself.
+    #[inline(always)]
+    pub(crate) fn lookup<'g, Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Option<&'g Entry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let shard = self.shard(hash);
         let Some(m) = &self.inner.stats.metrics else {
-            return self.read(shard, shard.find(hash, key, &guard), &guard).ok();
+            return self.read(shard, shard.find(hash, key, guard), guard).ok();
         };
         // One thread-local lookup, then only this thread's stripe: bump the
         // call number (which picks the sampled calls) and the outcome.
@@ -191,7 +241,7 @@ where
         let stripe = m.counters.at(slot);
         let call = stripe.add_and_get(Counter::Get as usize, 1);
         let sample = (call & m.sample_mask == 0).then(|| m.get_latency.start_always());
-        let found = self.read(shard, shard.find(hash, key, &guard), &guard);
+        let found = self.read(shard, shard.find(hash, key, guard), guard);
         let counter = match found {
             Ok(_) => Counter::Hit,
             Err(Miss::Absent) => Counter::MissAbsent,
@@ -204,14 +254,26 @@ where
         found.ok()
     }
 
+    /// The live value of `key`, without counting or touching anything: the
+    /// loaders' re-check under the flights lock.
+    pub(crate) fn peek<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let guard = crate::sync::pin();
+        let e = self.shard(hash).find(hash, key, &guard)?;
+        (e.expires_at == NEVER || !e.expired(self.now())).then(|| e.value.clone())
+    }
+
     /// The outcome of a lookup that found `entry`.
     #[inline(always)]
-    fn read(
+    fn read<'g>(
         &self,
         shard: &Shard<K, V>,
-        entry: Option<&Entry<K, V>>,
+        entry: Option<&'g Entry<K, V>>,
         guard: &Guard,
-    ) -> Result<V, Miss> {
+    ) -> Result<&'g Entry<K, V>, Miss> {
         let entry = entry.ok_or(Miss::Absent)?;
         if entry.expires_at != NEVER {
             let now = self.now();
@@ -223,7 +285,7 @@ where
         if !entry.referenced.load(crate::sync::Ordering::Relaxed) && !shard.is_newest(entry) {
             entry.touch();
         }
-        Ok(entry.value.clone())
+        Ok(entry)
     }
 
     #[cold]
@@ -267,6 +329,25 @@ where
     }
 
     fn write(&self, key: K, value: V, ttl: Option<Duration>) {
+        let guard = crate::sync::pin();
+        let mut removed = Vec::new();
+        self.write_with(key, value, ttl, &guard, &mut removed);
+        self.report(removed);
+    }
+
+    /// Inserts without telling the listener: the caller passes `removed` to
+    /// [`report`](Self::report) once it holds no lock.
+    pub(crate) fn write_with<'g>(
+        &self,
+        key: K,
+        value: V,
+        ttl: Option<Duration>,
+        guard: &'g Guard,
+        removed: &mut Removed<'g, K, V>,
+    ) {
+        if let Some(negative) = &self.inner.negative {
+            negative.remove(&key);
+        }
         let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &value));
         let hash = self.hash(&key);
         let slot = ThreadSlot::current();
@@ -278,18 +359,9 @@ where
             .and_then(|m| m.insert_latency.start_at(slot));
         let now = self.now();
         let expires_at = ttl.map_or(NEVER, |t| now.saturating_add(nanos(t)));
-        let guard = crate::sync::pin();
-        let mut removed = Vec::new();
-        let written = self.shard(hash).insert(
-            hash,
-            key,
-            value,
-            expires_at,
-            weight,
-            now,
-            &guard,
-            &mut removed,
-        );
+        let written = self
+            .shard(hash)
+            .insert(hash, key, value, expires_at, weight, now, guard, removed);
         if let Some(m) = &self.inner.stats.metrics {
             let counter = match written {
                 Written::Inserted => Counter::Insert,
@@ -301,10 +373,11 @@ where
                 m.insert_latency.finish_at(slot, sample);
             }
         }
-        self.report(removed);
     }
 
-    /// Removes `key`, returning its value if it was present (even if expired).
+    /// Removes `key`, returning its value if it was present (even if
+    /// expired). A load of `key` running meanwhile does not insert its value
+    /// (see [`invalidate`](Self::invalidate)).
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -313,21 +386,52 @@ where
         let hash = self.hash(key);
         let guard = crate::sync::pin();
         let mut removed = Vec::new();
+        let shard = self.shard(hash);
         let value = self
-            .shard(hash)
-            .remove(hash, key, &guard, &mut removed)
+            .inner
+            .flights
+            .invalidate(self.shard_index(hash), key, || {
+                shard.remove(hash, key, &guard, &mut removed)
+            })
             .map(|e| e.value.clone());
+        if let Some(negative) = &self.inner.negative {
+            negative.remove(key);
+        }
         self.report(removed);
         value
     }
 
-    /// Removes every entry (cause `Explicit`).
+    /// Removes `key` (cause `Explicit`) and any remembered absence of it. A
+    /// load of `key` running meanwhile still hands its value to its callers
+    /// but does not insert it, since it may predate the invalidation.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().max_capacity(10).build();
+    /// cache.insert(1, 1);
+    /// cache.invalidate(&1);
+    /// assert_eq!(cache.get(&1), None);
+    /// ```
+    pub fn invalidate<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove(key);
+    }
+
+    /// Removes every entry (cause `Explicit`) and remembered absence; loads
+    /// running meanwhile do not insert their values.
     pub fn invalidate_all(&self) {
         let guard = crate::sync::pin();
-        for shard in self.inner.shards.iter() {
+        for (i, shard) in self.inner.shards.iter().enumerate() {
             let mut removed = Vec::new();
-            shard.retain(None, &guard, &mut removed);
+            self.inner
+                .flights
+                .invalidate_shard(i, || shard.retain(None, &guard, &mut removed));
             self.report(removed);
+        }
+        if let Some(negative) = &self.inner.negative {
+            negative.invalidate_all();
         }
     }
 
@@ -345,7 +449,7 @@ where
     }
 
     /// Counts removals and tells the listener, outside every lock.
-    fn report(&self, removed: Removed<'_, K, V>) {
+    pub(crate) fn report(&self, removed: Removed<'_, K, V>) {
         for (entry, cause) in removed {
             if let Some(m) = &self.inner.stats.metrics {
                 m.counters.add(Counter::from(cause) as usize, 1);

@@ -2,7 +2,7 @@
 //!
 //! # Invariants
 //!
-//! - `key`, `value`, `hash`, `expires_at` and `weight` are written before the
+//! - `key`, `value`, `hash`, `expires_at`, `written_at` and `weight` are written before the
 //!   entry is published (a `Release` store into a table slot) and never after.
 //! - `referenced` is set by readers (only when clear) and cleared by the
 //!   shard's hands under the shard lock. A set racing a clear may be lost;
@@ -24,20 +24,33 @@ pub(crate) struct Entry<K, V> {
     pub(crate) hash: u64,
     /// Nanoseconds since the cache's clock origin; [`NEVER`] for no TTL.
     pub(crate) expires_at: u64,
-    /// Checked by `validate`; the policy keeps its own copy.
-    #[cfg_attr(not(any(test, fuzzing, clockwise_loom)), allow(dead_code))]
+    /// Nanoseconds since the clock origin when this value was written; the
+    /// age `refresh_after` compares with.
+    pub(crate) written_at: u64,
+    /// Checked by `validate`; the policy keeps its own copy, so release
+    /// builds leave it out (which pays for `written_at`).
+    #[cfg(any(test, fuzzing, clockwise_loom))]
     pub(crate) weight: u32,
     pub(crate) referenced: AtomicBool,
     pub(crate) node: AtomicU32,
 }
 
 impl<K, V> Entry<K, V> {
-    pub(crate) fn new(key: K, value: V, hash: u64, expires_at: u64, weight: u32) -> Self {
+    pub(crate) fn new(
+        key: K,
+        value: V,
+        hash: u64,
+        expires_at: u64,
+        written_at: u64,
+        #[cfg_attr(not(any(test, fuzzing, clockwise_loom)), allow(unused_variables))] weight: u32,
+    ) -> Self {
         Entry {
             key,
             value,
             hash,
             expires_at,
+            written_at,
+            #[cfg(any(test, fuzzing, clockwise_loom))]
             weight,
             referenced: AtomicBool::new(false),
             node: AtomicU32::new(u32::MAX),

@@ -18,6 +18,10 @@ mod cache;
 mod cache_stats;
 mod clock_pro;
 mod entry;
+mod flight;
+mod loading;
+#[cfg(feature = "async")]
+mod loading_async;
 mod metrics;
 mod shard;
 pub(crate) mod sync;
@@ -28,6 +32,7 @@ mod tests;
 pub use builder::{CacheBuilder, ConfigError, DEFAULT_CAPACITY, DEFAULT_SAMPLE_EVERY};
 pub use cache::Cache;
 pub use clockwise_stats as stats;
+pub use loading::LoadError;
 
 /// Gives back the calling loom model thread's epoch handle and stats slot,
 /// as its thread-local destructors would (loom 0.7 cannot run atomic

@@ -20,9 +20,19 @@ pub(crate) enum Counter {
     RemovedExplicit,
     RemovedReplaced,
     ListenerPanic,
+    LoadSuccess,
+    LoadFailure,
+    LoaderPanic,
+    CoalescedWaiters,
+    WaitTimeout,
+    StaleHit,
+    RefreshStarted,
+    RefreshSucceeded,
+    RefreshFailed,
+    NegativeHit,
 }
 
-const N: usize = 12;
+const N: usize = 22;
 
 const NAMES: [&str; N] = [
     "get",
@@ -37,6 +47,16 @@ const NAMES: [&str; N] = [
     "removed_explicit",
     "removed_replaced",
     "listener_panic",
+    "load_success",
+    "load_failure",
+    "loader_panic",
+    "coalesced_waiters",
+    "wait_timeout",
+    "stale_hit",
+    "refresh_started",
+    "refresh_succeeded",
+    "refresh_failed",
+    "negative_hit",
 ];
 
 impl From<RemovalCause> for Counter {
@@ -54,6 +74,8 @@ pub(crate) struct Metrics {
     pub(crate) counters: CounterSet<N>,
     pub(crate) get_latency: Histogram,
     pub(crate) insert_latency: Histogram,
+    /// Every load is timed: loads are slow, so the clock reads are noise.
+    pub(crate) load_latency: Histogram,
     /// `sample_every - 1`, a power of two minus one: a call is timed when
     /// its thread's call number has these bits clear.
     pub(crate) sample_mask: u64,
@@ -72,6 +94,8 @@ impl Metrics {
             counters: CounterSet::new(NAMES).expect("the counter names are valid and distinct"),
             get_latency: histogram(),
             insert_latency: histogram(),
+            load_latency: Histogram::new(HistogramConfig::default(), clock.clone())
+                .expect("the default layout is valid"),
             sample_mask: u64::from(every) - 1,
         }
     }
@@ -80,5 +104,6 @@ impl Metrics {
         self.counters.snapshot_into("", snap);
         snap.set_histogram("get_latency", self.get_latency.snapshot());
         snap.set_histogram("insert_latency", self.insert_latency.snapshot());
+        snap.set_histogram("load_latency", self.load_latency.snapshot());
     }
 }

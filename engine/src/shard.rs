@@ -311,8 +311,8 @@ impl<K, V> Shard<K, V> {
             now,
             removed: Vec::new(),
         };
-        let entry =
-            Owned::new(Entry::new(key, value, hash, expires_at, weight.max(1))).into_shared(guard);
+        let entry = Owned::new(Entry::new(key, value, hash, expires_at, now, weight.max(1)))
+            .into_shared(guard);
         // SAFETY: just allocated; published below under this lock.
         let fresh = unsafe { entry.deref() };
         let page = Page(NonNull::from(fresh));

@@ -11,7 +11,7 @@ mod imp {
     pub(crate) use std::sync::atomic::{
         AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
-    pub(crate) use std::sync::{Mutex, MutexGuard, TryLockError};
+    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, TryLockError};
 }
 
 #[cfg(clockwise_loom)]
@@ -19,7 +19,7 @@ mod imp {
     pub(crate) use loom::sync::atomic::{
         AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
-    pub(crate) use loom::sync::{Mutex, MutexGuard};
+    pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
     pub(crate) use std::sync::TryLockError;
 }
 

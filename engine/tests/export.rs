@@ -20,7 +20,8 @@ fn cache(registry: &Registry, name: &str) -> Cache<u64, u64> {
         .unwrap()
 }
 
-/// insert 1, 2, 1 (update); get 1 (hit), 3 (miss); remove 2.
+/// insert 1, 2, 1 (update); get 1 (hit), 3 (miss); remove 2; load 9
+/// (a miss and a load), invalidate 9.
 fn script(c: &Cache<u64, u64>) {
     c.insert(1, 10);
     c.insert(2, 20);
@@ -28,6 +29,8 @@ fn script(c: &Cache<u64, u64>) {
     assert_eq!(c.get(&1), Some(11));
     assert_eq!(c.get(&3), None);
     assert_eq!(c.remove(&2), Some(20));
+    assert_eq!(c.get_with(9, || 90), 90);
+    c.invalidate(&9);
 }
 
 fn samples(text: &str) -> Vec<&str> {
@@ -46,20 +49,30 @@ fn prometheus_samples_for_scripted_operations() {
         samples(&text),
         [
             "clockwise_cache_capacity{cache=\"users\"} 100",
+            "clockwise_cache_coalesced_waiters_total{cache=\"users\"} 0",
             "clockwise_cache_cold_size{cache=\"users\"} 0",
             "clockwise_cache_entries{cache=\"users\"} 1",
             // CLOCK-Pro admits as hot while the hot target has room.
             "clockwise_cache_hot_size{cache=\"users\"} 1",
-            "clockwise_cache_inserts_total{cache=\"users\"} 2",
+            "clockwise_cache_inserts_total{cache=\"users\"} 3",
             "clockwise_cache_listener_panics_total{cache=\"users\"} 0",
+            "clockwise_cache_load_wait_timeouts_total{cache=\"users\"} 0",
+            "clockwise_cache_loader_panics_total{cache=\"users\"} 0",
+            "clockwise_cache_loads_total{cache=\"users\",result=\"failure\"} 0",
+            "clockwise_cache_loads_total{cache=\"users\",result=\"success\"} 1",
+            "clockwise_cache_negative_hits_total{cache=\"users\"} 0",
+            "clockwise_cache_refreshes_total{cache=\"users\",result=\"failed\"} 0",
+            "clockwise_cache_refreshes_total{cache=\"users\",result=\"started\"} 0",
+            "clockwise_cache_refreshes_total{cache=\"users\",result=\"succeeded\"} 0",
             "clockwise_cache_rejections_total{cache=\"users\"} 0",
             "clockwise_cache_removals_total{cache=\"users\",cause=\"capacity\"} 0",
             "clockwise_cache_removals_total{cache=\"users\",cause=\"expired\"} 0",
-            "clockwise_cache_removals_total{cache=\"users\",cause=\"explicit\"} 1",
+            "clockwise_cache_removals_total{cache=\"users\",cause=\"explicit\"} 2",
             "clockwise_cache_removals_total{cache=\"users\",cause=\"replaced\"} 1",
             "clockwise_cache_requests_total{cache=\"users\",result=\"hit\"} 1",
-            "clockwise_cache_requests_total{cache=\"users\",result=\"miss_absent\"} 1",
+            "clockwise_cache_requests_total{cache=\"users\",result=\"miss_absent\"} 2",
             "clockwise_cache_requests_total{cache=\"users\",result=\"miss_expired\"} 0",
+            "clockwise_cache_stale_hits_total{cache=\"users\"} 0",
             "clockwise_cache_test_size{cache=\"users\"} 0",
             "clockwise_cache_updates_total{cache=\"users\"} 1",
             "clockwise_cache_weighted_size{cache=\"users\"} 1",
@@ -151,9 +164,10 @@ fn statsd_lines_for_scripted_operations() {
     };
     let mut expected: Vec<String> = [
         "clockwise.cache.hit:1|c|#cache:users",
-        "clockwise.cache.insert:2|c|#cache:users",
-        "clockwise.cache.miss_absent:1|c|#cache:users",
-        "clockwise.cache.removed_explicit:1|c|#cache:users",
+        "clockwise.cache.insert:3|c|#cache:users",
+        "clockwise.cache.load_success:1|c|#cache:users",
+        "clockwise.cache.miss_absent:2|c|#cache:users",
+        "clockwise.cache.removed_explicit:2|c|#cache:users",
         "clockwise.cache.removed_replaced:1|c|#cache:users",
         "clockwise.cache.update:1|c|#cache:users",
     ]

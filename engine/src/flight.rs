@@ -1,0 +1,274 @@
+//! Single-flight loading: at most one load per key and kind at a time, with
+//! every other caller for that key waiting for its outcome.
+//!
+//! # Who writes what
+//!
+//! - `Flights::shards[i]` (one mutex per cache shard, index by the same hash
+//!   bits) lists the running loads of that shard. A caller that misses locks
+//!   it, and either joins the flight for its key and kind, or (after
+//!   re-checking the cache under the lock) pushes a new flight and leads it.
+//!   Only the leader removes its flight, under the same lock.
+//! - `Flight::invalidated`: set under the shard's flights lock by
+//!   `invalidate`, `remove` and `invalidate_all`; read by the leader under
+//!   that lock. The leader inserts its value into the cache, and the
+//!   invalidation removes the key from the cache, *inside* that lock, so one
+//!   of the two orders holds: the insert happens first and the invalidation
+//!   removes it, or the flag is set first and the leader does not insert.
+//!   The lock order is flights lock, then shard lock; nothing takes a flights
+//!   lock while holding a shard lock, and listeners run after both are
+//!   released.
+//! - `Flight::state`: `Running` until the leader (or, if the leader is
+//!   dropped mid-load, its guard) stores the outcome once and notifies the
+//!   condvar and every registered waker. Waiters only read it.
+//!
+//! A flight is removed from the list before its outcome is published, so a
+//! caller arriving after the removal never joins a finished flight; it finds
+//! the inserted value in the cache (or the negative entry), or starts a new
+//! load.
+
+use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering};
+use std::any::{Any, TypeId};
+use std::borrow::Borrow;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a load ended, as waiters see it.
+pub(crate) enum Outcome<V> {
+    Value(V),
+    /// The loader found nothing (`optionally_get_with`).
+    Absent,
+    /// The loader's error, shared by every waiter; its type is the flight's
+    /// kind, so a waiter of that kind can downcast it.
+    Failed(Arc<dyn Any + Send + Sync>),
+    Panicked,
+    /// The leader was dropped before finishing (a cancelled future):
+    /// waiters start over, and one of them leads the next load.
+    Abandoned,
+}
+
+impl<V: Clone> Clone for Outcome<V> {
+    fn clone(&self) -> Self {
+        match self {
+            Outcome::Value(v) => Outcome::Value(v.clone()),
+            Outcome::Absent => Outcome::Absent,
+            Outcome::Failed(e) => Outcome::Failed(Arc::clone(e)),
+            Outcome::Panicked => Outcome::Panicked,
+            Outcome::Abandoned => Outcome::Abandoned,
+        }
+    }
+}
+
+struct State<V> {
+    outcome: Option<Outcome<V>>,
+    wakers: Vec<std::task::Waker>,
+}
+
+/// One running load.
+pub(crate) struct Flight<K, V> {
+    key: K,
+    /// The result type of the loader (value, error type), so callers of
+    /// `try_get_with::<E1>` never receive another call's `E2`.
+    kind: TypeId,
+    /// Relaxed: written and read only under the shard's flights lock.
+    invalidated: AtomicBool,
+    state: Mutex<State<V>>,
+    done: Condvar,
+}
+
+impl<K, V: Clone> Flight<K, V> {
+    /// The outcome, waiting at most `timeout` (forever if `None`); `None`
+    /// if the wait timed out.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> Option<Outcome<V>> {
+        let mut state = lock(&self.state);
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            if let Some(outcome) = &state.outcome {
+                return Some(outcome.clone());
+            }
+            state = match deadline {
+                None => self.done.wait(state).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    self.done
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    #[cfg(feature = "async")]
+    /// The outcome if there is one; otherwise registers `waker` to be woken
+    /// when it is published.
+    pub(crate) fn poll(&self, waker: &std::task::Waker) -> Option<Outcome<V>> {
+        let mut state = lock(&self.state);
+        if let Some(outcome) = &state.outcome {
+            return Some(outcome.clone());
+        }
+        if !state.wakers.iter().any(|w| w.will_wake(waker)) {
+            state.wakers.push(waker.clone());
+        }
+        None
+    }
+}
+
+impl<K, V> Flight<K, V> {
+    /// Stores the outcome (the first one wins) and wakes every waiter.
+    fn publish(&self, outcome: Outcome<V>) {
+        let wakers = {
+            let mut state = lock(&self.state);
+            if state.outcome.is_some() {
+                return;
+            }
+            state.outcome = Some(outcome);
+            std::mem::take(&mut state.wakers)
+        };
+        self.done.notify_all();
+        wakers.into_iter().for_each(std::task::Waker::wake);
+    }
+}
+
+/// The running loads of one shard.
+type FlightList<K, V> = Vec<Arc<Flight<K, V>>>;
+
+/// The running loads of a cache, one list per cache shard.
+pub(crate) struct Flights<K, V> {
+    shards: Box<[Mutex<FlightList<K, V>>]>,
+}
+
+/// What a caller that missed should do.
+pub(crate) enum Role<K, V> {
+    /// Run the loader: this caller leads the flight.
+    Lead(Leader<K, V>),
+    /// Wait for another caller's load.
+    Wait(Arc<Flight<K, V>>),
+    /// The value appeared in the cache meanwhile (re-checked under the lock).
+    Ready(V),
+}
+
+impl<K, V> Flights<K, V> {
+    pub(crate) fn new(shards: usize) -> Flights<K, V> {
+        Flights {
+            shards: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+}
+
+impl<K: Eq + Clone, V: Clone> Flights<K, V> {
+    /// Joins the running load of `key` of this `kind`, or becomes its leader
+    /// if `recheck` (run under the lock) does not find the value.
+    pub(crate) fn join(
+        self: &Arc<Self>,
+        shard: usize,
+        key: &K,
+        kind: TypeId,
+        recheck: impl FnOnce(&K) -> Option<V>,
+    ) -> Role<K, V> {
+        let mut list = lock(&self.shards[shard]);
+        if let Some(f) = list.iter().find(|f| f.kind == kind && f.key == *key) {
+            return Role::Wait(Arc::clone(f));
+        }
+        if let Some(v) = recheck(key) {
+            return Role::Ready(v);
+        }
+        let flight = Arc::new(Flight {
+            key: key.clone(),
+            kind,
+            invalidated: AtomicBool::new(false),
+            state: Mutex::new(State {
+                outcome: None,
+                wakers: Vec::new(),
+            }),
+            done: Condvar::new(),
+        });
+        list.push(Arc::clone(&flight));
+        Role::Lead(Leader {
+            flights: Arc::clone(self),
+            shard,
+            flight,
+            finished: false,
+        })
+    }
+}
+
+impl<K, V> Flights<K, V> {
+    /// Marks the running loads of `key` invalidated and runs `remove` (the
+    /// cache removal), both under the shard's flights lock.
+    pub(crate) fn invalidate<Q, R>(&self, shard: usize, key: &Q, remove: impl FnOnce() -> R) -> R
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let list = lock(&self.shards[shard]);
+        for f in list.iter().filter(|f| f.key.borrow() == key) {
+            f.invalidated.store(true, Ordering::Relaxed);
+        }
+        remove()
+    }
+
+    /// Marks every running load of the shard invalidated and runs `clear`
+    /// under the shard's flights lock.
+    pub(crate) fn invalidate_shard<R>(&self, shard: usize, clear: impl FnOnce() -> R) -> R {
+        let list = lock(&self.shards[shard]);
+        for f in list.iter() {
+            f.invalidated.store(true, Ordering::Relaxed);
+        }
+        clear()
+    }
+}
+
+/// The caller running a load. Dropping it without [`finish`](Self::finish)
+/// (a panic or a cancelled future) publishes [`Outcome::Abandoned`] or
+/// what [`abandon_with`](Self::abandon_with) chose, so no waiter hangs.
+pub(crate) struct Leader<K, V> {
+    flights: Arc<Flights<K, V>>,
+    shard: usize,
+    flight: Arc<Flight<K, V>>,
+    finished: bool,
+}
+
+impl<K, V> Leader<K, V> {
+    pub(crate) fn key(&self) -> &K {
+        &self.flight.key
+    }
+
+    /// Ends the flight: under the flights lock, calls `store(invalidated)`
+    /// (which inserts the value or the absence unless invalidated) and
+    /// removes the flight; then publishes `outcome` to the waiters.
+    pub(crate) fn finish<R>(mut self, outcome: Outcome<V>, store: impl FnOnce(bool) -> R) -> R {
+        let result = {
+            let mut list = lock(&self.flights.shards[self.shard]);
+            let invalidated = self.flight.invalidated.load(Ordering::Relaxed);
+            let result = store(invalidated);
+            list.retain(|f| !Arc::ptr_eq(f, &self.flight));
+            result
+        };
+        self.finished = true;
+        self.flight.publish(outcome);
+        result
+    }
+
+    /// Ends the flight with `outcome` and stores nothing.
+    pub(crate) fn abandon_with(mut self, outcome: Outcome<V>) {
+        self.remove();
+        self.finished = true;
+        self.flight.publish(outcome);
+    }
+
+    fn remove(&self) {
+        lock(&self.flights.shards[self.shard]).retain(|f| !Arc::ptr_eq(f, &self.flight));
+    }
+}
+
+impl<K, V> Drop for Leader<K, V> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.remove();
+            self.flight.publish(Outcome::Abandoned);
+        }
+    }
+}

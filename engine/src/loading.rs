@@ -1,0 +1,388 @@
+//! Loading on a miss: `get_with`, `try_get_with`, `optionally_get_with`,
+//! with single flight ([`crate::flight`]), negative caching, refresh-ahead
+//! and wait timeouts.
+
+use crate::cache::Cache;
+use crate::flight::{Leader, Outcome, Role};
+use crate::metrics::Counter;
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+/// Why a load gave no value.
+///
+/// ```
+/// use clockwise::LoadError;
+/// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().max_capacity(10).build();
+/// let err = cache.try_get_with(1, || Err::<u32, _>("database down")).unwrap_err();
+/// assert!(matches!(&err, LoadError::Failed(e) if **e == "database down"));
+/// assert_eq!(cache.get(&1), None); // errors are not cached
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadError<E> {
+    /// The loader returned this error; every caller that waited for the same
+    /// load receives the same `Arc`.
+    Failed(Arc<E>),
+    /// This caller waited `load_wait_timeout` for another caller's load and
+    /// gave up. The load goes on; its value is cached when it arrives.
+    WaitTimeout,
+    /// The loader this caller waited for panicked. The panic went to the
+    /// caller whose loader it was; the key is left absent.
+    LoaderPanicked,
+}
+
+impl<E> Clone for LoadError<E> {
+    fn clone(&self) -> Self {
+        match self {
+            LoadError::Failed(e) => LoadError::Failed(Arc::clone(e)),
+            LoadError::WaitTimeout => LoadError::WaitTimeout,
+            LoadError::LoaderPanicked => LoadError::LoaderPanicked,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for LoadError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Failed(e) => write!(f, "loader failed: {e}"),
+            LoadError::WaitTimeout => f.write_str("gave up waiting for another caller's load"),
+            LoadError::LoaderPanicked => f.write_str("the loader this call waited for panicked"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Failed(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+/// Flight kinds: callers only join loads whose result type is theirs.
+pub(crate) struct ValueKind;
+struct OptionKind;
+pub(crate) struct ResultKind<E>(std::marker::PhantomData<E>);
+
+/// What a waiter does when its leader panicked or its wait timed out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fallback {
+    /// Report it (`try_get_with`).
+    Report,
+    /// Load anyway: retry as a possible leader after a panic, or call its own
+    /// loader after a timeout (`get_with`, `optionally_get_with`).
+    LoadItself,
+}
+
+/// The loader in the common shape: `Ok(None)` means "absent".
+pub(crate) type Loaded<V, E> = Result<Option<V>, E>;
+
+impl<K, V, S> Cache<K, V, S>
+where
+    K: Eq + Hash + Clone + Send + Sync,
+    V: Clone + Send + Sync,
+    S: BuildHasher,
+{
+    /// The value of `key`, loaded by `load` on a miss. Concurrent misses on
+    /// one key run one loader; the others wait for its value
+    /// (`coalesced_waiters`). If that loader panics, the panic reaches its
+    /// own caller and a waiter loads afresh; a waiter that times out
+    /// ([`load_wait_timeout`](crate::CacheBuilder::load_wait_timeout)) calls
+    /// its own `load`.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, String> = clockwise::Cache::builder().max_capacity(100).build();
+    /// assert_eq!(cache.get_with(1, || "one".to_owned()), "one");
+    /// assert_eq!(cache.get_with(1, || unreachable!("cached")), "one");
+    /// ```
+    pub fn get_with(&self, key: K, load: impl FnOnce() -> V) -> V {
+        let mut load = Some(load);
+        let got = self.load(
+            key,
+            TypeId::of::<ValueKind>(),
+            Fallback::LoadItself,
+            &mut || Ok::<_, std::convert::Infallible>(Some(take(&mut load)())),
+        );
+        match got {
+            Ok(Some(v)) => v,
+            Ok(None) => unreachable!("a value loader never reports absence"),
+            Err(LoadError::Failed(e)) => match *e {},
+            Err(_) => unreachable!("get_with loads itself instead of failing"),
+        }
+    }
+
+    /// Like [`get_with`](Self::get_with) for a loader that can fail. Errors
+    /// are not cached; every caller that waited for the failed load gets
+    /// the same `Arc`'d error. Waiters get [`LoadError::WaitTimeout`] after
+    /// `load_wait_timeout` and [`LoadError::LoaderPanicked`] if the loader
+    /// panicked.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().max_capacity(100).build();
+    /// assert_eq!(cache.try_get_with(1, || "1".parse::<u32>()).unwrap(), 1);
+    /// assert!(cache.try_get_with(2, || "x".parse::<u32>()).is_err());
+    /// ```
+    pub fn try_get_with<E>(
+        &self,
+        key: K,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, LoadError<E>>
+    where
+        E: Send + Sync + 'static,
+    {
+        let mut load = Some(load);
+        let got = self.load(
+            key,
+            TypeId::of::<ResultKind<E>>(),
+            Fallback::Report,
+            &mut || take(&mut load)().map(Some),
+        )?;
+        Ok(got.expect("a value loader never reports absence"))
+    }
+
+    /// Like [`get_with`](Self::get_with) for a loader that may find nothing.
+    /// With [`negative_ttl`](crate::CacheBuilder::negative_ttl), a `None`
+    /// is remembered that long (`negative_hit` counts lookups it answers);
+    /// only the caller that ran the load records it.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().max_capacity(100).build();
+    /// assert_eq!(cache.optionally_get_with(1, || None), None);
+    /// assert_eq!(cache.optionally_get_with(1, || Some(5)), Some(5));
+    /// ```
+    pub fn optionally_get_with(&self, key: K, load: impl FnOnce() -> Option<V>) -> Option<V> {
+        let mut load = Some(load);
+        let got = self.load(
+            key,
+            TypeId::of::<OptionKind>(),
+            Fallback::LoadItself,
+            &mut || Ok::<_, std::convert::Infallible>(take(&mut load)()),
+        );
+        match got {
+            Ok(v) => v,
+            Err(LoadError::Failed(e)) => match *e {},
+            Err(_) => unreachable!("optionally_get_with loads itself instead of failing"),
+        }
+    }
+
+    /// The shared path of the three loaders. `load` is called at most once.
+    fn load<E: Send + Sync + 'static>(
+        &self,
+        key: K,
+        kind: TypeId,
+        fallback: Fallback,
+        load: &mut dyn FnMut() -> Loaded<V, E>,
+    ) -> Result<Option<V>, LoadError<E>> {
+        let hash = self.hash(&key);
+        {
+            let guard = crate::sync::pin();
+            if let Some(entry) = self.lookup(hash, &key, &guard) {
+                let value = entry.value.clone();
+                let written_at = entry.written_at;
+                drop(guard);
+                return Ok(match self.inner.loading.refresh_after {
+                    Some(age) if self.now().saturating_sub(written_at) >= nanos(age) => {
+                        self.count(Counter::StaleHit);
+                        self.refresh(key, hash, kind, value, load)
+                    }
+                    _ => Some(value),
+                });
+            }
+        }
+        if let Some(negative) = &self.inner.negative {
+            if kind == TypeId::of::<OptionKind>() && negative.contains_key(&key) {
+                self.count(Counter::NegativeHit);
+                return Ok(None);
+            }
+        }
+        let shard = self.shard_index(hash);
+        loop {
+            let role = self
+                .inner
+                .flights
+                .join(shard, &key, kind, |k| self.peek(hash, k));
+            let flight = match role {
+                Role::Ready(v) => return Ok(Some(v)),
+                Role::Lead(leader) => return self.lead(leader, load),
+                Role::Wait(flight) => flight,
+            };
+            self.count(Counter::CoalescedWaiters);
+            match flight.wait(self.inner.loading.wait_timeout) {
+                None => {
+                    self.count(Counter::WaitTimeout);
+                    if fallback == Fallback::Report {
+                        return Err(LoadError::WaitTimeout);
+                    }
+                    // Load without single flight; insert unless a load or
+                    // invalidation is running for the key.
+                    let v = load().unwrap_or_else(|_| unreachable!("infallible loaders only"));
+                    if let Some(v) = &v {
+                        self.insert(key, v.clone());
+                    }
+                    return Ok(v);
+                }
+                Some(outcome) => {
+                    if let Some(done) = self.outcome(outcome, fallback) {
+                        return done;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `load` as the flight's leader and ends the flight.
+    fn lead<E: Send + Sync + 'static>(
+        &self,
+        leader: Leader<K, V>,
+        load: &mut dyn FnMut() -> Loaded<V, E>,
+    ) -> Result<Option<V>, LoadError<E>> {
+        let sample = self
+            .inner
+            .stats_metrics()
+            .map(|m| m.load_latency.start_always());
+        let result = catch_unwind(AssertUnwindSafe(load));
+        self.settle(leader, sample, result)
+    }
+
+    /// Ends the flight with the loader's `result`: counts it, stores a value
+    /// or absence, shares an error, or re-raises a panic after telling the
+    /// waiters.
+    pub(crate) fn settle<E: Send + Sync + 'static>(
+        &self,
+        leader: Leader<K, V>,
+        sample: Option<clockwise_stats::Sample>,
+        result: std::thread::Result<Loaded<V, E>>,
+    ) -> Result<Option<V>, LoadError<E>> {
+        if let (Some(m), Some(sample)) = (self.inner.stats_metrics(), sample) {
+            m.load_latency.finish(sample);
+        }
+        match result {
+            Err(panic) => {
+                self.count(Counter::LoaderPanic);
+                leader.abandon_with(Outcome::Panicked);
+                resume_unwind(panic)
+            }
+            Ok(Ok(found)) => {
+                self.count(Counter::LoadSuccess);
+                self.finish(leader, found.clone());
+                Ok(found)
+            }
+            Ok(Err(e)) => {
+                self.count(Counter::LoadFailure);
+                let e = Arc::new(e);
+                let shared: Arc<dyn Any + Send + Sync> = e.clone();
+                leader.finish(Outcome::Failed(shared), |_| ());
+                Err(LoadError::Failed(e))
+            }
+        }
+    }
+
+    /// A waiter's view of a finished flight: `None` means start over.
+    pub(crate) fn outcome<E: Send + Sync + 'static>(
+        &self,
+        outcome: Outcome<V>,
+        fallback: Fallback,
+    ) -> Option<Result<Option<V>, LoadError<E>>> {
+        Some(match outcome {
+            Outcome::Value(v) => Ok(Some(v)),
+            Outcome::Absent => Ok(None),
+            Outcome::Failed(e) => {
+                let e = e
+                    .downcast::<E>()
+                    .unwrap_or_else(|_| unreachable!("flights are joined by result type"));
+                Err(LoadError::Failed(e))
+            }
+            Outcome::Panicked if fallback == Fallback::Report => Err(LoadError::LoaderPanicked),
+            // The leader panicked or was dropped: start over, maybe as the
+            // next leader.
+            Outcome::Panicked | Outcome::Abandoned => return None,
+        })
+    }
+
+    /// Ends a successful flight: stores the value (or the absence) unless
+    /// the key was invalidated meanwhile, then wakes the waiters.
+    fn finish(&self, leader: Leader<K, V>, found: Option<V>) {
+        let key = leader.key().clone();
+        let guard = crate::sync::pin();
+        let mut removed = Vec::new();
+        let outcome = match &found {
+            Some(v) => Outcome::Value(v.clone()),
+            None => Outcome::Absent,
+        };
+        leader.finish(outcome, |invalidated| {
+            if invalidated {
+                return;
+            }
+            match found {
+                Some(v) => self.write_with(key, v, self.inner.ttl(), &guard, &mut removed),
+                None => {
+                    // The key is absent now: drop a stale entry (a refresh
+                    // that found nothing) and remember the absence.
+                    let hash = self.hash(&key);
+                    self.shard(hash).remove(hash, &key, &guard, &mut removed);
+                    if let Some(negative) = &self.inner.negative {
+                        negative.insert(key, ());
+                    }
+                }
+            }
+        });
+        self.report(removed);
+    }
+
+    /// A hit on an entry due for refresh: if no load of the key is running,
+    /// this caller reloads it and returns the fresh value; otherwise (or if
+    /// the reload fails) it returns `stale`.
+    fn refresh<E: Send + Sync + 'static>(
+        &self,
+        key: K,
+        hash: u64,
+        kind: TypeId,
+        stale: V,
+        load: &mut dyn FnMut() -> Loaded<V, E>,
+    ) -> Option<V> {
+        let shard = self.shard_index(hash);
+        let Role::Lead(leader) = self.inner.flights.join(shard, &key, kind, |_| None) else {
+            return Some(stale);
+        };
+        self.count(Counter::RefreshStarted);
+        match catch_unwind(AssertUnwindSafe(load)) {
+            Err(panic) => {
+                self.count(Counter::RefreshFailed);
+                self.count(Counter::LoaderPanic);
+                leader.abandon_with(Outcome::Panicked);
+                resume_unwind(panic)
+            }
+            Ok(Ok(found)) => {
+                self.count(Counter::RefreshSucceeded);
+                self.finish(leader, found.clone());
+                found
+            }
+            Ok(Err(e)) => {
+                // Keep the old value; callers that missed meanwhile and
+                // joined this flight get the error.
+                self.count(Counter::RefreshFailed);
+                let shared: Arc<dyn Any + Send + Sync> = Arc::new(e);
+                leader.finish(Outcome::Failed(shared), |_| ());
+                Some(stale)
+            }
+        }
+    }
+
+    pub(crate) fn count(&self, counter: Counter) {
+        if let Some(m) = self.inner.stats_metrics() {
+            m.counters.add(counter as usize, 1);
+        }
+    }
+}
+
+fn take<F>(slot: &mut Option<F>) -> F {
+    slot.take().expect("a loader is called at most once")
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,153 @@
+//! `get_with_async` and `try_get_with_async` (cargo feature `async`):
+//! single-flight loading from futures, with no executor dependency.
+//!
+//! Waiters park on the flight's waker list, not a thread. If the future of
+//! the caller running the load is dropped (cancelled), the flight ends as
+//! abandoned and a waiter takes over with its own future, so no waiter
+//! hangs. There is no wait timeout here: wrap the call in your runtime's
+//! timeout (dropping a waiting future is always safe). `refresh_after` and
+//! negative caching apply to the blocking loaders only.
+
+use crate::cache::Cache;
+use crate::flight::{Flight, Outcome, Role};
+use crate::loading::{Fallback, Loaded, ResultKind, ValueKind};
+use crate::metrics::Counter;
+use crate::LoadError;
+use std::any::TypeId;
+use std::future::Future;
+use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Polls a boxed future, turning a panic into `Err`.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// Resolves when a flight has an outcome.
+struct Wait<'a, K, V>(&'a Flight<K, V>);
+
+impl<K, V: Clone> Future for Wait<'_, K, V> {
+    type Output = Outcome<V>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
+        match self.0.poll(cx.waker()) {
+            Some(outcome) => Poll::Ready(outcome),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<K, V, S> Cache<K, V, S>
+where
+    K: Eq + Hash + Clone + Send + Sync,
+    V: Clone + Send + Sync,
+    S: BuildHasher,
+{
+    /// The value of `key`, awaiting `load` on a miss; concurrent misses on
+    /// one key await one load. If the loading caller's future is dropped, a
+    /// waiter loads with its own future instead.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().max_capacity(10).build();
+    /// let v = futures_lite::future::block_on(cache.get_with_async(1, async { 10 }));
+    /// assert_eq!(v, 10);
+    /// ```
+    pub async fn get_with_async(&self, key: K, load: impl Future<Output = V>) -> V {
+        let got = self
+            .load_async(
+                key,
+                TypeId::of::<ValueKind>(),
+                Fallback::LoadItself,
+                async { Ok::<_, std::convert::Infallible>(Some(load.await)) },
+            )
+            .await;
+        match got {
+            Ok(v) => v.expect("a value loader never reports absence"),
+            Err(LoadError::Failed(e)) => match *e {},
+            Err(_) => unreachable!("get_with_async loads itself instead of failing"),
+        }
+    }
+
+    /// Like [`get_with_async`](Self::get_with_async) for a fallible future;
+    /// errors are shared by every waiter and not cached, and waiters get
+    /// [`LoadError::LoaderPanicked`] if the loading future panicked.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().max_capacity(10).build();
+    /// let r = futures_lite::future::block_on(cache.try_get_with_async(1, async { Err::<u32, _>("down") }));
+    /// assert!(r.is_err());
+    /// ```
+    pub async fn try_get_with_async<E>(
+        &self,
+        key: K,
+        load: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, LoadError<E>>
+    where
+        E: Send + Sync + 'static,
+    {
+        let got = self
+            .load_async(
+                key,
+                TypeId::of::<ResultKind<E>>(),
+                Fallback::Report,
+                async { load.await.map(Some) },
+            )
+            .await?;
+        Ok(got.expect("a value loader never reports absence"))
+    }
+
+    async fn load_async<E: Send + Sync + 'static>(
+        &self,
+        key: K,
+        kind: TypeId,
+        fallback: Fallback,
+        load: impl Future<Output = Loaded<V, E>>,
+    ) -> Result<Option<V>, LoadError<E>> {
+        let hash = self.hash(&key);
+        if let Some(v) = self.get(&key) {
+            return Ok(Some(v));
+        }
+        let shard = self.shard_index(hash);
+        let mut load = Some(load);
+        loop {
+            let flight: Arc<Flight<K, V>> = match self
+                .inner
+                .flights
+                .join(shard, &key, kind, |k| self.peek(hash, k))
+            {
+                Role::Ready(v) => return Ok(Some(v)),
+                Role::Lead(leader) => {
+                    let load = load.take().expect("a loader is awaited at most once");
+                    let sample = self
+                        .inner
+                        .stats_metrics()
+                        .map(|m| m.load_latency.start_always());
+                    // Dropping this future here drops `leader`, which
+                    // ends the flight as abandoned.
+                    let result = CatchUnwind(Box::pin(load)).await;
+                    return self.settle(leader, sample, result);
+                }
+                Role::Wait(flight) => flight,
+            };
+            self.count(Counter::CoalescedWaiters);
+            let outcome = Wait(&flight).await;
+            if let Some(done) = self.outcome(outcome, fallback) {
+                return done;
+            }
+        }
+    }
+}

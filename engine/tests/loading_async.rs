@@ -1,0 +1,117 @@
+//! The async loaders on a real multi-threaded runtime (tokio, a
+//! dev-dependency only: the engine itself depends on no executor).
+#![cfg(feature = "async")]
+
+use clockwise::{Cache, LoadError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_tasks_await_one_load() {
+    let c: Arc<Cache<u64, u64>> = Arc::new(Cache::builder().max_capacity(100).build());
+    let loads = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (c, loads) = (c.clone(), loads.clone());
+            tokio::spawn(async move {
+                let c2 = c.clone();
+                c.get_with_async(7, async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    until("63 waiters", || {
+                        c2.stats().counter("coalesced_waiters") == 63
+                    })
+                    .await;
+                    700
+                })
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 700);
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert_eq!(c.stats().counter("coalesced_waiters"), 63);
+    assert_eq!(c.get(&7), Some(700));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_loader_hands_the_load_to_a_waiter() {
+    let c: Arc<Cache<u64, u64>> = Arc::new(Cache::builder().max_capacity(100).build());
+    let leader = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get_with_async(7, std::future::pending()).await })
+    };
+    until("the leader to start", || {
+        c.stats().counter("miss_absent") == 1
+    })
+    .await;
+    let waiter = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get_with_async(7, async { 8 }).await })
+    };
+    until("the waiter to join", || {
+        c.stats().counter("coalesced_waiters") == 1
+    })
+    .await;
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    assert_eq!(
+        waiter.await.unwrap(),
+        8,
+        "the waiter took over with its own future"
+    );
+    assert_eq!(c.get(&7), Some(8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_of_a_panicking_future_get_loader_panicked() {
+    let c: Arc<Cache<u64, u64>> = Arc::new(Cache::builder().max_capacity(100).build());
+    let leader = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let c2 = c.clone();
+            c.try_get_with_async(7, async move {
+                until("the waiter", || {
+                    c2.stats().counter("coalesced_waiters") == 1
+                })
+                .await;
+                if true {
+                    panic!("loader bug");
+                }
+                Ok::<u64, String>(0)
+            })
+            .await
+        })
+    };
+    until("the leader to start", || {
+        c.stats().counter("miss_absent") == 1
+    })
+    .await;
+    let waiter = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.try_get_with_async(7, async { Ok::<u64, String>(1) })
+                .await
+        })
+    };
+    assert!(leader.await.unwrap_err().is_panic());
+    assert!(matches!(
+        waiter.await.unwrap(),
+        Err(LoadError::LoaderPanicked)
+    ));
+    assert_eq!(c.get(&7), None);
+    assert_eq!(c.stats().counter("loader_panic"), 1);
+}
