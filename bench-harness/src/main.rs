@@ -29,9 +29,32 @@ enum Command {
     Run(RunArgs),
     /// Replay a trace for hit ratio at several capacities.
     Replay(ReplayArgs),
+    /// Many threads miss one cold key at once with a slow loader: loads per
+    /// key and waiting-time percentiles, per engine.
+    Herd(HerdArgs),
     /// Run a workload on clockwise and serve live metrics on /metrics for
     /// Prometheus to scrape while it runs.
     Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct HerdArgs {
+    /// Threads released together on each cold key.
+    #[arg(long, default_value_t = 64)]
+    threads: usize,
+    /// Cold keys, one after another.
+    #[arg(long, default_value_t = 20)]
+    rounds: u64,
+    /// Milliseconds the loader takes.
+    #[arg(long, default_value_t = 20)]
+    load_ms: u64,
+    /// Engines, comma-separated (clockwise, moka, quick_cache, lru).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "clockwise,moka,quick_cache,lru"
+    )]
+    engines: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -122,6 +145,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => synthetic(&args, cli.json),
         Some(Command::Replay(args)) => replay(&args, cli.json),
         Some(Command::Serve(args)) => serve(&args),
+        Some(Command::Herd(args)) => herd(&args, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -189,6 +213,47 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
         print_table(&reports);
     }
     write_results(&reports)
+}
+
+fn herd(args: &HerdArgs, json: bool) -> Result<(), Error> {
+    use clockwise_bench::herd;
+    for name in &args.engines {
+        if !herd::ENGINES.contains(&name.as_str()) {
+            return Err(Error::UnknownEngine(name.clone()));
+        }
+    }
+    let config = herd::HerdConfig {
+        threads: args.threads.max(1),
+        rounds: args.rounds.max(1),
+        load_time: Duration::from_millis(args.load_ms),
+    };
+    let reports = args
+        .engines
+        .iter()
+        .map(|e| herd::run(e, &config))
+        .collect::<Result<Vec<_>, _>>()?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("reports serialize")
+        );
+        return Ok(());
+    }
+    println!(
+        "{} threads miss one cold key at once, {} keys, loader takes {} ms",
+        config.threads, config.rounds, args.load_ms
+    );
+    println!(
+        "{:<12} {:>14} {:>12} {:>12} {:>12}",
+        "engine", "loads per key", "wait p50 us", "wait p99 us", "wait max us"
+    );
+    for r in &reports {
+        println!(
+            "{:<12} {:>14.2} {:>12} {:>12} {:>12}",
+            r.engine, r.loads_per_key, r.wait_p50_us, r.wait_p99_us, r.wait_max_us
+        );
+    }
+    Ok(())
 }
 
 fn serve(args: &ServeArgs) -> Result<(), Error> {

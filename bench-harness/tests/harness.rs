@@ -280,3 +280,56 @@ mod binary {
         }
     }
 }
+
+#[test]
+fn herd_single_flight_engines_load_once_and_lru_once_per_thread() {
+    use clockwise_bench::herd::{run, HerdConfig};
+    let config = HerdConfig {
+        threads: 16,
+        rounds: 3,
+        load_time: Duration::from_millis(30),
+    };
+    for engine in ["clockwise", "moka", "quick_cache"] {
+        let r = run(engine, &config).unwrap();
+        assert_eq!(r.loads_per_key, 1.0, "{engine}");
+        // Everyone waited for the one 30 ms load.
+        assert!(r.wait_max_us >= 25_000, "{engine}: {r:?}");
+    }
+    // No single flight: with 16 threads and a 30 ms loader, several load.
+    assert!(run("lru", &config).unwrap().loads_per_key > 1.0);
+    assert!(matches!(run("nope", &config), Err(Error::UnknownEngine(_))));
+}
+
+#[test]
+fn binary_runs_the_herd_subcommand() {
+    use assert_cmd::Command;
+    let out = Command::cargo_bin("clockwise-bench")
+        .unwrap()
+        .args([
+            "--json",
+            "herd",
+            "--threads",
+            "4",
+            "--rounds",
+            "2",
+            "--load-ms",
+            "5",
+            "--engines",
+            "clockwise,lru",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(rows[0]["engine"], "clockwise");
+    assert_eq!(rows[0]["loads_per_key"], 1.0);
+    let failed = Command::cargo_bin("clockwise-bench")
+        .unwrap()
+        .args(["herd", "--engines", "memcached"])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert!(stderr.contains("unknown engine \"memcached\""), "{stderr}");
+}
