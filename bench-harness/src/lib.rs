@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod adapter;
+pub mod chart;
 pub mod herd;
 mod runner;
 pub mod trace;

@@ -136,6 +136,10 @@ struct ReplayArgs {
         default_value = "clockwise,moka,quick_cache,lru,opt"
     )]
     engines: Vec<String>,
+    /// Replay from this many threads at once against each cache (requests
+    /// dealt round-robin), to see whether hit ratio drops with threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 fn main() -> ExitCode {
@@ -183,6 +187,17 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
         );
     }
     let mut reports = Vec::new();
+    let runs = (args.read_pct.len() * args.threads.len() * args.engines.len()) as u64;
+    // Every run lasts over a second (pre-fill, warm-up, measurement), so
+    // always a bar; indicatif hides it when stderr is not a terminal.
+    let bar = if json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(runs).with_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs {msg} ({eta} left)")
+                .expect("valid template"),
+        )
+    };
     for &read_pct in &args.read_pct {
         for &threads in &args.threads {
             for name in &args.engines {
@@ -195,10 +210,9 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
                     read_pct: read_pct.min(100),
                     ..RunConfig::default()
                 };
+                bar.set_message(format!("{name}, {threads} thr, {read_pct}% gets"));
                 let report = run(cache.as_ref(), args.capacity, &config);
-                if !json {
-                    eprint!(".");
-                }
+                bar.inc(1);
                 reports.push(report);
             }
         }
@@ -209,7 +223,7 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
             serde_json::to_string_pretty(&reports).expect("reports serialize")
         );
     } else {
-        eprintln!();
+        bar.finish_and_clear();
         print_table(&reports);
     }
     write_results(&reports)
@@ -361,7 +375,22 @@ fn write_results(reports: &[Report]) -> Result<(), Error> {
         );
     }
     std::fs::write(&csv, text).map_err(io(&csv))?;
-    eprintln!("wrote {} and {}", json.display(), csv.display());
+    let svg = dir.join("throughput.svg");
+    let mut lines: Vec<clockwise_bench::chart::Line> = Vec::new();
+    for r in reports {
+        let label = format!("{} {}% gets", r.engine, r.read_pct);
+        match lines.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, points)) => points.push((r.threads as f64, r.mops)),
+            None => lines.push((label, vec![(r.threads as f64, r.mops)])),
+        }
+    }
+    clockwise_bench::chart::lines_svg(&svg, "Throughput", "threads", "Mops/s", &lines)?;
+    eprintln!(
+        "wrote {}, {} and {}",
+        json.display(),
+        csv.display(),
+        svg.display()
+    );
     Ok(())
 }
 
@@ -385,7 +414,7 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
                 trace::opt_hit_ratio(&keys, capacity as usize)
             } else {
                 let cache = adapters::build(engine, capacity).expect("checked above");
-                trace::replay(cache.as_ref(), &keys)
+                trace::replay_concurrent(cache.as_ref(), &keys, args.threads)
             };
             (engine.to_owned(), capacity, ratio)
         })
@@ -401,7 +430,38 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
         );
         return Ok(());
     }
-    println!("{}: {} requests", args.trace.display(), keys.len());
+    let dir = PathBuf::from("target/clockwise-bench");
+    let svg = dir.join("hit-ratio.svg");
+    let lines: Vec<clockwise_bench::chart::Line> = args
+        .engines
+        .iter()
+        .map(|e| {
+            let points = args
+                .capacities
+                .iter()
+                .filter_map(|&c| {
+                    results
+                        .iter()
+                        .find(|(re, rc, _)| re == e && *rc == c)
+                        .map(|r| (c as f64, 100.0 * r.2))
+                })
+                .collect();
+            (e.clone(), points)
+        })
+        .collect();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+        file: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let title = format!("Hit ratio: {}", args.trace.display());
+    clockwise_bench::chart::lines_svg(&svg, &title, "capacity", "hit ratio %", &lines)?;
+    println!(
+        "{}: {} requests, {} thread(s); chart {}",
+        args.trace.display(),
+        keys.len(),
+        args.threads.max(1),
+        svg.display()
+    );
     print!("{:<12}", "capacity");
     for e in &args.engines {
         print!(" {e:>12}");

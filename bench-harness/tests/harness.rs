@@ -333,3 +333,71 @@ fn binary_runs_the_herd_subcommand() {
     let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
     assert!(stderr.contains("unknown engine \"memcached\""), "{stderr}");
 }
+
+#[test]
+fn concurrent_replay_counts_every_request_once() {
+    // A working set that fits: every request after the first of its key
+    // hits, whatever the interleaving, so the ratio is exact.
+    let keys: Vec<u64> = (0..20_000).map(|i| i % 50).collect();
+    for threads in [1, 2, 4] {
+        let cache = adapters::build("clockwise", 1_000).unwrap();
+        let ratio = trace::replay_concurrent(cache.as_ref(), &keys, threads);
+        // At most one miss per key per thread (two threads may miss one key together).
+        assert!(
+            ratio >= 1.0 - (50.0 * threads as f64) / 20_000.0,
+            "{threads}: {ratio}"
+        );
+        assert!(ratio <= 1.0 - 50.0 / 20_000.0, "{threads}: {ratio}");
+    }
+}
+
+#[test]
+fn binary_writes_charts_for_runs_and_replays() {
+    use assert_cmd::Command;
+    let dir = std::env::temp_dir().join(format!("clockwise-bench-charts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Command::cargo_bin("clockwise-bench")
+        .unwrap()
+        .current_dir(&dir)
+        .args([
+            "run",
+            "--keys",
+            "1000",
+            "--capacity",
+            "100",
+            "--threads",
+            "1,2",
+            "--duration",
+            "0.05",
+            "--engines",
+            "clockwise,lru",
+            "--read-pct",
+            "100",
+        ])
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(dir.join("target/clockwise-bench/throughput.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("clockwise 100% gets"));
+    let trace = dir.join("t.keys");
+    std::fs::write(&trace, "1\n2\n1\n3\n1\n2\n").unwrap();
+    Command::cargo_bin("clockwise-bench")
+        .unwrap()
+        .current_dir(&dir)
+        .args([
+            "replay",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--capacities",
+            "1,2",
+            "--engines",
+            "clockwise,opt",
+            "--threads",
+            "2",
+        ])
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(dir.join("target/clockwise-bench/hit-ratio.svg")).unwrap();
+    assert!(svg.contains("opt"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
