@@ -11,8 +11,8 @@
 //! striped histograms have already aggregated theirs.
 
 use super::names::{counter_name, sanitize, source_label};
+use super::periodic::Periodic;
 use crate::registry::Gathered;
-use crate::sync::{lock, thread, Arc, Condvar, Mutex};
 use crate::Registry;
 use metrics::Label;
 use std::time::Duration;
@@ -58,7 +58,7 @@ pub fn publish(gathered: &[Gathered]) {
 }
 
 /// A background thread calling [`publish`] for a registry every interval,
-/// until [`stop`](Self::stop) or drop.
+/// and once more at [`stop`](Self::stop) or drop.
 ///
 /// ```
 /// use clockwise_stats::{export::metrics_bridge::MetricsBridge, Registry};
@@ -68,8 +68,7 @@ pub fn publish(gathered: &[Gathered]) {
 /// ```
 #[derive(Debug)]
 pub struct MetricsBridge {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<thread::JoinHandle<()>>,
+    periodic: Periodic,
 }
 
 impl MetricsBridge {
@@ -77,49 +76,15 @@ impl MetricsBridge {
     /// global `metrics` recorder.
     pub fn start(registry: Registry, interval: Duration) -> std::io::Result<MetricsBridge> {
         let interval = interval.max(Duration::from_millis(10));
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let flag = Arc::clone(&stop);
-        let thread = thread::Builder::new()
-            .name("clockwise-metrics-bridge".into())
-            .spawn(move || {
-                let (stopped, wake) = &*flag;
-                let mut guard = lock(stopped);
-                while !*guard {
-                    drop(guard);
-                    publish(&registry.gather());
-                    guard = lock(stopped);
-                    if *guard {
-                        break;
-                    }
-                    guard = wake
-                        .wait_timeout(guard, interval)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
-                }
-            })?;
-        Ok(MetricsBridge {
-            stop,
-            thread: Some(thread),
-        })
+        let periodic = Periodic::start("clockwise-metrics-bridge", interval, move || {
+            publish(&registry.gather());
+        })?;
+        Ok(MetricsBridge { periodic })
     }
 
-    /// Stops the thread and joins it.
+    /// Publishes a last time and joins the thread (dropping does the same).
     pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            *lock(&self.stop.0) = true;
-            self.stop.1.notify_all();
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for MetricsBridge {
-    fn drop(&mut self) {
-        self.halt();
+        self.periodic.stop();
     }
 }
 

@@ -32,5 +32,6 @@ pub mod json;
 #[cfg(feature = "metrics")]
 pub mod metrics_bridge;
 mod names;
+mod periodic;
 pub mod prometheus;
 pub mod statsd;

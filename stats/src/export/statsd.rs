@@ -21,8 +21,9 @@
 //! standard error once per sender; it never reaches a cache call.
 
 use super::names::sanitize;
+use super::periodic::Periodic;
 use crate::registry::Gathered;
-use crate::sync::{lock, thread, Arc, AtomicU64, Condvar, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU64, Ordering};
 use crate::{Registry, Snapshot};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -294,9 +295,8 @@ pub fn packets(lines: &[String], max: usize) -> Vec<String> {
 /// ```
 #[derive(Debug)]
 pub struct StatsdEmitter {
-    stop: Arc<(Mutex<bool>, Condvar)>,
     errors: Arc<AtomicU64>,
-    thread: Option<thread::JoinHandle<()>>,
+    periodic: Periodic,
 }
 
 impl StatsdEmitter {
@@ -305,28 +305,10 @@ impl StatsdEmitter {
         let interval = config.interval;
         let mut sender = StatsdSender::new(config)?;
         let errors = Arc::clone(&sender.errors);
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let flag = Arc::clone(&stop);
-        let thread = thread::Builder::new()
-            .name("clockwise-statsd".into())
-            .spawn(move || {
-                let (stopped, wake) = &*flag;
-                let mut guard = lock(stopped);
-                while !*guard {
-                    guard = wake
-                        .wait_timeout(guard, interval)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
-                    drop(guard);
-                    sender.flush(&registry);
-                    guard = lock(stopped);
-                }
-            })?;
-        Ok(StatsdEmitter {
-            stop,
-            errors,
-            thread: Some(thread),
-        })
+        let periodic = Periodic::start("clockwise-statsd", interval, move || {
+            sender.flush(&registry);
+        })?;
+        Ok(StatsdEmitter { errors, periodic })
     }
 
     /// Datagrams that could not be sent so far.
@@ -334,23 +316,9 @@ impl StatsdEmitter {
         self.errors.load(Ordering::Relaxed)
     }
 
-    /// Flushes a last time and joins the thread.
+    /// Flushes a last time and joins the thread (dropping does the same).
     pub fn stop(mut self) {
-        self.halt();
-    }
-
-    fn halt(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            *lock(&self.stop.0) = true;
-            self.stop.1.notify_all();
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for StatsdEmitter {
-    fn drop(&mut self) {
-        self.halt();
+        self.periodic.stop();
     }
 }
 
@@ -476,6 +444,41 @@ mod tests {
                 "clockwise.cache.delta:-3|g|#cache:web"
             ]
         );
+    }
+
+    #[test]
+    fn the_emitter_sends_every_interval_and_once_more_at_stop() {
+        let agent = receiver();
+        let counters = Arc::new(crate::CounterSet::new(["hit"]).unwrap());
+        let registry = Registry::new();
+        let c = counters.clone();
+        let _r = registry
+            .register("cache", "e", move || {
+                let mut s = Snapshot::new(Duration::ZERO);
+                c.snapshot_into("", &mut s);
+                s
+            })
+            .unwrap();
+        counters.add(0, 2);
+        let config =
+            StatsdConfig::new(agent.local_addr().unwrap()).interval(Duration::from_millis(20));
+        let emitter = StatsdEmitter::start(registry, config).unwrap();
+        assert_eq!(recv_all(&agent, 1), ["clockwise.cache.e.hit:2|c"]);
+        counters.add(0, 5);
+        emitter.stop();
+        // The last flush at stop carries what came after the previous one
+        // (possibly split across one regular flush and the final one).
+        let mut total = 0;
+        while total < 5 {
+            for line in recv_all(&agent, 1) {
+                total += line
+                    .trim_start_matches("clockwise.cache.e.hit:")
+                    .trim_end_matches("|c")
+                    .parse::<u64>()
+                    .unwrap();
+            }
+        }
+        assert_eq!(total, 5);
     }
 
     #[test]
