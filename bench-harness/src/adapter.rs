@@ -117,6 +117,50 @@ pub mod adapters {
     /// An engine by name, sized for `capacity` entries, each configured as
     /// its documentation recommends for an entry-count bound.
     pub fn build(name: &str, capacity: u64) -> Result<Box<dyn CacheAdapter>, crate::Error> {
+        build_with_ttl(name, capacity, None)
+    }
+
+    /// [`build`] with every entry expiring `ttl` after its insert; engines
+    /// without a time to live (quick_cache, lru) refuse one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use clockwise_bench::adapters::build_with_ttl;
+    /// assert!(build_with_ttl("moka", 10, Some(Duration::from_secs(1))).is_ok());
+    /// assert!(build_with_ttl("lru", 10, Some(Duration::from_secs(1))).is_err());
+    /// ```
+    pub fn build_with_ttl(
+        name: &str,
+        capacity: u64,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
+        if let Some(ttl) = ttl {
+            if ttl.is_zero() {
+                return Err(crate::Error::Config("ttl must be longer than zero".into()));
+            }
+            if capacity == 0 {
+                return Err(crate::Error::ZeroCapacity);
+            }
+            return Ok(match name {
+                "clockwise" => Box::new(Clockwise(
+                    clockwise::Cache::builder()
+                        .max_capacity(capacity)
+                        .time_to_live(ttl)
+                        .name("bench")
+                        .build(),
+                )),
+                "moka" => Box::new(Moka(
+                    moka::sync::Cache::builder()
+                        .max_capacity(capacity)
+                        .time_to_live(ttl)
+                        .build(),
+                )),
+                "quick_cache" | "lru" => {
+                    return Err(crate::Error::Config(format!("{name} has no time to live")))
+                }
+                other => return Err(crate::Error::UnknownEngine(other.to_owned())),
+            });
+        }
         let cap = NonZeroUsize::new(capacity as usize).ok_or(crate::Error::ZeroCapacity)?;
         Ok(match name {
             "clockwise" => Box::new(Clockwise(

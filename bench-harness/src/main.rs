@@ -106,6 +106,12 @@ struct RunArgs {
     /// Measured seconds per run.
     #[arg(long, default_value_t = 1.5)]
     duration: f64,
+    /// Measured operations per run (all threads together), instead of --duration.
+    #[arg(long)]
+    ops: Option<u64>,
+    /// Time to live of every entry, in seconds (clockwise and moka only).
+    #[arg(long)]
+    ttl: Option<f64>,
     /// Percentages of gets to run, comma-separated (the rest are inserts).
     #[arg(long, value_delimiter = ',', default_value = "100,90")]
     read_pct: Vec<u8>,
@@ -176,8 +182,15 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
     if args.capacity == 0 {
         return Err(Error::ZeroCapacity);
     }
+    let ttl = args
+        .ttl
+        .map(|s| {
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| Error::Config(format!("--ttl {s}: not a number of seconds")))
+        })
+        .transpose()?;
     for name in &args.engines {
-        adapters::build(name, 1)?;
+        adapters::build_with_ttl(name, 1, ttl)?;
     }
     if !json {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -201,12 +214,13 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
     for &read_pct in &args.read_pct {
         for &threads in &args.threads {
             for name in &args.engines {
-                let cache = adapters::build(name, args.capacity)?;
+                let cache = adapters::build_with_ttl(name, args.capacity, ttl)?;
                 let config = RunConfig {
                     workload,
                     keys: args.keys,
                     threads,
                     duration: Duration::from_secs_f64(args.duration.max(0.01)),
+                    ops: args.ops,
                     read_pct: read_pct.min(100),
                     ..RunConfig::default()
                 };

@@ -16,8 +16,11 @@ pub struct RunConfig {
     pub keys: u64,
     /// Threads issuing operations at once.
     pub threads: usize,
-    /// Measured time.
+    /// Measured time (ignored when `ops` is set).
     pub duration: Duration,
+    /// Measured operations over all threads, instead of a duration; each
+    /// thread runs its share (rounded up to a batch of 256).
+    pub ops: Option<u64>,
     /// Unmeasured time before it, after the pre-fill.
     pub warmup: Duration,
     /// Percentage of operations that are `get`s; the rest are inserts.
@@ -33,6 +36,7 @@ impl Default for RunConfig {
             keys: 1_000_000,
             threads: 1,
             duration: Duration::from_secs(1),
+            ops: None,
             warmup: Duration::from_millis(300),
             read_pct: 100,
             latency_sample_every: 64,
@@ -127,7 +131,11 @@ pub fn run(cache: &dyn CacheAdapter, capacity: u64, config: &RunConfig) -> Repor
                     let mut i = 0usize;
                     barrier.wait();
                     let mut measured = false;
+                    let share = config.ops.map(|n| n.div_ceil(threads as u64));
                     while !stop.load(Ordering::Relaxed) {
+                        if measured && share.is_some_and(|s| ops >= s) {
+                            break;
+                        }
                         if !measured && measuring.load(Ordering::Relaxed) {
                             measured = true;
                             (ops, gets, hits) = (0, 0, 0);
@@ -160,13 +168,16 @@ pub fn run(cache: &dyn CacheAdapter, capacity: u64, config: &RunConfig) -> Repor
         std::thread::sleep(config.warmup);
         measuring.store(true, Ordering::Relaxed);
         let start = Instant::now();
-        std::thread::sleep(config.duration);
-        stop.store(true, Ordering::Relaxed);
-        let seconds = start.elapsed().as_secs_f64();
+        if config.ops.is_none() {
+            std::thread::sleep(config.duration);
+            stop.store(true, Ordering::Relaxed);
+        }
+        // With `ops`, each worker stops itself after its share.
         let results: Vec<_> = workers
             .into_iter()
             .map(|w| w.join().expect("worker panicked"))
             .collect();
+        let seconds = start.elapsed().as_secs_f64();
         (results, seconds)
     });
     let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)

@@ -401,3 +401,36 @@ fn binary_writes_charts_for_runs_and_replays() {
     assert!(svg.contains("opt"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_run_by_operation_count_measures_that_many() {
+    let cache = adapters::build("clockwise", 500).unwrap();
+    let config = RunConfig {
+        keys: 5_000,
+        threads: 2,
+        ops: Some(100_000),
+        warmup: Duration::ZERO,
+        ..RunConfig::default()
+    };
+    let r = run(cache.as_ref(), 500, &config);
+    // Each thread runs its 50,000 rounded up to a 256-operation batch.
+    assert!(r.ops >= 100_000 && r.ops < 100_000 + 2 * 256, "{}", r.ops);
+}
+
+#[test]
+fn ttl_runs_on_engines_that_have_one_and_is_refused_elsewhere() {
+    use clockwise_bench::adapters::build_with_ttl;
+    let ttl = Some(Duration::from_millis(1));
+    let c = build_with_ttl("clockwise", 100, ttl).unwrap();
+    c.insert(1, 1);
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(c.get(1), None, "expired");
+    assert!(matches!(
+        build_with_ttl("quick_cache", 100, ttl),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        build_with_ttl("moka", 0, ttl),
+        Err(Error::ZeroCapacity)
+    ));
+}
