@@ -1,7 +1,7 @@
 //! JSON of gathered snapshots, through serde.
 //!
 //! The document is an object keyed by subsystem, then source name, each
-//! holding that source's [`Snapshot`](crate::Snapshot) as serde writes it
+//! holding that source's [`Snapshot`] as serde writes it
 //! (which deserializes back into the same snapshot):
 //! `{"cache": {"users": {"uptime_nanos": .., "counters": {..}, ..}}}`.
 
