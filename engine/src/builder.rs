@@ -1,5 +1,6 @@
 //! Configuration of a [`Cache`](crate::Cache).
 
+use crate::cache_stats::CacheStats;
 use crate::{Cache, RemovalCause};
 use std::fmt;
 use std::hash::BuildHasher;
@@ -342,24 +343,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         }
         #[cfg(not(clockwise_loom))]
         let registry = self.registry.take();
-        Cache::from_builder(self, |stats, name| {
-            #[cfg(not(clockwise_loom))]
-            if let Some(registry) = registry {
-                let source: Arc<dyn clockwise_stats::Source> = stats.clone();
-                let registration = registry
-                    .register_source("cache", name, &source)
-                    .map_err(ConfigError::Registry)?;
-                return Ok(Registered {
-                    name: name.to_owned(),
-                    registration: Some(registration),
-                });
-            }
-            let _ = stats;
-            Ok(Registered {
-                name: name.to_owned(),
-                registration: None,
-            })
-        })
+        #[cfg(clockwise_loom)]
+        let registry = None;
+        Cache::from_builder(self, |stats, name| register(registry, stats, name, false))
     }
 
     /// Builds the cache, never failing: a missing capacity becomes
@@ -380,32 +366,67 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self.sample_every = self.sample_every.max(1);
         #[cfg(not(clockwise_loom))]
         let registry = self.registry.take();
-        let built = Cache::from_builder(self, |stats, name| {
-            #[cfg(not(clockwise_loom))]
-            if let Some(registry) = registry {
-                let source: Arc<dyn clockwise_stats::Source> = stats.clone();
-                let base = acceptable_name(name);
-                let mut name = base.clone();
-                for n in 2u64.. {
-                    match registry.register_source("cache", &name, &source) {
-                        Ok(registration) => {
-                            return Ok(Registered {
-                                name,
-                                registration: Some(registration),
-                            })
-                        }
-                        Err(_) => name = acceptable_name(&format!("{base}-{n}")),
-                    }
-                }
-            }
-            let _ = stats;
-            Ok(Registered {
-                name: name.to_owned(),
-                registration: None,
-            })
-        });
+        #[cfg(clockwise_loom)]
+        let registry = None;
+        let built = Cache::from_builder(self, |stats, name| register(registry, stats, name, true));
         built.unwrap_or_else(|_| unreachable!("build() resolves every registry refusal"))
     }
+}
+
+impl Registered {
+    /// Not in any registry.
+    fn unlisted(name: &str) -> Registered {
+        Registered {
+            name: name.to_owned(),
+            registration: None,
+        }
+    }
+}
+
+/// Loom builds have no registry.
+#[cfg(clockwise_loom)]
+fn register(
+    _registry: Option<()>,
+    _stats: &Arc<CacheStats>,
+    name: &str,
+    _lenient: bool,
+) -> Result<Registered, ConfigError> {
+    Ok(Registered::unlisted(name))
+}
+
+/// Lists `stats` in `registry` (if any) as `name`. Strict (`try_build`):
+/// the registry's refusal is the error. Lenient (`build`): the name is made
+/// acceptable and, while taken, suffixed `-2`, `-3`, …
+#[cfg(not(clockwise_loom))]
+fn register(
+    registry: Option<clockwise_stats::Registry>,
+    stats: &Arc<CacheStats>,
+    name: &str,
+    lenient: bool,
+) -> Result<Registered, ConfigError> {
+    let Some(registry) = registry else {
+        return Ok(Registered::unlisted(name));
+    };
+    let source: Arc<dyn clockwise_stats::Source> = stats.clone();
+    let base = if lenient {
+        acceptable_name(name)
+    } else {
+        name.to_owned()
+    };
+    let mut name = base.clone();
+    for n in 2u64.. {
+        match registry.register_source("cache", &name, &source) {
+            Ok(registration) => {
+                return Ok(Registered {
+                    name,
+                    registration: Some(registration),
+                })
+            }
+            Err(e) if !lenient => return Err(ConfigError::Registry(e)),
+            Err(_) => name = acceptable_name(&format!("{base}-{n}")),
+        }
+    }
+    unreachable!("some suffix is free")
 }
 
 /// `name` changed as little as possible to pass

@@ -108,7 +108,8 @@ impl<K, V> Cache<K, V> {
     }
 }
 
-fn nanos(d: Duration) -> u64 {
+/// `d` in nanoseconds, saturating.
+pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -383,22 +384,32 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.remove_then(key, |e| e.map(|e| e.value.clone()))
+    }
+
+    /// Removes `key` as `remove` and `invalidate` do, handing the removed
+    /// entry (if any) to `then` before the listener is told.
+    fn remove_then<Q, R>(&self, key: &Q, then: impl FnOnce(Option<&Entry<K, V>>) -> R) -> R
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hash(key);
         let guard = crate::sync::pin();
         let mut removed = Vec::new();
         let shard = self.shard(hash);
-        let value = self
+        let entry = self
             .inner
             .flights
             .invalidate(self.shard_index(hash), key, || {
                 shard.remove(hash, key, &guard, &mut removed)
-            })
-            .map(|e| e.value.clone());
+            });
+        let out = then(entry);
         if let Some(negative) = &self.inner.negative {
             negative.remove(key);
         }
         self.report(removed);
-        value
+        out
     }
 
     /// Removes `key` (cause `Explicit`) and any remembered absence of it. A
@@ -416,7 +427,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.remove(key);
+        self.remove_then(key, |_| ());
     }
 
     /// Removes every entry (cause `Explicit`) and remembered absence; loads

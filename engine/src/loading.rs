@@ -2,7 +2,7 @@
 //! with single flight ([`crate::flight`]), negative caching, refresh-ahead
 //! and wait timeouts.
 
-use crate::cache::Cache;
+use crate::cache::{nanos, Cache};
 use crate::flight::{Leader, Outcome, Role};
 use crate::metrics::Counter;
 use std::any::{Any, TypeId};
@@ -381,8 +381,4 @@ where
 
 fn take<F>(slot: &mut Option<F>) -> F {
     slot.take().expect("a loader is called at most once")
-}
-
-fn nanos(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
