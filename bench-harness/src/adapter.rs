@@ -134,44 +134,41 @@ pub mod adapters {
         capacity: u64,
         ttl: Option<std::time::Duration>,
     ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
-        if let Some(ttl) = ttl {
-            if ttl.is_zero() {
-                return Err(crate::Error::Config("ttl must be longer than zero".into()));
-            }
-            if capacity == 0 {
-                return Err(crate::Error::ZeroCapacity);
-            }
-            return Ok(match name {
-                "clockwise" => Box::new(Clockwise(
-                    clockwise::Cache::builder()
-                        .max_capacity(capacity)
-                        .time_to_live(ttl)
-                        .name("bench")
-                        .build(),
-                )),
-                "moka" => Box::new(Moka(
-                    moka::sync::Cache::builder()
-                        .max_capacity(capacity)
-                        .time_to_live(ttl)
-                        .build(),
-                )),
-                "quick_cache" | "lru" => {
-                    return Err(crate::Error::Config(format!("{name} has no time to live")))
-                }
-                other => return Err(crate::Error::UnknownEngine(other.to_owned())),
-            });
+        if ttl.is_some_and(|t| t.is_zero()) {
+            return Err(crate::Error::Config("ttl must be longer than zero".into()));
         }
         let cap = NonZeroUsize::new(capacity as usize).ok_or(crate::Error::ZeroCapacity)?;
+        let no_ttl = |engine: &str| match ttl {
+            Some(_) => Err(crate::Error::Config(format!(
+                "{engine} has no time to live"
+            ))),
+            None => Ok(()),
+        };
         Ok(match name {
-            "clockwise" => Box::new(Clockwise(
-                clockwise::Cache::builder()
+            "clockwise" => {
+                let mut builder = clockwise::Cache::builder()
                     .max_capacity(capacity)
-                    .name("bench")
-                    .build(),
-            )),
-            "moka" => Box::new(Moka(moka::sync::Cache::new(capacity))),
-            "quick_cache" => Box::new(QuickCache(quick_cache::sync::Cache::new(cap.get()))),
-            "lru" => Box::new(Lru(Mutex::new(lru::LruCache::new(cap)))),
+                    .name("bench");
+                if let Some(ttl) = ttl {
+                    builder = builder.time_to_live(ttl);
+                }
+                Box::new(Clockwise(builder.build()))
+            }
+            "moka" => {
+                let mut builder = moka::sync::Cache::builder().max_capacity(capacity);
+                if let Some(ttl) = ttl {
+                    builder = builder.time_to_live(ttl);
+                }
+                Box::new(Moka(builder.build()))
+            }
+            "quick_cache" => {
+                no_ttl(name)?;
+                Box::new(QuickCache(quick_cache::sync::Cache::new(cap.get())))
+            }
+            "lru" => {
+                no_ttl(name)?;
+                Box::new(Lru(Mutex::new(lru::LruCache::new(cap))))
+            }
             other => return Err(crate::Error::UnknownEngine(other.to_owned())),
         })
     }

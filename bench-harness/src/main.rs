@@ -37,6 +37,20 @@ enum Command {
     Serve(ServeArgs),
 }
 
+/// The workload's keys and the cache's size, shared by `run` and `serve`.
+#[derive(clap::Args)]
+struct KeySpace {
+    /// zipf:S, uniform, scan:FRACTION or hotspot:P.
+    #[arg(long, default_value = "zipf:0.99")]
+    workload: String,
+    /// Size of the key space.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: u64,
+    /// Cache capacity in entries.
+    #[arg(long, default_value_t = 100_000)]
+    capacity: u64,
+}
+
 #[derive(clap::Args)]
 struct HerdArgs {
     /// Threads released together on each cold key.
@@ -59,15 +73,8 @@ struct HerdArgs {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// zipf:S, uniform, scan:FRACTION or hotspot:P.
-    #[arg(long, default_value = "zipf:0.99")]
-    workload: String,
-    /// Size of the key space.
-    #[arg(long, default_value_t = 1_000_000)]
-    keys: u64,
-    /// Cache capacity in entries.
-    #[arg(long, default_value_t = 100_000)]
-    capacity: u64,
+    #[command(flatten)]
+    space: KeySpace,
     /// Threads issuing operations.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -91,15 +98,8 @@ struct ServeArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// zipf:S, uniform, scan:FRACTION or hotspot:P.
-    #[arg(long, default_value = "zipf:0.99")]
-    workload: String,
-    /// Size of the key space.
-    #[arg(long, default_value_t = 1_000_000)]
-    keys: u64,
-    /// Cache capacity in entries.
-    #[arg(long, default_value_t = 100_000)]
-    capacity: u64,
+    #[command(flatten)]
+    space: KeySpace,
     /// Thread counts to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     threads: Vec<usize>,
@@ -178,8 +178,8 @@ impl RunArgs {
 }
 
 fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
-    let workload: Workload = args.workload.parse()?;
-    if args.capacity == 0 {
+    let workload: Workload = args.space.workload.parse()?;
+    if args.space.capacity == 0 {
         return Err(Error::ZeroCapacity);
     }
     let ttl = args
@@ -196,7 +196,7 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         println!(
             "{workload} over {} keys, capacity {}, {:.1} s per run, {cores} hardware threads",
-            args.keys, args.capacity, args.duration
+            args.space.keys, args.space.capacity, args.duration
         );
     }
     let mut reports = Vec::new();
@@ -214,10 +214,10 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
     for &read_pct in &args.read_pct {
         for &threads in &args.threads {
             for name in &args.engines {
-                let cache = adapters::build_with_ttl(name, args.capacity, ttl)?;
+                let cache = adapters::build_with_ttl(name, args.space.capacity, ttl)?;
                 let config = RunConfig {
                     workload,
-                    keys: args.keys,
+                    keys: args.space.keys,
                     threads,
                     duration: Duration::from_secs_f64(args.duration.max(0.01)),
                     ops: args.ops,
@@ -225,7 +225,7 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
                     ..RunConfig::default()
                 };
                 bar.set_message(format!("{name}, {threads} thr, {read_pct}% gets"));
-                let report = run(cache.as_ref(), args.capacity, &config);
+                let report = run(cache.as_ref(), args.space.capacity, &config);
                 bar.inc(1);
                 reports.push(report);
             }
@@ -287,9 +287,9 @@ fn herd(args: &HerdArgs, json: bool) -> Result<(), Error> {
 fn serve(args: &ServeArgs) -> Result<(), Error> {
     use clockwise_stats::export::http::MetricsServer;
     use std::io::Write;
-    let workload: Workload = args.workload.parse()?;
+    let workload: Workload = args.space.workload.parse()?;
     let registry = clockwise_stats::Registry::new();
-    let cache = adapters::clockwise_in(&registry, &args.name, args.capacity)?;
+    let cache = adapters::clockwise_in(&registry, &args.name, args.space.capacity)?;
     let server = MetricsServer::bind(registry, (args.bind, args.port)).map_err(|e| Error::Io {
         file: format!("{}:{}", args.bind, args.port),
         message: e.to_string(),
@@ -304,14 +304,14 @@ fn serve(args: &ServeArgs) -> Result<(), Error> {
         let this = if forever { chunk } else { left.min(chunk) };
         let config = RunConfig {
             workload,
-            keys: args.keys,
+            keys: args.space.keys,
             threads: args.threads,
             duration: this,
             warmup: Duration::ZERO,
             read_pct: args.read_pct.min(100),
             ..RunConfig::default()
         };
-        let r = run(cache.as_ref(), args.capacity, &config);
+        let r = run(cache.as_ref(), args.space.capacity, &config);
         eprintln!(
             "{:.2} Mops/s, hit ratio {:.4}, scrapes so far {}",
             r.mops,
