@@ -1,7 +1,8 @@
 //! The caches under test, behind one trait.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// A cache the harness can drive: `u64` keys and values, shared by threads.
 ///
@@ -20,6 +21,38 @@ pub trait CacheAdapter: Send + Sync {
     fn insert(&self, key: u64, value: u64);
 }
 
+/// A value the built-in adapters store: a plain `u64`, or a heap payload
+/// of `--value-size` bytes whose first eight bytes hold the `u64`.
+///
+/// Larger values cost what they cost a real user: an allocation per insert,
+/// a reference-count update per clone on a hit, and memory per entry.
+trait Payload: Clone + Send + Sync + 'static {
+    fn wrap(value: u64, size: usize) -> Self;
+    fn unwrap(&self) -> u64;
+}
+
+impl Payload for u64 {
+    fn wrap(value: u64, _: usize) -> u64 {
+        value
+    }
+    fn unwrap(&self) -> u64 {
+        *self
+    }
+}
+
+impl Payload for Arc<[u8]> {
+    fn wrap(value: u64, size: usize) -> Arc<[u8]> {
+        let mut bytes = vec![0u8; size.max(8)];
+        bytes[..8].copy_from_slice(&value.to_le_bytes());
+        bytes.into()
+    }
+    fn unwrap(&self) -> u64 {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self[..8]);
+        u64::from_le_bytes(head)
+    }
+}
+
 /// The built-in engines.
 pub mod adapters {
     use super::*;
@@ -27,59 +60,107 @@ pub mod adapters {
     /// Names accepted by [`build`].
     pub const NAMES: [&str; 4] = ["clockwise", "moka", "quick_cache", "lru"];
 
-    struct Clockwise(clockwise::Cache<u64, u64>);
-    impl CacheAdapter for Clockwise {
+    /// How to size and configure a built-in engine.
+    ///
+    /// ```
+    /// use clockwise_bench::adapters::{build_with, EngineOptions};
+    /// let options = EngineOptions { value_size: 1024, ..EngineOptions::new(100) };
+    /// let cache = build_with("quick_cache", &options).unwrap();
+    /// cache.insert(7, 70);
+    /// assert_eq!(cache.get(7), Some(70));
+    /// ```
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct EngineOptions {
+        /// Capacity in entries.
+        pub capacity: u64,
+        /// Every entry expires this long after its insert (clockwise and
+        /// moka only; the others refuse it).
+        pub ttl: Option<Duration>,
+        /// Bytes per value. Up to 8 stores a plain `u64`; more stores an
+        /// `Arc<[u8]>` of that many bytes, allocated on every insert.
+        pub value_size: usize,
+        /// Bound total weight instead of entries: `capacity` is then a sum
+        /// of weights, and the value inserted under a key *is* that entry's
+        /// weight (0 counts as 1), as a trace's object size would be.
+        /// Needs `value_size` up to 8.
+        pub weighted: bool,
+    }
+
+    impl EngineOptions {
+        /// `capacity` entries of `u64` values without a time to live.
+        pub fn new(capacity: u64) -> EngineOptions {
+            EngineOptions {
+                capacity,
+                ttl: None,
+                value_size: 8,
+                weighted: false,
+            }
+        }
+    }
+
+    /// Largest accepted `value_size`: 64 MiB.
+    pub const MAX_VALUE_SIZE: usize = 64 << 20;
+
+    struct Clockwise<V>(clockwise::Cache<u64, V>, usize);
+    impl<V: Payload> CacheAdapter for Clockwise<V> {
         fn name(&self) -> &str {
             "clockwise"
         }
         fn get(&self, key: u64) -> Option<u64> {
-            self.0.get(&key)
+            self.0.get(&key).map(|v| v.unwrap())
         }
         fn insert(&self, key: u64, value: u64) {
-            self.0.insert(key, value)
+            self.0.insert(key, V::wrap(value, self.1))
         }
     }
 
-    struct Moka(moka::sync::Cache<u64, u64>);
-    impl CacheAdapter for Moka {
+    struct Moka<V>(moka::sync::Cache<u64, V>, usize);
+    impl<V: Payload> CacheAdapter for Moka<V> {
         fn name(&self) -> &str {
             "moka"
         }
         fn get(&self, key: u64) -> Option<u64> {
-            self.0.get(&key)
+            self.0.get(&key).map(|v| v.unwrap())
         }
         fn insert(&self, key: u64, value: u64) {
-            self.0.insert(key, value)
+            self.0.insert(key, V::wrap(value, self.1))
         }
     }
 
-    struct QuickCache(quick_cache::sync::Cache<u64, u64>);
-    impl CacheAdapter for QuickCache {
+    struct QuickCache<V, W = quick_cache::UnitWeighter>(quick_cache::sync::Cache<u64, V, W>, usize);
+    impl<V: Payload, W> CacheAdapter for QuickCache<V, W>
+    where
+        W: quick_cache::Weighter<u64, V> + Clone + Send + Sync,
+    {
         fn name(&self) -> &str {
             "quick_cache"
         }
         fn get(&self, key: u64) -> Option<u64> {
-            self.0.get(&key)
+            self.0.get(&key).map(|v| v.unwrap())
         }
         fn insert(&self, key: u64, value: u64) {
-            self.0.insert(key, value)
+            self.0.insert(key, V::wrap(value, self.1))
         }
     }
 
     /// `lru::LruCache` behind a mutex: the textbook baseline.
-    struct Lru(Mutex<lru::LruCache<u64, u64>>);
-    impl CacheAdapter for Lru {
+    struct Lru<V>(Mutex<lru::LruCache<u64, V>>, usize);
+    impl<V: Payload> CacheAdapter for Lru<V> {
         fn name(&self) -> &str {
             "lru"
         }
         fn get(&self, key: u64) -> Option<u64> {
-            self.0
+            // Cloned under the lock, read after it, as a user would.
+            let value = self
+                .0
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(&key)
-                .copied()
+                .cloned();
+            value.map(|v| v.unwrap())
         }
         fn insert(&self, key: u64, value: u64) {
+            let value = V::wrap(value, self.1);
             self.0
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -111,29 +192,60 @@ pub mod adapters {
             .registry(registry)
             .try_build()
             .map_err(|e| crate::Error::Config(e.to_string()))?;
-        Ok(Box::new(Clockwise(cache)))
+        Ok(Box::new(Clockwise::<u64>(cache, 8)))
     }
 
-    /// An engine by name, sized for `capacity` entries, each configured as
-    /// its documentation recommends for an entry-count bound.
+    /// An engine by name, sized for `capacity` entries of `u64` values,
+    /// each configured as its documentation recommends for an entry-count
+    /// bound.
     pub fn build(name: &str, capacity: u64) -> Result<Box<dyn CacheAdapter>, crate::Error> {
-        build_with_ttl(name, capacity, None)
+        build_with(name, &EngineOptions::new(capacity))
     }
 
-    /// [`build`] with every entry expiring `ttl` after its insert; engines
-    /// without a time to live (quick_cache, lru) refuse one.
+    /// [`build`] with a time to live and a value size; engines without a
+    /// time to live (quick_cache, lru) refuse one.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use clockwise_bench::adapters::build_with_ttl;
-    /// assert!(build_with_ttl("moka", 10, Some(Duration::from_secs(1))).is_ok());
-    /// assert!(build_with_ttl("lru", 10, Some(Duration::from_secs(1))).is_err());
+    /// use clockwise_bench::adapters::{build_with, EngineOptions};
+    /// let ttl = EngineOptions { ttl: Some(Duration::from_secs(1)), ..EngineOptions::new(10) };
+    /// assert!(build_with("moka", &ttl).is_ok());
+    /// assert!(build_with("lru", &ttl).is_err());
     /// ```
-    pub fn build_with_ttl(
+    pub fn build_with(
         name: &str,
-        capacity: u64,
-        ttl: Option<std::time::Duration>,
+        options: &EngineOptions,
     ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
+        if options.value_size > MAX_VALUE_SIZE {
+            return Err(crate::Error::Config(format!(
+                "value size {} is over the limit of {MAX_VALUE_SIZE} bytes",
+                options.value_size
+            )));
+        }
+        if options.weighted {
+            if options.value_size > 8 {
+                return Err(crate::Error::Config(
+                    "weighted caches store each entry's weight as its value; --value-size does not apply".into(),
+                ));
+            }
+            build_weighted(name, options)
+        } else if options.value_size <= 8 {
+            build_typed::<u64>(name, options)
+        } else {
+            build_typed::<Arc<[u8]>>(name, options)
+        }
+    }
+
+    fn build_typed<V: Payload>(
+        name: &str,
+        options: &EngineOptions,
+    ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
+        let EngineOptions {
+            capacity,
+            ttl,
+            value_size: size,
+            ..
+        } = *options;
         if ttl.is_some_and(|t| t.is_zero()) {
             return Err(crate::Error::Config("ttl must be longer than zero".into()));
         }
@@ -152,23 +264,115 @@ pub mod adapters {
                 if let Some(ttl) = ttl {
                     builder = builder.time_to_live(ttl);
                 }
-                Box::new(Clockwise(builder.build()))
+                Box::new(Clockwise::<V>(builder.build(), size))
             }
             "moka" => {
                 let mut builder = moka::sync::Cache::builder().max_capacity(capacity);
                 if let Some(ttl) = ttl {
                     builder = builder.time_to_live(ttl);
                 }
-                Box::new(Moka(builder.build()))
+                Box::new(Moka::<V>(builder.build(), size))
             }
             "quick_cache" => {
                 no_ttl(name)?;
-                Box::new(QuickCache(quick_cache::sync::Cache::new(cap.get())))
+                Box::new(QuickCache::<V>(
+                    quick_cache::sync::Cache::new(cap.get()),
+                    size,
+                ))
             }
             "lru" => {
                 no_ttl(name)?;
-                Box::new(Lru(Mutex::new(lru::LruCache::new(cap))))
+                Box::new(Lru::<V>(Mutex::new(lru::LruCache::new(cap)), size))
             }
+            other => return Err(crate::Error::UnknownEngine(other.to_owned())),
+        })
+    }
+
+    /// The weight a weighted adapter gives the value `v`.
+    fn weight_of(v: u64) -> u32 {
+        v.clamp(1, u64::from(u32::MAX)) as u32
+    }
+
+    #[derive(Clone)]
+    struct ValueIsWeight;
+    impl quick_cache::Weighter<u64, u64> for ValueIsWeight {
+        fn weight(&self, _: &u64, v: &u64) -> u64 {
+            u64::from(weight_of(*v))
+        }
+    }
+
+    /// `lru::LruCache` bounded by total weight, behind a mutex: evicts the
+    /// least recently used entries until the new one fits.
+    struct WeightedLru(Mutex<(lru::LruCache<u64, u64>, u64)>, u64);
+    impl CacheAdapter for WeightedLru {
+        fn name(&self) -> &str {
+            "lru"
+        }
+        fn get(&self, key: u64) -> Option<u64> {
+            let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            guard.0.get(&key).copied()
+        }
+        fn insert(&self, key: u64, value: u64) {
+            let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let (lru, total) = &mut *guard;
+            if let Some(old) = lru.pop(&key) {
+                *total -= u64::from(weight_of(old));
+            }
+            let weight = u64::from(weight_of(value));
+            if weight > self.1 {
+                return; // heavier than the whole cache: not admitted
+            }
+            while *total + weight > self.1 {
+                let (_, v) = lru.pop_lru().expect("over capacity means non-empty");
+                *total -= u64::from(weight_of(v));
+            }
+            lru.put(key, value);
+            *total += weight;
+        }
+    }
+
+    fn build_weighted(
+        name: &str,
+        options: &EngineOptions,
+    ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
+        let capacity = options.capacity;
+        if capacity == 0 {
+            return Err(crate::Error::ZeroCapacity);
+        }
+        if options.ttl.is_some() {
+            return Err(crate::Error::Config(
+                "weighted replay takes no time to live".into(),
+            ));
+        }
+        Ok(match name {
+            "clockwise" => Box::new(Clockwise::<u64>(
+                clockwise::Cache::builder()
+                    .max_capacity(capacity)
+                    .weigher(|_, v: &u64| weight_of(*v))
+                    .name("bench")
+                    .build(),
+                8,
+            )),
+            "moka" => Box::new(Moka::<u64>(
+                moka::sync::Cache::builder()
+                    .max_capacity(capacity)
+                    .weigher(|_, v: &u64| weight_of(*v))
+                    .build(),
+                8,
+            )),
+            "quick_cache" => Box::new(QuickCache::<u64, ValueIsWeight>(
+                // The item estimate only sizes its first allocation.
+                quick_cache::sync::Cache::with_weighter(
+                    (capacity / 1024).clamp(64, 1 << 20) as usize,
+                    capacity,
+                    ValueIsWeight,
+                ),
+                8,
+            )),
+            "lru" => Box::new(WeightedLru(
+                Mutex::new((lru::LruCache::unbounded(), 0)),
+                capacity,
+            )),
             other => return Err(crate::Error::UnknownEngine(other.to_owned())),
         })
     }

@@ -112,6 +112,10 @@ struct RunArgs {
     /// Time to live of every entry, in seconds (clockwise and moka only).
     #[arg(long)]
     ttl: Option<f64>,
+    /// Bytes per value: up to 8 stores a plain u64, more an Arc<[u8]>
+    /// payload allocated on every insert and shared on every hit.
+    #[arg(long, default_value_t = 8)]
+    value_size: usize,
     /// Percentages of gets to run, comma-separated (the rest are inserts).
     #[arg(long, value_delimiter = ',', default_value = "100,90")]
     read_pct: Vec<u8>,
@@ -132,9 +136,14 @@ struct ReplayArgs {
     /// Its format.
     #[arg(long, value_enum, default_value = "keys")]
     format: trace::Format,
-    /// Capacities in entries, comma-separated.
+    /// Capacities in entries (in bytes with --weighted), comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     capacities: Vec<u64>,
+    /// Bound caches by the sum of object sizes (oracle-general records carry
+    /// them; other formats weigh every object 1): capacities are in bytes,
+    /// and `opt` evicts farthest-next-use objects until the new one fits.
+    #[arg(long)]
+    weighted: bool,
     /// Engines, comma-separated; `opt` is Belady's MIN.
     #[arg(
         long,
@@ -189,14 +198,20 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
                 .map_err(|_| Error::Config(format!("--ttl {s}: not a number of seconds")))
         })
         .transpose()?;
+    let options = |capacity| adapters::EngineOptions {
+        capacity,
+        ttl,
+        value_size: args.value_size,
+        weighted: false,
+    };
     for name in &args.engines {
-        adapters::build_with_ttl(name, 1, ttl)?;
+        adapters::build_with(name, &options(1))?;
     }
     if !json {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         println!(
-            "{workload} over {} keys, capacity {}, {:.1} s per run, {cores} hardware threads",
-            args.space.keys, args.space.capacity, args.duration
+            "{workload} over {} keys, capacity {}, {}-byte values, {:.1} s per run, {cores} hardware threads",
+            args.space.keys, args.space.capacity, args.value_size.max(8), args.duration
         );
     }
     let mut reports = Vec::new();
@@ -214,7 +229,7 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
     for &read_pct in &args.read_pct {
         for &threads in &args.threads {
             for name in &args.engines {
-                let cache = adapters::build_with_ttl(name, args.space.capacity, ttl)?;
+                let cache = adapters::build_with(name, &options(args.space.capacity))?;
                 let config = RunConfig {
                     workload,
                     keys: args.space.keys,
@@ -222,6 +237,7 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
                     duration: Duration::from_secs_f64(args.duration.max(0.01)),
                     ops: args.ops,
                     read_pct: read_pct.min(100),
+                    value_size: args.value_size,
                     ..RunConfig::default()
                 };
                 bar.set_message(format!("{name}, {threads} thr, {read_pct}% gets"));
@@ -369,14 +385,15 @@ fn write_results(reports: &[Report]) -> Result<(), Error> {
     )
     .map_err(io(&json))?;
     let csv = dir.join("results.csv");
-    let mut text = String::from("engine,workload,keys,capacity,threads,read_pct,ops,seconds,mops,hit_ratio,p50_ns,p99_ns,p999_ns\n");
+    let mut text = String::from("engine,workload,keys,capacity,value_size,threads,read_pct,ops,seconds,mops,hit_ratio,p50_ns,p99_ns,p999_ns\n");
     for r in reports {
         text += &format!(
-            "{},{},{},{},{},{},{},{:.3},{:.3},{:.5},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{:.3},{:.3},{:.5},{},{},{}\n",
             r.engine,
             r.workload,
             r.keys,
             r.capacity,
+            r.value_size,
             r.threads,
             r.read_pct,
             r.ops,
@@ -412,10 +429,14 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
     if args.capacities.contains(&0) {
         return Err(Error::ZeroCapacity);
     }
+    let options = |capacity| adapters::EngineOptions {
+        weighted: args.weighted,
+        ..adapters::EngineOptions::new(capacity)
+    };
     for name in args.engines.iter().filter(|n| *n != "opt") {
-        adapters::build(name, 1)?;
+        adapters::build_with(name, &options(1))?;
     }
-    let (keys, _) = trace::read(&args.trace, args.format)?;
+    let (keys, sizes) = trace::read(&args.trace, args.format)?;
     let jobs: Vec<(&str, u64)> = args
         .engines
         .iter()
@@ -424,11 +445,18 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
     let results: Vec<(String, u64, f64)> = jobs
         .par_iter()
         .map(|&(engine, capacity)| {
-            let ratio = if engine == "opt" {
-                trace::opt_hit_ratio(&keys, capacity as usize)
-            } else {
-                let cache = adapters::build(engine, capacity).expect("checked above");
-                trace::replay_concurrent(cache.as_ref(), &keys, args.threads)
+            let ratio = match (engine, args.weighted) {
+                ("opt", false) => trace::opt_hit_ratio(&keys, capacity as usize),
+                ("opt", true) => trace::opt_weighted_hit_ratio(&keys, &sizes, capacity),
+                _ => {
+                    let cache =
+                        adapters::build_with(engine, &options(capacity)).expect("checked above");
+                    if args.weighted {
+                        trace::replay_weighted(cache.as_ref(), &keys, &sizes, args.threads)
+                    } else {
+                        trace::replay_concurrent(cache.as_ref(), &keys, args.threads)
+                    }
+                }
             };
             (engine.to_owned(), capacity, ratio)
         })
@@ -468,12 +496,18 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
         message: e.to_string(),
     })?;
     let title = format!("Hit ratio: {}", args.trace.display());
-    clockwise_bench::chart::lines_svg(&svg, &title, "capacity", "hit ratio %", &lines)?;
+    let x = if args.weighted {
+        "capacity (bytes)"
+    } else {
+        "capacity (entries)"
+    };
+    clockwise_bench::chart::lines_svg(&svg, &title, x, "hit ratio %", &lines)?;
     println!(
-        "{}: {} requests, {} thread(s); chart {}",
+        "{}: {} requests, {} thread(s), capacities in {}; chart {}",
         args.trace.display(),
         keys.len(),
         args.threads.max(1),
+        if args.weighted { "bytes" } else { "entries" },
         svg.display()
     );
     print!("{:<12}", "capacity");

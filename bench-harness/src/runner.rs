@@ -27,6 +27,10 @@ pub struct RunConfig {
     pub read_pct: u8,
     /// Time one operation in this many (a power of two).
     pub latency_sample_every: u64,
+    /// Bytes per value the cache was built for (see
+    /// [`EngineOptions::value_size`](crate::adapters::EngineOptions)); only
+    /// recorded in the report, since the adapter decides what it stores.
+    pub value_size: usize,
 }
 
 impl Default for RunConfig {
@@ -40,6 +44,7 @@ impl Default for RunConfig {
             warmup: Duration::from_millis(300),
             read_pct: 100,
             latency_sample_every: 64,
+            value_size: 8,
         }
     }
 }
@@ -59,6 +64,8 @@ pub struct Report {
     pub threads: usize,
     /// Percentage of gets.
     pub read_pct: u8,
+    /// Bytes per value.
+    pub value_size: usize,
     /// Operations in the measured phase.
     pub ops: u64,
     /// Length of the measured phase.
@@ -196,6 +203,7 @@ pub fn run(cache: &dyn CacheAdapter, capacity: u64, config: &RunConfig) -> Repor
         capacity,
         threads,
         read_pct: config.read_pct,
+        value_size: config.value_size,
         ops,
         seconds,
         mops: ops as f64 / seconds / 1e6,

@@ -148,22 +148,60 @@ pub fn opt_hit_ratio(trace: &[u64], capacity: usize) -> f64 {
     hits as f64 / trace.len() as f64
 }
 
-/// Hit ratio of `cache` replaying `trace`: get, and insert on a miss.
-pub fn replay(cache: &dyn crate::CacheAdapter, trace: &[u64]) -> f64 {
-    if trace.is_empty() {
+/// Hit ratio (hits over requests) of Belady's farthest-next-use rule with
+/// weights, at a `capacity` in total weight: on a miss the requested object
+/// is brought in (demand fetching, as in [`opt_hit_ratio`], unless it is
+/// heavier than the whole cache), and the resident objects used again
+/// farthest in the future leave until it fits. With unit weights this is
+/// exactly Belady's MIN; with sizes it is the standard stand-in for the
+/// optimum, which is NP-hard for variable sizes, so it is a reference point
+/// rather than a proven bound. Sizes of 0 count as 1.
+///
+/// ```
+/// use clockwise_bench::trace::opt_weighted_hit_ratio;
+/// // a(60) b(50) c(40) a c b at capacity 100: b evicts a, c joins b,
+/// // a's return evicts b (used after c), c hits, b misses: 1 hit of 6.
+/// let r = opt_weighted_hit_ratio(&[1, 2, 3, 1, 3, 2], &[60, 50, 40, 60, 40, 50], 100);
+/// assert!((r - 1.0 / 6.0).abs() < 1e-12);
+/// ```
+pub fn opt_weighted_hit_ratio(trace: &[u64], sizes: &[u32], capacity: u64) -> f64 {
+    if trace.is_empty() || capacity == 0 {
         return 0.0;
     }
-    let hits = trace
-        .iter()
-        .filter(|&&k| {
-            let hit = cache.get(k).is_some();
-            if !hit {
-                cache.insert(k, k);
-            }
-            hit
-        })
-        .count();
+    let mut next = vec![usize::MAX; trace.len()];
+    let mut last: HashMap<u64, usize> = HashMap::new();
+    for (i, &k) in trace.iter().enumerate().rev() {
+        next[i] = last.insert(k, i).unwrap_or(usize::MAX);
+    }
+    let mut by_next: BTreeSet<(usize, u64)> = BTreeSet::new();
+    let mut resident: HashMap<u64, ((usize, u64), u64)> = HashMap::new();
+    let (mut used, mut hits) = (0u64, 0usize);
+    for (i, &k) in trace.iter().enumerate() {
+        let weight = u64::from(sizes.get(i).copied().unwrap_or(1).max(1));
+        let key_next = (next[i], k);
+        if let Some((old, old_weight)) = resident.remove(&k) {
+            hits += 1;
+            by_next.remove(&old);
+            used -= old_weight;
+        }
+        if weight > capacity {
+            continue;
+        }
+        while used + weight > capacity {
+            let &far = by_next.last().expect("over capacity means non-empty");
+            by_next.remove(&far);
+            used -= resident.remove(&far.1).expect("indexed").1;
+        }
+        by_next.insert(key_next);
+        resident.insert(k, (key_next, weight));
+        used += weight;
+    }
     hits as f64 / trace.len() as f64
+}
+
+/// Hit ratio of `cache` replaying `trace`: get, and insert on a miss.
+pub fn replay(cache: &dyn crate::CacheAdapter, trace: &[u64]) -> f64 {
+    replay_with(cache, trace, 1, |i| trace[i])
 }
 
 /// Replays `trace` from `threads` threads at once against one cache, as a
@@ -181,33 +219,68 @@ pub fn replay(cache: &dyn crate::CacheAdapter, trace: &[u64]) -> f64 {
 /// assert!(ratio > 0.95);
 /// ```
 pub fn replay_concurrent(cache: &dyn crate::CacheAdapter, trace: &[u64], threads: usize) -> f64 {
-    let threads = threads.max(1);
-    if threads == 1 || trace.is_empty() {
-        return replay(cache, trace);
+    replay_with(cache, trace, threads, |i| trace[i])
+}
+
+/// [`replay_concurrent`] against a weighted adapter
+/// ([`EngineOptions::weighted`](crate::adapters::EngineOptions)): a miss
+/// inserts the request's size as the value, which such an adapter takes
+/// as the entry's weight.
+///
+/// ```
+/// use clockwise_bench::adapters::{build_with, EngineOptions};
+/// use clockwise_bench::trace::replay_weighted;
+/// let options = EngineOptions { weighted: true, ..EngineOptions::new(100) };
+/// // Two objects of 60 never fit together in 100: every request misses.
+/// let cache = build_with("clockwise", &options).unwrap();
+/// assert_eq!(replay_weighted(cache.as_ref(), &[1, 2, 1, 2], &[60; 4], 1), 0.0);
+/// ```
+pub fn replay_weighted(
+    cache: &dyn crate::CacheAdapter,
+    trace: &[u64],
+    sizes: &[u32],
+    threads: usize,
+) -> f64 {
+    replay_with(cache, trace, threads, |i| {
+        u64::from(sizes.get(i).copied().unwrap_or(1))
+    })
+}
+
+fn replay_with(
+    cache: &dyn crate::CacheAdapter,
+    trace: &[u64],
+    threads: usize,
+    value: impl Fn(usize) -> u64 + Sync,
+) -> f64 {
+    if trace.is_empty() {
+        return 0.0;
     }
-    let hits: usize = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    trace
-                        .iter()
-                        .skip(t)
-                        .step_by(threads)
-                        .filter(|&&k| {
-                            let hit = cache.get(k).is_some();
-                            if !hit {
-                                cache.insert(k, k);
-                            }
-                            hit
-                        })
-                        .count()
-                })
+    let threads = threads.max(1);
+    let share = |t: usize| {
+        trace
+            .iter()
+            .enumerate()
+            .skip(t)
+            .step_by(threads)
+            .filter(|&(i, &k)| {
+                let hit = cache.get(k).is_some();
+                if !hit {
+                    cache.insert(k, value(i));
+                }
+                hit
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("replay thread panicked"))
-            .sum()
-    });
+            .count()
+    };
+    let hits: usize = if threads == 1 {
+        share(0)
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|t| s.spawn(move || share(t))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("replay thread panicked"))
+                .sum()
+        })
+    };
     hits as f64 / trace.len() as f64
 }

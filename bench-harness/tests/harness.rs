@@ -419,18 +419,220 @@ fn a_run_by_operation_count_measures_that_many() {
 
 #[test]
 fn ttl_runs_on_engines_that_have_one_and_is_refused_elsewhere() {
-    use clockwise_bench::adapters::build_with_ttl;
-    let ttl = Some(Duration::from_millis(1));
-    let c = build_with_ttl("clockwise", 100, ttl).unwrap();
+    use clockwise_bench::adapters::{build_with, EngineOptions};
+    let ttl = |capacity| EngineOptions {
+        ttl: Some(Duration::from_millis(1)),
+        ..EngineOptions::new(capacity)
+    };
+    let c = build_with("clockwise", &ttl(100)).unwrap();
     c.insert(1, 1);
     std::thread::sleep(Duration::from_millis(5));
     assert_eq!(c.get(1), None, "expired");
     assert!(matches!(
-        build_with_ttl("quick_cache", 100, ttl),
+        build_with("quick_cache", &ttl(100)),
         Err(Error::Config(_))
     ));
     assert!(matches!(
-        build_with_ttl("moka", 0, ttl),
+        build_with("moka", &ttl(0)),
         Err(Error::ZeroCapacity)
     ));
+}
+
+#[test]
+fn large_values_round_trip_on_every_engine() {
+    use clockwise_bench::adapters::{build_with, EngineOptions, MAX_VALUE_SIZE};
+    for value_size in [0, 8, 9, 4096] {
+        for name in adapters::NAMES {
+            let options = EngineOptions {
+                value_size,
+                ..EngineOptions::new(64)
+            };
+            let cache = build_with(name, &options).unwrap();
+            for k in 0..32u64 {
+                cache.insert(k, k * 1_000_003 + u64::MAX / 3);
+            }
+            for k in 0..32u64 {
+                // Every engine keeps 32 of 64 entries; the value read back
+                // is the one written, through the payload's first 8 bytes.
+                assert_eq!(
+                    cache.get(k),
+                    Some(k * 1_000_003 + u64::MAX / 3),
+                    "{name} with {value_size}-byte values, key {k}"
+                );
+            }
+        }
+    }
+    let huge = EngineOptions {
+        value_size: MAX_VALUE_SIZE + 1,
+        ..EngineOptions::new(64)
+    };
+    assert!(matches!(build_with("lru", &huge), Err(Error::Config(_))));
+}
+
+#[test]
+fn binary_records_the_value_size_in_reports() {
+    use assert_cmd::Command;
+    let out = Command::cargo_bin("clockwise-bench")
+        .unwrap()
+        .args([
+            "run",
+            "--keys",
+            "1000",
+            "--capacity",
+            "100",
+            "--threads",
+            "1",
+        ])
+        .args([
+            "--duration",
+            "0.05",
+            "--read-pct",
+            "90",
+            "--engines",
+            "clockwise,quick_cache",
+        ])
+        .args(["--value-size", "1024", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let reports: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    for r in reports.as_array().unwrap() {
+        assert_eq!(r["value_size"], 1024, "{r}");
+        assert!(r["hit_ratio"].as_f64().unwrap() > 0.1, "{r}");
+    }
+    Command::cargo_bin("clockwise-bench")
+        .unwrap()
+        .args(["run", "--value-size", "999999999999"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn weighted_opt_is_belady_with_unit_sizes_and_keeps_within_capacity() {
+    let mut x = 11u64;
+    let long: Vec<u64> = (0..3_000)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % 50
+        })
+        .collect();
+    for cap in [1, 7, 20, 49] {
+        assert_eq!(
+            trace::opt_weighted_hit_ratio(&long, &vec![1; long.len()], cap as u64),
+            trace::opt_hit_ratio(&long, cap),
+            "capacity {cap}"
+        );
+    }
+    // Sizes of 0 weigh 1, like the engines' weighers.
+    assert_eq!(
+        trace::opt_weighted_hit_ratio(&long, &vec![0; long.len()], 20),
+        trace::opt_hit_ratio(&long, 20)
+    );
+    // An object heavier than the cache never hits; the light one always
+    // does after its first request.
+    let t = [1, 2, 1, 2, 1, 2];
+    assert_eq!(
+        trace::opt_weighted_hit_ratio(&t, &[500, 10, 500, 10, 500, 10], 100),
+        2.0 / 6.0
+    );
+    // 40 + 70 > 100 and every miss is fetched: each evicts the other.
+    let t = [1, 2, 1, 2, 1];
+    assert_eq!(
+        trace::opt_weighted_hit_ratio(&t, &[40, 70, 40, 70, 40], 100),
+        0.0
+    );
+    // Heavy 1 and 2 (60) and light 3 (20) at 100: 1 2 3 1 3 2 3 keeps 3
+    // and whichever heavy one comes back sooner.
+    let t = [1, 2, 3, 1, 3, 2, 3];
+    let w = [60, 60, 20, 60, 20, 60, 20];
+    // 2 evicts 1; 3 joins; 1 evicts 2 (next used at 5, after 3's at 4);
+    // 3 hits; 2 evicts 1 (never used again); 3 hits.
+    assert_eq!(trace::opt_weighted_hit_ratio(&t, &w, 100), 2.0 / 7.0);
+}
+
+#[test]
+fn weighted_engines_bound_the_sum_of_sizes() {
+    use clockwise_bench::adapters::{build_with, EngineOptions};
+    let weighted = |capacity| EngineOptions {
+        weighted: true,
+        ..EngineOptions::new(capacity)
+    };
+    let t = [1, 2, 1, 2, 1, 2, 1, 2];
+    for name in ["clockwise", "lru", "quick_cache"] {
+        let tight = build_with(name, &weighted(100)).unwrap();
+        assert_eq!(
+            trace::replay_weighted(tight.as_ref(), &t, &[60; 8], 1),
+            0.0,
+            "{name}: two 60s never fit in 100"
+        );
+        let oversize = build_with(name, &weighted(100)).unwrap();
+        assert_eq!(
+            trace::replay_weighted(oversize.as_ref(), &[5, 5, 5], &[101; 3], 1),
+            0.0,
+            "{name}: an object over the capacity is not admitted"
+        );
+    }
+    for name in ["clockwise", "lru"] {
+        let roomy = build_with(name, &weighted(120)).unwrap();
+        assert_eq!(
+            trace::replay_weighted(roomy.as_ref(), &t, &[60; 8], 1),
+            6.0 / 8.0,
+            "{name}: two 60s fit in 120"
+        );
+    }
+    assert!(matches!(
+        build_with(
+            "lru",
+            &EngineOptions {
+                value_size: 64,
+                ..weighted(10)
+            }
+        ),
+        Err(Error::Config(_))
+    ));
+}
+
+#[test]
+fn binary_replays_an_oracle_general_trace_by_weight() {
+    use assert_cmd::Command;
+    // Objects 1 and 2 weigh 60, object 3 weighs 10: at 100 bytes only one
+    // of the heavy two fits beside the light one.
+    let mut oracle = Vec::new();
+    for (t, id) in [1u64, 3, 2, 3, 1, 3, 2, 3].into_iter().enumerate() {
+        oracle.extend((t as u32).to_le_bytes());
+        oracle.extend(id.to_le_bytes());
+        oracle.extend(if id == 3 { 10u32 } else { 60 }.to_le_bytes());
+        oracle.extend((-1i64).to_le_bytes());
+    }
+    let path = temp("weighted.og", &oracle);
+    let out = Command::cargo_bin("clockwise-bench")
+        .unwrap()
+        .args(["replay", "--trace", path.to_str().unwrap()])
+        .args(["--format", "oracle-general", "--weighted"])
+        .args(["--capacities", "100,200", "--engines", "lru,opt", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let ratio = |engine: &str, capacity: u64| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["engine"] == engine && r["capacity"] == capacity)
+            .and_then(|r| r["hit_ratio"].as_f64())
+            .unwrap()
+    };
+    // At 100 the heavy ones evict each other under both: 3 hits on the
+    // light object.
+    assert_eq!(ratio("lru", 100), 3.0 / 8.0);
+    assert_eq!(ratio("opt", 100), 3.0 / 8.0);
+    // At 200 everything fits: only the three first requests miss.
+    assert_eq!(ratio("lru", 200), 5.0 / 8.0);
+    assert_eq!(ratio("opt", 200), 5.0 / 8.0);
 }
