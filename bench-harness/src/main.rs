@@ -216,16 +216,7 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
     }
     let mut reports = Vec::new();
     let runs = (args.read_pct.len() * args.threads.len() * args.engines.len()) as u64;
-    // Every run lasts over a second (pre-fill, warm-up, measurement), so
-    // always a bar; indicatif hides it when stderr is not a terminal.
-    let bar = if json {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(runs).with_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs {msg} ({eta} left)")
-                .expect("valid template"),
-        )
-    };
+    let bar = progress(runs, "runs", json);
     for &read_pct in &args.read_pct {
         for &threads in &args.threads {
             for name in &args.engines {
@@ -259,6 +250,30 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
     write_results(&reports)
 }
 
+/// A bar on stderr counting `len` steps, hidden for `--json` (stdout is
+/// then for machines) and by indicatif itself when stderr is not a
+/// terminal. It appears once a step has taken a second, so short runs
+/// print nothing.
+fn progress(len: u64, unit: &str, json: bool) -> indicatif::ProgressBar {
+    if json {
+        return indicatif::ProgressBar::hidden();
+    }
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} {{msg}} ({{eta}} left)");
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::hidden(),
+    )
+    .with_style(indicatif::ProgressStyle::with_template(&template).expect("valid template"));
+    let shown = bar.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        if !shown.is_finished() {
+            shown.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+    });
+    bar
+}
+
 fn herd(args: &HerdArgs, json: bool) -> Result<(), Error> {
     use clockwise_bench::herd;
     for name in &args.engines {
@@ -271,11 +286,18 @@ fn herd(args: &HerdArgs, json: bool) -> Result<(), Error> {
         rounds: args.rounds.max(1),
         load_time: Duration::from_millis(args.load_ms),
     };
+    let bar = progress(args.engines.len() as u64, "engines", json);
     let reports = args
         .engines
         .iter()
-        .map(|e| herd::run(e, &config))
+        .map(|e| {
+            bar.set_message(e.clone());
+            let report = herd::run(e, &config);
+            bar.inc(1);
+            report
+        })
         .collect::<Result<Vec<_>, _>>()?;
+    bar.finish_and_clear();
     if json {
         println!(
             "{}",
@@ -442,6 +464,7 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
         .iter()
         .flat_map(|e| args.capacities.iter().map(move |&c| (e.as_str(), c)))
         .collect();
+    let bar = progress(jobs.len() as u64, "replays", json);
     let results: Vec<(String, u64, f64)> = jobs
         .par_iter()
         .map(|&(engine, capacity)| {
@@ -458,9 +481,11 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
                     }
                 }
             };
+            bar.inc(1);
             (engine.to_owned(), capacity, ratio)
         })
         .collect();
+    bar.finish_and_clear();
     if json {
         let rows: Vec<_> = results
             .iter()
