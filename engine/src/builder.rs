@@ -1,6 +1,7 @@
 //! Configuration of a [`Cache`](crate::Cache).
 
 use crate::cache_stats::CacheStats;
+use crate::refresh::{Executor, Reloader};
 use crate::{Cache, RemovalCause};
 use std::fmt;
 use std::hash::BuildHasher;
@@ -33,6 +34,10 @@ pub enum ConfigError {
     ZeroSampleEvery,
     /// A zero `negative_ttl`, `refresh_after` or `load_wait_timeout` (named).
     ZeroDuration(&'static str),
+    /// An incomplete refresh configuration: a `refresh_executor` without a
+    /// `reloader`, a `reloader` without `refresh_after`, or a `hasher` set
+    /// after the `reloader` (set it first).
+    Refresh(&'static str),
     /// The registry refused the cache's name (empty, a control character,
     /// over 128 bytes, or already used by a live cache).
     #[cfg(not(clockwise_loom))]
@@ -48,6 +53,7 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroTimeToLive => f.write_str("time_to_live must be longer than zero"),
             ConfigError::ZeroSampleEvery => f.write_str("latency_sample_every must be at least 1"),
             ConfigError::ZeroDuration(what) => write!(f, "{what} must be longer than zero"),
+            ConfigError::Refresh(what) => f.write_str(what),
             #[cfg(not(clockwise_loom))]
             ConfigError::Registry(e) => write!(f, "cannot register the cache: {e}"),
         }
@@ -82,6 +88,10 @@ pub struct CacheBuilder<K, V, S = ahash::RandomState> {
     #[cfg(not(clockwise_loom))]
     pub(crate) registry: Option<clockwise_stats::Registry>,
     pub(crate) loading: Loading,
+    pub(crate) reloader: Option<Reloader<K, V, S>>,
+    pub(crate) refresh_executor: Option<Executor>,
+    /// A reloader was set, then `hasher` changed the hasher type.
+    pub(crate) reloader_dropped: bool,
 }
 
 /// Loader settings (see the `*_get_with` methods).
@@ -114,6 +124,8 @@ impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
             .field("shards", &self.shards)
             .field("stats", &self.stats)
             .field("name", &self.name)
+            .field("reloader", &self.reloader.is_some())
+            .field("refresh_executor", &self.refresh_executor.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +146,9 @@ impl<K, V> CacheBuilder<K, V> {
             #[cfg(not(clockwise_loom))]
             registry: None,
             loading: Loading::default(),
+            reloader: None,
+            refresh_executor: None,
+            reloader_dropped: false,
         }
     }
 }
@@ -273,6 +288,67 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self
     }
 
+    /// The function that reloads entries due for refresh
+    /// ([`refresh_after`](Self::refresh_after)), instead of the caller's
+    /// loader: `Some(v)` replaces the value, `None` keeps the old one (until
+    /// its TTL) and counts a failed refresh, as does a panic, which is
+    /// caught. It runs on the thread whose `*_get_with` hit found the entry
+    /// due, after that hit has its value, or on the
+    /// [`refresh_executor`](Self::refresh_executor). Set any
+    /// [`hasher`](Self::hasher) before it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (clock, mock) = quanta::Clock::mock();
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(100)
+    ///     .refresh_after(Duration::from_secs(60))
+    ///     .reloader(|k: &u32| Some(k * 100))
+    ///     .clock(clock)
+    ///     .build();
+    /// assert_eq!(cache.get_with(1, || 10), 10);
+    /// mock.increment(Duration::from_secs(61));
+    /// assert_eq!(cache.get_with(1, || unreachable!()), 10); // stale, reloaded after
+    /// assert_eq!(cache.get(&1), Some(100));
+    /// ```
+    pub fn reloader(mut self, reload: impl Fn(&K) -> Option<V> + Send + Sync + 'static) -> Self
+    where
+        K: Eq + std::hash::Hash + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        S: BuildHasher + Send + Sync + 'static,
+    {
+        self.reloader = Some(Reloader::new(reload));
+        self.reloader_dropped = false;
+        self
+    }
+
+    /// Runs reloads on `executor` instead of the triggering thread: it gets
+    /// each reload as a boxed task and must run it (on any thread) or drop
+    /// it; a dropped task (or an executor that panics) ends that reload,
+    /// and the next stale hit starts another. There is no hidden thread
+    /// pool: pass your runtime's spawn, a channel to your workers, or a
+    /// thread per task. Needs a [`reloader`](Self::reloader).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(100)
+    ///     .refresh_after(Duration::from_secs(60))
+    ///     .reloader(|k: &u32| Some(k * 100))
+    ///     .refresh_executor(|task| {
+    ///         std::thread::spawn(task);
+    ///     })
+    ///     .build();
+    /// # let _ = cache;
+    /// ```
+    pub fn refresh_executor(
+        mut self,
+        executor: impl Fn(Box<dyn FnOnce() + Send>) + Send + Sync + 'static,
+    ) -> Self {
+        self.refresh_executor = Some(Arc::new(executor));
+        self
+    }
+
     /// A caller waiting for another caller's load gives up after this long
     /// (counted as `wait_timeout`): `try_get_with` returns
     /// [`LoadError::WaitTimeout`](crate::LoadError::WaitTimeout),
@@ -305,6 +381,10 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             #[cfg(not(clockwise_loom))]
             registry: self.registry,
             loading: self.loading,
+            // Its start function is typed by the old hasher.
+            reloader: None,
+            refresh_executor: self.refresh_executor,
+            reloader_dropped: self.reloader_dropped || self.reloader.is_some(),
         }
     }
 
@@ -341,6 +421,17 @@ impl<K, V, S> CacheBuilder<K, V, S> {
                 return Err(ConfigError::ZeroDuration(what));
             }
         }
+        if self.reloader_dropped {
+            return Err(ConfigError::Refresh(
+                "hasher was set after reloader; set the hasher first",
+            ));
+        }
+        if self.refresh_executor.is_some() && self.reloader.is_none() {
+            return Err(ConfigError::Refresh("refresh_executor needs a reloader"));
+        }
+        if self.reloader.is_some() && l.refresh_after.is_none() {
+            return Err(ConfigError::Refresh("reloader needs refresh_after"));
+        }
         #[cfg(not(clockwise_loom))]
         let registry = self.registry.take();
         #[cfg(clockwise_loom)]
@@ -355,6 +446,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// a [`registry`](Self::registry), a name the registry refuses is made
     /// acceptable (control characters become `_`, an empty name `default`,
     /// a long one is cut to 128 bytes) and a name in use gets `-2`, `-3`, …
+    /// An incomplete refresh configuration (see [`ConfigError::Refresh`])
+    /// reloads with the callers' loaders, as without a reloader.
     pub fn build(mut self) -> Cache<K, V, S>
     where
         K: Eq + std::hash::Hash + Send + Sync,

@@ -7,6 +7,7 @@ use crate::cache_stats::CacheStats;
 use crate::entry::{Entry, NEVER};
 use crate::flight::Flights;
 use crate::metrics::{Counter, Metrics};
+use crate::refresh::{Executor, Reloader};
 use crate::shard::{Removed, Shard, Written};
 use crate::sync::epoch::Guard;
 use crate::RemovalCause;
@@ -51,6 +52,9 @@ pub(crate) struct Inner<K, V, S> {
     /// Remembered absences (`negative_ttl`), keyed like the cache.
     pub(crate) negative: Option<Cache<K, ()>>,
     pub(crate) loading: Loading,
+    /// Refresh-ahead through the builder's reloader and executor.
+    pub(crate) reloader: Option<Reloader<K, V, S>>,
+    pub(crate) refresh_executor: Option<Executor>,
     /// Keeps `stats` listed in the registry given to the builder.
     #[cfg(not(clockwise_loom))]
     _registration: Option<clockwise_stats::Registration>,
@@ -167,6 +171,8 @@ where
                 flights: Arc::new(Flights::new(n)),
                 negative,
                 loading: b.loading,
+                reloader: b.reloader,
+                refresh_executor: b.refresh_executor,
                 #[cfg(not(clockwise_loom))]
                 _registration: registration,
             }),
@@ -309,7 +315,15 @@ where
             .is_some_and(|e| e.expires_at == NEVER || !e.expired(self.now()))
     }
 
-    /// Inserts or replaces `key`'s value, with the cache's time to live.
+    /// Inserts or replaces `key`'s value, with the cache's time to live. A
+    /// load of `key` running meanwhile still hands its value to its callers
+    /// but does not store it over this newer one.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, &str> = clockwise::Cache::builder().max_capacity(10).build();
+    /// cache.insert(1, "one");
+    /// assert_eq!(cache.get(&1), Some("one"));
+    /// ```
     pub fn insert(&self, key: K, value: V) {
         self.write(key, value, self.inner.ttl);
     }
@@ -332,7 +346,16 @@ where
     fn write(&self, key: K, value: V, ttl: Option<Duration>) {
         let guard = crate::sync::pin();
         let mut removed = Vec::new();
-        self.write_with(key, value, ttl, &guard, &mut removed);
+        let shard = self.shard_index(self.hash(&key));
+        if self.inner.flights.running(shard) {
+            // A load of this key may be running: this insert supersedes it,
+            // so the load must not store its (older) value over this one.
+            self.inner.flights.supersede(shard, key, |key| {
+                self.write_with(key, value, ttl, &guard, &mut removed)
+            });
+        } else {
+            self.write_with(key, value, ttl, &guard, &mut removed);
+        }
         self.report(removed);
     }
 

@@ -9,7 +9,7 @@
 //!   re-checking the cache under the lock) pushes a new flight and leads it.
 //!   Only the leader removes its flight, under the same lock.
 //! - `Flight::invalidated`: set under the shard's flights lock by
-//!   `invalidate`, `remove` and `invalidate_all`; read by the leader under
+//!   `invalidate`, `remove`, `invalidate_all` and `insert`; read by the leader under
 //!   that lock. The leader inserts its value into the cache, and the
 //!   invalidation removes the key from the cache, *inside* that lock, so one
 //!   of the two orders holds: the insert happens first and the invalidation
@@ -21,12 +21,22 @@
 //!   dropped mid-load, its guard) stores the outcome once and notifies the
 //!   condvar and every registered waker. Waiters only read it.
 //!
+//! - `Flights::running[i]`: the length of shard `i`'s list, stored (Release)
+//!   under its lock after every push and removal. `insert` reads it
+//!   (Acquire) without the lock: at 0 no load of the shard is registered and
+//!   the insert takes no flights lock; otherwise it marks the key's loads
+//!   superseded and writes its value under the lock, exactly as an
+//!   invalidation does, so a load that started before the insert never
+//!   stores its older value over the inserted one. A load that registers
+//!   after an insert read 0 started after that insert was called, so what
+//!   it loads is no older than the inserted value.
+//!
 //! A flight is removed from the list before its outcome is published, so a
 //! caller arriving after the removal never joins a finished flight; it finds
 //! the inserted value in the cache (or the negative entry), or starts a new
 //! load.
 
-use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
 use std::any::{Any, TypeId};
 use std::borrow::Borrow;
 use std::sync::Arc;
@@ -138,6 +148,8 @@ type FlightList<K, V> = Vec<Arc<Flight<K, V>>>;
 /// The running loads of a cache, one list per cache shard.
 pub(crate) struct Flights<K, V> {
     shards: Box<[Mutex<FlightList<K, V>>]>,
+    /// Each list's length, readable without its lock (see the module top).
+    running: Box<[AtomicUsize]>,
 }
 
 /// What a caller that missed should do.
@@ -154,7 +166,20 @@ impl<K, V> Flights<K, V> {
     pub(crate) fn new(shards: usize) -> Flights<K, V> {
         Flights {
             shards: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
+            running: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
         }
+    }
+
+    /// True if a load of shard `shard` may be running.
+    pub(crate) fn running(&self, shard: usize) -> bool {
+        // Acquire: pairs with the Release store in `set_running`.
+        self.running[shard].load(Ordering::Acquire) != 0
+    }
+
+    /// Publishes the length of shard `shard`'s list; called under its lock.
+    fn set_running(&self, shard: usize, list: &FlightList<K, V>) {
+        // Release: pairs with the Acquire load in `running`.
+        self.running[shard].store(list.len(), Ordering::Release);
     }
 }
 
@@ -186,6 +211,7 @@ impl<K: Eq + Clone, V: Clone> Flights<K, V> {
             done: Condvar::new(),
         });
         list.push(Arc::clone(&flight));
+        self.set_running(shard, &list);
         Role::Lead(Leader {
             flights: Arc::clone(self),
             shard,
@@ -208,6 +234,19 @@ impl<K, V> Flights<K, V> {
             f.invalidated.store(true, Ordering::Relaxed);
         }
         remove()
+    }
+
+    /// Marks the running loads of `key` superseded, then runs `write(key)`
+    /// (the insert) under the shard's flights lock.
+    pub(crate) fn supersede<R>(&self, shard: usize, key: K, write: impl FnOnce(K) -> R) -> R
+    where
+        K: Eq,
+    {
+        let list = lock(&self.shards[shard]);
+        for f in list.iter().filter(|f| f.key == key) {
+            f.invalidated.store(true, Ordering::Relaxed);
+        }
+        write(key)
     }
 
     /// Marks every running load of the shard invalidated and runs `clear`
@@ -245,6 +284,7 @@ impl<K, V> Leader<K, V> {
             let invalidated = self.flight.invalidated.load(Ordering::Relaxed);
             let result = store(invalidated);
             list.retain(|f| !Arc::ptr_eq(f, &self.flight));
+            self.flights.set_running(self.shard, &list);
             result
         };
         self.finished = true;
@@ -260,7 +300,9 @@ impl<K, V> Leader<K, V> {
     }
 
     fn remove(&self) {
-        lock(&self.flights.shards[self.shard]).retain(|f| !Arc::ptr_eq(f, &self.flight));
+        let mut list = lock(&self.flights.shards[self.shard]);
+        list.retain(|f| !Arc::ptr_eq(f, &self.flight));
+        self.flights.set_running(self.shard, &list);
     }
 }
 

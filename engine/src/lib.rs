@@ -23,6 +23,7 @@ mod loading;
 #[cfg(feature = "async")]
 mod loading_async;
 mod metrics;
+mod refresh;
 mod shard;
 pub(crate) mod sync;
 mod table;

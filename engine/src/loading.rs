@@ -187,7 +187,13 @@ where
                 return Ok(match self.inner.loading.refresh_after {
                     Some(age) if self.now().saturating_sub(written_at) >= nanos(age) => {
                         self.count(Counter::StaleHit);
-                        self.refresh(key, hash, kind, value, load)
+                        match &self.inner.reloader {
+                            Some(reloader) => {
+                                self.start_reload(&key, hash, reloader);
+                                Some(value)
+                            }
+                            None => self.refresh(key, hash, kind, value, load),
+                        }
                     }
                     _ => Some(value),
                 });
@@ -305,7 +311,7 @@ where
 
     /// Ends a successful flight: stores the value (or the absence) unless
     /// the key was invalidated meanwhile, then wakes the waiters.
-    fn finish(&self, leader: Leader<K, V>, found: Option<V>) {
+    pub(crate) fn finish(&self, leader: Leader<K, V>, found: Option<V>) {
         let key = leader.key().clone();
         let guard = crate::sync::pin();
         let mut removed = Vec::new();

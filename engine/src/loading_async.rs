@@ -4,9 +4,10 @@
 //! Waiters park on the flight's waker list, not a thread. If the future of
 //! the caller running the load is dropped (cancelled), the flight ends as
 //! abandoned and a waiter takes over with its own future, so no waiter
-//! hangs. There is no wait timeout here: wrap the call in your runtime's
-//! timeout (dropping a waiting future is always safe). `refresh_after` and
-//! negative caching apply to the blocking loaders only.
+//! hangs. `load_wait_timeout` bounds a waiter's wait as for the blocking
+//! loaders, timed by `futures-timer` (one helper thread for the process, so
+//! any executor works); dropping a waiting future is always safe too.
+//! `refresh_after` and negative caching apply to the blocking loaders only.
 
 use crate::cache::Cache;
 use crate::flight::{Flight, Outcome, Role};
@@ -49,6 +50,25 @@ impl<K, V: Clone> Future for Wait<'_, K, V> {
             None => Poll::Pending,
         }
     }
+}
+
+/// The flight's outcome, or `None` once `timeout` has passed.
+async fn wait_at_most<K, V: Clone>(
+    flight: &Flight<K, V>,
+    timeout: Option<std::time::Duration>,
+) -> Option<Outcome<V>> {
+    let mut wait = Wait(flight);
+    let Some(timeout) = timeout else {
+        return Some(wait.await);
+    };
+    let mut delay = futures_timer::Delay::new(timeout);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(outcome) = Pin::new(&mut wait).poll(cx) {
+            return Poll::Ready(Some(outcome));
+        }
+        Pin::new(&mut delay).poll(cx).map(|()| None)
+    })
+    .await
 }
 
 impl<K, V, S> Cache<K, V, S>
@@ -144,7 +164,24 @@ where
                 Role::Wait(flight) => flight,
             };
             self.count(Counter::CoalescedWaiters);
-            let outcome = Wait(&flight).await;
+            let Some(outcome) = wait_at_most(&flight, self.inner.loading.wait_timeout).await else {
+                self.count(Counter::WaitTimeout);
+                if fallback == Fallback::Report {
+                    return Err(LoadError::WaitTimeout);
+                }
+                // Load without single flight, as the blocking loaders do;
+                // the insert supersedes the slow load.
+                let load = load.take().expect("a loader is awaited at most once");
+                return match load.await {
+                    Ok(found) => {
+                        if let Some(v) = &found {
+                            self.insert(key, v.clone());
+                        }
+                        Ok(found)
+                    }
+                    Err(e) => Err(LoadError::Failed(Arc::new(e))),
+                };
+            };
             if let Some(done) = self.outcome(outcome, fallback) {
                 return done;
             }

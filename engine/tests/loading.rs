@@ -220,6 +220,62 @@ fn invalidation_during_a_load_keeps_its_value_out_of_the_cache() {
 }
 
 #[test]
+fn an_insert_during_a_load_is_not_overwritten_by_the_older_loaded_value() {
+    let c = cache();
+    let started = Barrier::new(2);
+    let inserted = Barrier::new(2);
+    std::thread::scope(|s| {
+        let leader = s.spawn(|| {
+            c.get_with(7, || {
+                started.wait();
+                inserted.wait();
+                70 // read from the source before the insert below
+            })
+        });
+        started.wait();
+        c.insert(7, 71);
+        inserted.wait();
+        assert_eq!(
+            leader.join().unwrap(),
+            70,
+            "the loading caller gets its value"
+        );
+    });
+    assert_eq!(c.get(&7), Some(71), "the newer insert stays");
+    // Same for a refresh-ahead reload, and inserts of other keys of the
+    // shard do not disturb a load.
+    let (clock, mock) = quanta::Clock::mock();
+    let c: Cache<u64, u64> = Cache::builder()
+        .max_capacity(100)
+        .shards(1)
+        .refresh_after(Duration::from_secs(10))
+        .clock(clock)
+        .build();
+    c.insert(7, 1);
+    mock.increment(Duration::from_secs(11));
+    let started = Barrier::new(2);
+    let inserted = Barrier::new(2);
+    std::thread::scope(|s| {
+        let refresher = s.spawn(|| {
+            c.get_with(7, || {
+                started.wait();
+                inserted.wait();
+                2
+            })
+        });
+        started.wait();
+        c.insert(8, 80);
+        c.insert(7, 3);
+        inserted.wait();
+        assert_eq!(refresher.join().unwrap(), 2);
+    });
+    assert_eq!(c.get(&7), Some(3));
+    assert_eq!(c.get(&8), Some(80));
+    assert_eq!(c.get_with(9, || 90), 90, "a load after them stores");
+    assert_eq!(c.get(&9), Some(90));
+}
+
+#[test]
 fn refresh_ahead_reloads_once_and_serves_stale_meanwhile() {
     let (clock, mock) = quanta::Clock::mock();
     let c: Cache<u64, u64> = Cache::builder()

@@ -115,3 +115,64 @@ async fn waiters_of_a_panicking_future_get_loader_panicked() {
     assert_eq!(c.get(&7), None);
     assert_eq!(c.stats().counter("loader_panic"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_waiters_stop_waiting_after_the_load_wait_timeout() {
+    let c: Arc<Cache<u64, u64>> = Arc::new(
+        Cache::builder()
+            .max_capacity(100)
+            .load_wait_timeout(Duration::from_millis(50))
+            .build(),
+    );
+    let release = Arc::new(tokio::sync::Notify::new());
+    let leader = {
+        let (c, release) = (c.clone(), release.clone());
+        tokio::spawn(async move {
+            c.try_get_with_async(7, async move {
+                release.notified().await;
+                Ok::<u64, String>(70)
+            })
+            .await
+        })
+    };
+    until("the leader to start", || {
+        c.stats().counter("miss_absent") == 1
+    })
+    .await;
+    // A reporting waiter gets the typed error; a get_with_async waiter
+    // loads itself once its wait is over. The load still runs.
+    let started = tokio::time::Instant::now();
+    let timed_out = c
+        .try_get_with_async(7, async { Ok::<u64, String>(1) })
+        .await;
+    assert!(
+        matches!(timed_out, Err(LoadError::WaitTimeout)),
+        "{timed_out:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert_eq!(c.stats().counter("wait_timeout"), 1);
+    let other = c.clone();
+    let own = tokio::spawn(async move { other.get_with_async(8, async { 80 }).await });
+    assert_eq!(own.await.unwrap(), 80, "an unrelated key does not wait");
+    // A value waiter on key 7 joins a *value* flight, not the Result one:
+    // start one that hangs, then time out behind it.
+    let hang = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get_with_async(9, std::future::pending()).await })
+    };
+    until("the second leader", || {
+        c.stats().counter("miss_absent") == 4
+    })
+    .await;
+    assert_eq!(c.get_with_async(9, async { 90 }).await, 90);
+    assert_eq!(c.stats().counter("wait_timeout"), 2);
+    assert_eq!(
+        c.get(&9),
+        Some(90),
+        "the timed-out waiter's own value is stored"
+    );
+    hang.abort();
+    release.notify_one();
+    assert_eq!(leader.await.unwrap().unwrap(), 70);
+    assert_eq!(c.get(&7), Some(70), "the slow load still lands");
+}
