@@ -21,15 +21,21 @@
 //!   dropped mid-load, its guard) stores the outcome once and notifies the
 //!   condvar and every registered waker. Waiters only read it.
 //!
-//! - `Flights::running[i]`: the length of shard `i`'s list, stored (Release)
-//!   under its lock after every push and removal. `insert` reads it
-//!   (Acquire) without the lock: at 0 no load of the shard is registered and
-//!   the insert takes no flights lock; otherwise it marks the key's loads
-//!   superseded and writes its value under the lock, exactly as an
-//!   invalidation does, so a load that started before the insert never
-//!   stores its older value over the inserted one. A load that registers
-//!   after an insert read 0 started after that insert was called, so what
-//!   it loads is no older than the inserted value.
+//! - `Flights::running[i]`: the length of shard `i`'s list, stored under
+//!   its lock after every push and removal; `insert` reads it without the
+//!   lock. At 0 the insert takes no flights lock; otherwise it marks the
+//!   key's loads superseded and writes its value under the lock, exactly as
+//!   an invalidation does, so a load that registered before the insert
+//!   never stores its older value over the inserted one. Both sides are
+//!   `SeqCst`: the caller updates its source, then inserts (which reads the
+//!   count); a leader stores the count, then its loader reads the source.
+//!   That is the store-buffering pattern, and only a single total order
+//!   rules out both reading the old value (the insert seeing no load while
+//!   the load sees the old source). On x86 the load is a plain `mov`; the
+//!   store, an `xchg`, happens once per load, not per insert. Under loom,
+//!   which does not model `SeqCst` accesses, a fence after the store and
+//!   before the load stands in for that order
+//!   ([`seqcst_fence_for_loom`](crate::sync::seqcst_fence_for_loom)).
 //!
 //! A flight is removed from the list before its outcome is published, so a
 //! caller arriving after the removal never joins a finished flight; it finds
@@ -172,14 +178,16 @@ impl<K, V> Flights<K, V> {
 
     /// True if a load of shard `shard` may be running.
     pub(crate) fn running(&self, shard: usize) -> bool {
-        // Acquire: pairs with the Release store in `set_running`.
-        self.running[shard].load(Ordering::Acquire) != 0
+        crate::sync::seqcst_fence_for_loom();
+        // SeqCst: see the module top (store buffering against loaders).
+        self.running[shard].load(Ordering::SeqCst) != 0
     }
 
     /// Publishes the length of shard `shard`'s list; called under its lock.
     fn set_running(&self, shard: usize, list: &FlightList<K, V>) {
-        // Release: pairs with the Acquire load in `running`.
-        self.running[shard].store(list.len(), Ordering::Release);
+        // SeqCst: see the module top (store buffering against inserts).
+        self.running[shard].store(list.len(), Ordering::SeqCst);
+        crate::sync::seqcst_fence_for_loom();
     }
 }
 

@@ -77,3 +77,14 @@ pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
         Err(TryLockError::WouldBlock) => None,
     }
 }
+
+/// Stands in, under loom, for the single total order of `SeqCst` accesses,
+/// which loom does not model (it treats them as `AcqRel`; tokio-rs/loom#180):
+/// a `SeqCst` fence placed between a `SeqCst` store and a later `SeqCst`
+/// load of another location gives loom the same store-buffering guarantee.
+/// Compiles to nothing otherwise, where the `SeqCst` accesses provide it.
+#[inline(always)]
+pub(crate) fn seqcst_fence_for_loom() {
+    #[cfg(clockwise_loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}

@@ -206,3 +206,33 @@ fn single_flight_load_racing_an_invalidation() {
         c.validate();
     });
 }
+
+/// A caller updates the source and inserts while another caller's load of
+/// the same key runs: whatever the interleaving, the cache ends with the
+/// newest version, never the load's older one stored over the insert.
+#[test]
+fn an_insert_racing_a_load_is_never_overwritten_by_older_data() {
+    use loom::sync::atomic::{AtomicU64, Ordering};
+    model(|| {
+        let c = cache(4);
+        let source = Arc::new(AtomicU64::new(1));
+        let loader = {
+            let (c, source) = (Arc::clone(&c), Arc::clone(&source));
+            // SeqCst: one total order with the source update below.
+            spawn(move || c.get_with(1, || value(1, source.load(Ordering::SeqCst))))
+        };
+        source.store(2, Ordering::SeqCst);
+        c.insert(1, value(1, 2));
+        let loaded = loader.join().unwrap();
+        assert!(
+            loaded == value(1, 1) || loaded == value(1, 2),
+            "foreign value {loaded}"
+        );
+        assert_eq!(
+            c.get(&1),
+            Some(value(1, 2)),
+            "the insert's newer value was lost"
+        );
+        c.validate();
+    });
+}
