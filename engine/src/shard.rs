@@ -60,6 +60,11 @@ struct State<K, V> {
     tombstones: usize,
     /// Next slot the bounded expiry sweep looks at.
     sweep: usize,
+    /// An entry with a time to live was ever written here. Until then the
+    /// sweep is skipped: it dereferences every slot it inspects (a cache
+    /// miss each), which cost a cache without TTLs over half its insert
+    /// time.
+    expiring: bool,
 }
 
 /// Levels published for snapshots.
@@ -130,6 +135,7 @@ impl<K, V> Shard<K, V> {
                 live: 0,
                 tombstones: 0,
                 sweep: 0,
+                expiring: false,
             }),
             capacity,
             gauges: std::sync::Arc::default(),
@@ -290,12 +296,11 @@ impl<K, V> Shard<K, V> {
         K: Eq,
     {
         let w = u64::from(weight.max(1));
-        let mut guard_state = lock(&self.state);
-        let state = &mut *guard_state;
-        let existing = self.table(guard).find(hash, &key, guard);
         if w > self.capacity {
             // Too heavy: the old value, if any, must not outlive the write.
-            if let Some((_, old)) = existing {
+            let mut guard_state = lock(&self.state);
+            let state = &mut *guard_state;
+            if let Some((_, old)) = self.table(guard).find(hash, &key, guard) {
                 let mut host = ShardHost {
                     now,
                     removed: Vec::new(),
@@ -307,12 +312,16 @@ impl<K, V> Shard<K, V> {
             }
             return Written::Rejected;
         }
+        // Allocated before the lock, so other writers do not wait for it.
+        let entry = Owned::new(Entry::new(key, value, hash, expires_at, now, weight.max(1)));
+        let mut guard_state = lock(&self.state);
+        let state = &mut *guard_state;
+        let existing = self.table(guard).find(hash, &entry.key, guard);
         let mut host = ShardHost {
             now,
             removed: Vec::new(),
         };
-        let entry = Owned::new(Entry::new(key, value, hash, expires_at, now, weight.max(1)))
-            .into_shared(guard);
+        let entry = entry.into_shared(guard);
         // SAFETY: just allocated; published below under this lock.
         let fresh = unsafe { entry.deref() };
         let page = Page(NonNull::from(fresh));
@@ -348,7 +357,12 @@ impl<K, V> Shard<K, V> {
             Written::Inserted
         };
         self.drain_host(state, &mut host, guard, out);
-        self.sweep(state, now, guard, out);
+        if expires_at != crate::entry::NEVER {
+            state.expiring = true;
+        }
+        if state.expiring {
+            self.sweep(state, now, guard, out);
+        }
         self.publish_gauges(state);
         written
     }
