@@ -16,6 +16,7 @@
 mod adapter;
 pub mod chart;
 pub mod herd;
+pub mod overhead;
 mod runner;
 pub mod trace;
 mod workload;

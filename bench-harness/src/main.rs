@@ -35,6 +35,25 @@ enum Command {
     /// Run a workload on clockwise and serve live metrics on /metrics for
     /// Prometheus to scrape while it runs.
     Serve(ServeArgs),
+    /// What the metrics cost: all-hit gets on clockwise with stats on and
+    /// off, in alternating short blocks, and the median ratio.
+    Overhead(OverheadArgs),
+}
+
+#[derive(clap::Args)]
+struct OverheadArgs {
+    /// Thread counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Rounds (one block per cache each).
+    #[arg(long, default_value_t = 40)]
+    rounds: usize,
+    /// Milliseconds per block.
+    #[arg(long, default_value_t = 40)]
+    block_ms: u64,
+    /// Keys, all resident (Zipf 0.99 over them).
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
 }
 
 /// The workload's keys and the cache's size, shared by `run` and `serve`.
@@ -165,6 +184,7 @@ fn main() -> ExitCode {
         Some(Command::Replay(args)) => replay(&args, cli.json),
         Some(Command::Serve(args)) => serve(&args),
         Some(Command::Herd(args)) => herd(&args, cli.json),
+        Some(Command::Overhead(args)) => overhead(&args, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -317,6 +337,48 @@ fn herd(args: &HerdArgs, json: bool) -> Result<(), Error> {
         println!(
             "{:<12} {:>14.2} {:>12} {:>12} {:>12}",
             r.engine, r.loads_per_key, r.wait_p50_us, r.wait_p99_us, r.wait_max_us
+        );
+    }
+    Ok(())
+}
+
+fn overhead(args: &OverheadArgs, json: bool) -> Result<(), Error> {
+    use clockwise_bench::overhead::{measure, OverheadConfig};
+    let bar = progress(args.threads.len() as u64, "thread counts", json);
+    let reports: Vec<_> = args
+        .threads
+        .iter()
+        .map(|&threads| {
+            let report = measure(&OverheadConfig {
+                threads,
+                rounds: args.rounds,
+                block: Duration::from_millis(args.block_ms.max(1)),
+                keys: args.keys,
+            });
+            bar.inc(1);
+            report
+        })
+        .collect();
+    bar.finish_and_clear();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("reports serialize")
+        );
+        return Ok(());
+    }
+    println!(
+        "all-hit gets, Zipf 0.99 over {} keys; {} rounds of {} ms blocks, stats on and off alternating",
+        args.keys, args.rounds, args.block_ms
+    );
+    println!(
+        "{:>4} {:>14} {:>15} {:>12} {:>18}",
+        "thr", "stats on Mops", "stats off Mops", "on/off", "on/off p10..p90"
+    );
+    for r in &reports {
+        println!(
+            "{:>4} {:>14.2} {:>15.2} {:>11.3}x {:>10.3}..{:.3}",
+            r.threads, r.stats_on_mops, r.stats_off_mops, r.ratio, r.ratio_p10, r.ratio_p90
         );
     }
     Ok(())

@@ -636,3 +636,29 @@ fn binary_replays_an_oracle_general_trace_by_weight() {
     assert_eq!(ratio("lru", 200), 5.0 / 8.0);
     assert_eq!(ratio("opt", 200), 5.0 / 8.0);
 }
+
+#[test]
+fn overhead_interleaves_both_caches_and_reports_consistent_quantiles() {
+    use clockwise_bench::overhead::{measure, OverheadConfig};
+    let r = measure(&OverheadConfig {
+        threads: 2,
+        rounds: 5,
+        block: Duration::from_millis(3),
+        keys: 2_000,
+    });
+    assert_eq!((r.threads, r.rounds), (2, 5));
+    assert!(r.stats_on_mops > 0.0 && r.stats_off_mops > 0.0, "{r:?}");
+    assert!(r.ratio_p10 <= r.ratio && r.ratio <= r.ratio_p90, "{r:?}");
+    let out = assert_cmd::Command::cargo_bin("clockwise-bench")
+        .unwrap()
+        .args(["overhead", "--threads", "1", "--rounds", "2", "--block-ms", "2"])
+        .args(["--keys", "1000", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(rows[0]["rounds"], 2);
+    assert!(rows[0]["ratio"].as_f64().unwrap() > 0.0);
+}

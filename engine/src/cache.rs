@@ -243,18 +243,21 @@ where
             return self.read(shard, shard.find(hash, key, guard), guard).ok();
         };
         // One thread-local lookup, then only this thread's stripe: bump the
-        // call number (which picks the sampled calls) and the outcome.
+        // call number (which also picks the sampled calls). A hit writes
+        // nothing else: hits are derived at snapshot time as calls minus
+        // misses, and only a miss bumps its own counter.
         let slot = ThreadSlot::current();
         let stripe = m.counters.at(slot);
         let call = stripe.add_and_get(Counter::Get as usize, 1);
         let sample = (call & m.sample_mask == 0).then(|| m.get_latency.start_always());
         let found = self.read(shard, shard.find(hash, key, guard), guard);
-        let counter = match found {
-            Ok(_) => Counter::Hit,
-            Err(Miss::Absent) => Counter::MissAbsent,
-            Err(Miss::Expired) => Counter::MissExpired,
-        };
-        stripe.add(counter as usize, 1);
+        if let Err(miss) = &found {
+            let counter = match miss {
+                Miss::Absent => Counter::MissAbsent,
+                Miss::Expired => Counter::MissExpired,
+            };
+            stripe.add(counter as usize, 1);
+        }
         if let Some(sample) = sample {
             m.get_latency.finish_at(slot, sample);
         }

@@ -158,8 +158,8 @@ pub struct Histogram {
     buckets: Buckets,
     sample_every: u64,
     clock: crate::Clock,
-    owned: Box<[Stripe]>,
-    shared: Box<[Stripe]>,
+    /// [`Layout::total`](crate::Layout::total) stripes, owned ones first.
+    stripes: Box<[Stripe]>,
 }
 
 impl Histogram {
@@ -172,25 +172,19 @@ impl Histogram {
         let layout = crate::slot::layout();
         let every = u64::from(config.sample_every);
         // Owned countdowns count down from N; shared ones count calls up from 0.
-        let stripes = |n, countdown| {
-            (0..n)
-                .map(|_| Stripe::new(buckets.len(), countdown))
-                .collect()
-        };
+        let stripes = (0..layout.total())
+            .map(|i| Stripe::new(buckets.len(), if i < layout.owned { every } else { 0 }))
+            .collect();
         Ok(Histogram {
             buckets,
             sample_every: every,
             clock,
-            owned: stripes(layout.owned, every),
-            shared: stripes(layout.shared, 0),
+            stripes,
         })
     }
 
     fn stripe(&self, slot: Slot) -> (&Stripe, bool) {
-        match slot {
-            Slot::Owned(i) => (&self.owned[i], true),
-            Slot::Shared(i) => (&self.shared[i], false),
-        }
+        (&self.stripes[slot.index()], slot.is_owned())
     }
 
     /// Starts timing this call if it is the sampled one in N.
@@ -291,7 +285,7 @@ impl Histogram {
         let mut counts = vec![0u64; self.buckets.len()];
         let mut samples = 0u64;
         let mut saturated = 0u64;
-        for stripe in self.owned.iter().chain(self.shared.iter()) {
+        for stripe in self.stripes.iter() {
             // Relaxed loads: see the module invariants for what a snapshot
             // taken while writers run may see.
             samples = samples.wrapping_add(stripe.head.samples.load(Ordering::Relaxed));

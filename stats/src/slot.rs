@@ -59,13 +59,35 @@ impl Layout {
     }
 }
 
-/// The stripe a thread writes.
+/// The stripe a thread writes: an index into every set's stripes (owned
+/// indices first, then shared ones), and whether this thread is its only
+/// writer (write with `Relaxed` load + store) or not (write with
+/// `fetch_add`). Packed as `index << 1 | owned` so that the hot path reads
+/// one word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Slot {
-    /// Exclusively this thread's: write with `Relaxed` load + store.
-    Owned(usize),
-    /// Possibly written by other threads too: write with `fetch_add`.
-    Shared(usize),
+pub(crate) struct Slot(usize);
+
+impl Slot {
+    fn owned(index: usize) -> Slot {
+        Slot(index << 1 | 1)
+    }
+
+    /// Shared stripe `j`, which follows the owned ones.
+    fn shared(j: usize) -> Slot {
+        Slot((REGISTRY.layout.owned + j) << 1)
+    }
+
+    /// The stripe's index in a set of [`Layout::total`] stripes.
+    #[inline]
+    pub(crate) fn index(self) -> usize {
+        self.0 >> 1
+    }
+
+    /// True if this thread is the stripe's only writer.
+    #[inline]
+    pub(crate) fn is_owned(self) -> bool {
+        self.0 & 1 == 1
+    }
 }
 
 struct Registry {
@@ -116,14 +138,14 @@ impl Claim {
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Claim::of(Slot::Owned(64 * w + bit)),
+                    Ok(_) => return Claim::of(Slot::owned(64 * w + bit)),
                     Err(now) => bits = now,
                 }
             }
         }
         // Relaxed: only spreads threads over stripes; any value is correct.
         let n = registry.next_shared.fetch_add(1, Ordering::Relaxed);
-        Claim::of(Slot::Shared(n % registry.layout.shared))
+        Claim::of(Slot::shared(n % registry.layout.shared))
     }
 
     fn of(slot: Slot) -> Claim {
@@ -137,7 +159,8 @@ impl Claim {
 
 /// Gives an owned index back to the free bitmap.
 fn release(slot: Slot) {
-    if let Slot::Owned(index) = slot {
+    if slot.is_owned() {
+        let index = slot.index();
         // Release publishes this thread's last writes to the index's next
         // holder, whose claim reads this with Acquire.
         REGISTRY.free[index / 64].fetch_or(1 << (index % 64), Ordering::Release);
@@ -150,6 +173,10 @@ impl Drop for Claim {
         if self.released.get() {
             return;
         }
+        // From now on this thread writes shared stripe 0: the owned index
+        // may go to another thread as soon as it is released.
+        #[cfg(not(clockwise_loom))]
+        let _ = FAST.try_with(|f| f.set(Slot::shared(0).0));
         release(self.slot);
     }
 }
@@ -180,8 +207,40 @@ pub fn layout() -> Layout {
     REGISTRY.layout
 }
 
+// A copy of the claimed slot in a thread-local without a destructor and
+// with a constant initializer, so the hot path reads it with one
+// thread-pointer-relative load and no initialization-state check (`CLAIM`,
+// which has a destructor, needs both). `Claim::drop` resets it to shared
+// stripe 0 before releasing the owned index.
+#[cfg(not(clockwise_loom))]
+thread_local! {
+    static FAST: crate::sync::Cell<usize> = const { crate::sync::Cell::new(UNCLAIMED) };
+}
+
+/// `FAST` before the thread's first claim (never a valid packed slot: an
+/// index that large cannot exist).
+#[cfg(not(clockwise_loom))]
+const UNCLAIMED: usize = usize::MAX;
+
 /// The calling thread's slot, claimed on its first call.
 #[inline]
 pub(crate) fn current() -> Slot {
-    CLAIM.try_with(|c| c.slot).unwrap_or(Slot::Shared(0))
+    #[cfg(not(clockwise_loom))]
+    {
+        let fast = FAST.get();
+        if fast != UNCLAIMED {
+            return Slot(fast);
+        }
+    }
+    claim()
+}
+
+#[cold]
+fn claim() -> Slot {
+    let slot = CLAIM
+        .try_with(|c| c.slot)
+        .unwrap_or_else(|_| Slot::shared(0));
+    #[cfg(not(clockwise_loom))]
+    FAST.set(slot.0);
+    slot
 }

@@ -20,7 +20,7 @@
 //! [`CounterSet::values`] may see an increment of one counter and miss a later
 //! increment of another, so derived ratios are approximate while writers run.
 
-use crate::slot::{self, Slot};
+use crate::slot;
 use crate::sync::{AtomicU64, Ordering};
 use crate::ThreadSlot;
 use crate::{NameError, Snapshot};
@@ -52,8 +52,8 @@ fn stripes<const N: usize>(count: usize) -> Box<[Stripe<N>]> {
 #[derive(Debug)]
 pub struct CounterSet<const N: usize> {
     names: [&'static str; N],
-    owned: Box<[Stripe<N>]>,
-    shared: Box<[Stripe<N>]>,
+    /// [`Layout::total`](crate::Layout::total) stripes, owned ones first.
+    stripes: Box<[Stripe<N>]>,
 }
 
 impl<const N: usize> CounterSet<N> {
@@ -72,8 +72,7 @@ impl<const N: usize> CounterSet<N> {
         let layout = slot::layout();
         Ok(CounterSet {
             names,
-            owned: stripes(layout.owned),
-            shared: stripes(layout.shared),
+            stripes: stripes(layout.total()),
         })
     }
 
@@ -102,13 +101,9 @@ impl<const N: usize> CounterSet<N> {
     /// histograms and looked its slot up once.
     #[inline]
     pub fn at(&self, slot: ThreadSlot) -> Local<'_, N> {
-        let (stripe, owned) = match slot.0 {
-            Slot::Owned(i) => (&self.owned[i], true),
-            Slot::Shared(i) => (&self.shared[i], false),
-        };
         Local {
-            stripe,
-            owned,
+            stripe: &self.stripes[slot.0.index()],
+            owned: slot.0.is_owned(),
             _not_send: PhantomData,
         }
     }
@@ -119,9 +114,8 @@ impl<const N: usize> CounterSet<N> {
     /// # Panics
     /// If `counter >= N`.
     pub fn get(&self, counter: usize) -> u64 {
-        self.owned
+        self.stripes
             .iter()
-            .chain(self.shared.iter())
             // Relaxed: each cell is read once; see "What a sum guarantees".
             .fold(0u64, |sum, s| {
                 sum.wrapping_add(s[counter].load(Ordering::Relaxed))
@@ -131,7 +125,7 @@ impl<const N: usize> CounterSet<N> {
     /// The current sums of all counters, in index order.
     pub fn values(&self) -> [u64; N] {
         let mut out = [0u64; N];
-        for stripe in self.owned.iter().chain(self.shared.iter()) {
+        for stripe in self.stripes.iter() {
             for (o, cell) in out.iter_mut().zip(stripe.iter()) {
                 *o = o.wrapping_add(cell.load(Ordering::Relaxed));
             }

@@ -9,6 +9,7 @@
 
 #[cfg(not(clockwise_loom))]
 mod imp {
+    pub(crate) use std::cell::Cell;
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
     pub(crate) use std::thread;
