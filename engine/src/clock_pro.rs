@@ -422,6 +422,14 @@ impl<T> ClockPro<T> {
     /// until the weight fits. The page itself may be evicted.
     pub(crate) fn replace(&mut self, host: &mut impl Host<T>, n: u32, page: T, weight: u64) -> T {
         debug_assert!(weight <= self.capacity && weight > 0);
+        if u64::from(self.nodes[n as usize].weight) == weight {
+            // Same weight (every unweighted update): no size changes, so
+            // nothing to evict and no hand to move.
+            return self.nodes[n as usize]
+                .page
+                .replace(page)
+                .expect("a resident page has a handle");
+        }
         let status = self.status(n);
         self.set_status(n, Status::Free);
         self.nodes[n as usize].weight = u32::try_from(weight).expect("entry weights are u32");

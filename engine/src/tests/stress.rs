@@ -9,6 +9,16 @@ use std::thread;
 
 const KEYS: u64 = 512;
 
+/// Operations per thread: Miri (`.ci/run`) interprets every instruction and
+/// checks every access, so it runs a short version of each test.
+const fn ops(n: u64) -> u64 {
+    if cfg!(miri) {
+        n / 200
+    } else {
+        n
+    }
+}
+
 fn value(key: u64, version: u64) -> u64 {
     (key << 32) | (version & 0xffff_ffff)
 }
@@ -75,13 +85,13 @@ fn hammer(cache: Cache<u64, u64>, threads: usize, ops: u64) {
 #[test]
 fn readers_writers_removers_and_invalidation_at_once() {
     let cache = Cache::builder().max_capacity(256).shards(4).build();
-    hammer(cache, 4, 40_000);
+    hammer(cache, 4, ops(40_000));
 }
 
 #[test]
 fn one_small_shard_under_heavy_eviction() {
     let cache = Cache::builder().max_capacity(16).shards(1).build();
-    hammer(cache, 3, 40_000);
+    hammer(cache, 3, ops(40_000));
 }
 
 #[test]
@@ -91,6 +101,6 @@ fn weighted_entries_under_contention() {
         .shards(2)
         .weigher(|k: &u64, _: &u64| (k % 5 + 1) as u32)
         .build();
-    hammer(cache, 4, 30_000);
+    hammer(cache, 4, ops(30_000));
     // `hammer` validated; weights must respect the capacity too.
 }
