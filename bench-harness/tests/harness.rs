@@ -651,7 +651,15 @@ fn overhead_interleaves_both_caches_and_reports_consistent_quantiles() {
     assert!(r.ratio_p10 <= r.ratio && r.ratio <= r.ratio_p90, "{r:?}");
     let out = assert_cmd::Command::cargo_bin("clockwise-bench")
         .unwrap()
-        .args(["overhead", "--threads", "1", "--rounds", "2", "--block-ms", "2"])
+        .args([
+            "overhead",
+            "--threads",
+            "1",
+            "--rounds",
+            "2",
+            "--block-ms",
+            "2",
+        ])
         .args(["--keys", "1000", "--json"])
         .assert()
         .success()

@@ -46,7 +46,7 @@ pub(crate) struct Inner<K, V, S> {
     listener: Option<Listener<K, V>>,
     clock: clockwise_stats::Clock,
     origin: clockwise_stats::Instant,
-    stats: Arc<CacheStats>,
+    pub(crate) stats: Arc<CacheStats>,
     name: String,
     pub(crate) flights: Arc<Flights<K, V>>,
     /// Remembered absences (`negative_ttl`), keyed like the cache.
