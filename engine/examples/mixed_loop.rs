@@ -27,8 +27,11 @@ fn main() {
                 & (keys - 1)
         })
         .collect();
-    let cache: clockwise::Cache<u64, u64> =
-        clockwise::Cache::builder().max_capacity(100_000).build();
+    // Fixed hash seeds, so instruction counts repeat from run to run.
+    let cache = clockwise::Cache::<u64, u64>::builder()
+        .max_capacity(100_000)
+        .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
+        .build();
     for &k in stream.iter().take(200_000) {
         cache.insert(k, k);
     }

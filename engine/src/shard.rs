@@ -205,7 +205,7 @@ impl<K, V> Shard<K, V> {
         guard: &'g Guard,
         out: &mut Removed<'g, K, V>,
     ) {
-        for (page, why) in std::mem::take(&mut host.removed) {
+        for (page, why) in host.removed.drain(..) {
             let cause = match why {
                 Removal::Capacity => RemovalCause::Capacity,
                 Removal::Expired => RemovalCause::Expired,
