@@ -300,7 +300,7 @@ where
 
     #[cold]
     fn expired(&self, shard: &Shard<K, V>, entry: &Entry<K, V>, now: u64, guard: &Guard) {
-        let mut removed = Vec::new();
+        let mut removed = Removed::new();
         shard.remove_expired(entry, now, guard, &mut removed);
         self.report(removed);
     }
@@ -348,7 +348,7 @@ where
 
     fn write(&self, key: K, value: V, ttl: Option<Duration>) {
         let guard = crate::sync::pin();
-        let mut removed = Vec::new();
+        let mut removed = Removed::new();
         let shard = self.shard_index(self.hash(&key));
         if self.inner.flights.running(shard) {
             // A load of this key may be running: this insert supersedes it,
@@ -422,7 +422,7 @@ where
     {
         let hash = self.hash(key);
         let guard = crate::sync::pin();
-        let mut removed = Vec::new();
+        let mut removed = Removed::new();
         let shard = self.shard(hash);
         let entry = self
             .inner
@@ -461,7 +461,7 @@ where
     pub fn invalidate_all(&self) {
         let guard = crate::sync::pin();
         for (i, shard) in self.inner.shards.iter().enumerate() {
-            let mut removed = Vec::new();
+            let mut removed = Removed::new();
             self.inner
                 .flights
                 .invalidate_shard(i, || shard.retain(None, &guard, &mut removed));
@@ -479,7 +479,7 @@ where
     pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
         let guard = crate::sync::pin();
         for shard in self.inner.shards.iter() {
-            let mut removed = Vec::new();
+            let mut removed = Removed::new();
             shard.retain(Some(&mut keep), &guard, &mut removed);
             self.report(removed);
         }

@@ -314,7 +314,7 @@ where
     pub(crate) fn finish(&self, leader: Leader<K, V>, found: Option<V>) {
         let key = leader.key().clone();
         let guard = crate::sync::pin();
-        let mut removed = Vec::new();
+        let mut removed = crate::shard::Removed::new();
         let outcome = match &found {
             Some(v) => Outcome::Value(v.clone()),
             None => Outcome::Absent,

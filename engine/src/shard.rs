@@ -103,7 +103,7 @@ pub(crate) enum Written {
 pub(crate) type Keep<'a, K, V> = &'a mut dyn FnMut(&K, &V) -> bool;
 
 /// Entries removed by a write, to report after the lock is released.
-pub(crate) type Removed<'g, K, V> = Vec<(&'g Entry<K, V>, RemovalCause)>;
+pub(crate) type Removed<'g, K, V> = smallvec::SmallVec<[(&'g Entry<K, V>, RemovalCause); 2]>;
 
 struct ShardHost<K, V> {
     now: u64,
