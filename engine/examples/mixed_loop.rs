@@ -45,4 +45,16 @@ fn main() {
         }
     }
     println!("{hits} hits; {:?}", cache.stats().hit_ratio());
+    // The cache's own sampled latency histograms (stats are on).
+    let stats = cache.stats();
+    for name in ["get_latency", "insert_latency"] {
+        let h = stats.histogram(name).expect("stats are on");
+        println!(
+            "{name}: p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+            h.quantile(0.5),
+            h.quantile(0.99),
+            h.quantile(0.999),
+            h.quantile(1.0)
+        );
+    }
 }
