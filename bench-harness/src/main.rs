@@ -259,15 +259,20 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
         }
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).expect("reports serialize")
-        );
+        print_json(&reports);
     } else {
         bar.finish_and_clear();
         print_table(&reports);
     }
     write_results(&reports)
+}
+
+/// `value` as pretty JSON on stdout (`--json`).
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("reports serialize")
+    );
 }
 
 /// A bar on stderr counting `len` steps, hidden for `--json` (stdout is
@@ -319,10 +324,7 @@ fn herd(args: &HerdArgs, json: bool) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     bar.finish_and_clear();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).expect("reports serialize")
-        );
+        print_json(&reports);
         return Ok(());
     }
     println!(
@@ -361,10 +363,7 @@ fn overhead(args: &OverheadArgs, json: bool) -> Result<(), Error> {
         .collect();
     bar.finish_and_clear();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).expect("reports serialize")
-        );
+        print_json(&reports);
         return Ok(());
     }
     println!(
@@ -553,10 +552,7 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
             .iter()
             .map(|(e, c, r)| serde_json::json!({"engine": e, "capacity": c, "hit_ratio": r}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).expect("rows serialize")
-        );
+        print_json(&rows);
         return Ok(());
     }
     let dir = PathBuf::from("target/clockwise-bench");

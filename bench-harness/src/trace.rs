@@ -115,37 +115,8 @@ pub fn read(path: &Path, format: Format) -> Result<(Vec<u64>, Vec<u32>), Error> 
 /// assert_eq!(clockwise_bench::trace::opt_hit_ratio(&[1, 2, 3, 1, 2], 2), 0.2);
 /// ```
 pub fn opt_hit_ratio(trace: &[u64], capacity: usize) -> f64 {
-    if trace.is_empty() || capacity == 0 {
-        return 0.0;
-    }
-    let mut next = vec![usize::MAX; trace.len()];
-    let mut last: HashMap<u64, usize> = HashMap::new();
-    for (i, &k) in trace.iter().enumerate().rev() {
-        next[i] = last.insert(k, i).unwrap_or(usize::MAX);
-    }
-    // Resident keys by next use; `usize::MAX - i` breaks ties among keys
-    // never used again so that each has its own position.
-    let mut by_next: BTreeSet<(usize, u64)> = BTreeSet::new();
-    let mut resident: HashMap<u64, (usize, u64)> = HashMap::new();
-    let mut hits = 0usize;
-    for (i, &k) in trace.iter().enumerate() {
-        let key_next = if next[i] == usize::MAX {
-            (usize::MAX, k)
-        } else {
-            (next[i], k)
-        };
-        if let Some(old) = resident.remove(&k) {
-            hits += 1;
-            by_next.remove(&old);
-        } else if resident.len() == capacity {
-            let &far = by_next.iter().next_back().expect("full cache is non-empty");
-            by_next.remove(&far);
-            resident.remove(&far.1);
-        }
-        by_next.insert(key_next);
-        resident.insert(k, key_next);
-    }
-    hits as f64 / trace.len() as f64
+    // Unit weights: the weighted rule is then exactly Belady's MIN.
+    opt_weighted_hit_ratio(trace, &[], capacity as u64)
 }
 
 /// Hit ratio (hits over requests) of Belady's farthest-next-use rule with
@@ -155,7 +126,8 @@ pub fn opt_hit_ratio(trace: &[u64], capacity: usize) -> f64 {
 /// farthest in the future leave until it fits. With unit weights this is
 /// exactly Belady's MIN; with sizes it is the standard stand-in for the
 /// optimum, which is NP-hard for variable sizes, so it is a reference point
-/// rather than a proven bound. Sizes of 0 count as 1.
+/// rather than a proven bound. Sizes of 0 count as 1, and requests past
+/// the end of `sizes` weigh 1.
 ///
 /// ```
 /// use clockwise_bench::trace::opt_weighted_hit_ratio;

@@ -12,6 +12,33 @@ fn temp(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// Runs the binary with `args` plus `--json`, expecting success, and parses
+/// what it printed.
+fn bench_json(args: &[&str]) -> serde_json::Value {
+    let out = assert_cmd::Command::cargo_bin("clockwise-bench")
+        .unwrap()
+        .args(args)
+        .arg("--json")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// libCacheSim oracleGeneral records `(time, id, size)`, next access -1.
+fn oracle_general(records: impl IntoIterator<Item = (u32, u64, u32)>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (t, id, size) in records {
+        bytes.extend(t.to_le_bytes());
+        bytes.extend(id.to_le_bytes());
+        bytes.extend(size.to_le_bytes());
+        bytes.extend((-1i64).to_le_bytes());
+    }
+    bytes
+}
+
 #[test]
 fn readers_parse_every_format() {
     let keys = temp("k.trc", b"1\n2\n\n3\n");
@@ -22,13 +49,7 @@ fn readers_parse_every_format() {
     assert_eq!(trace::read(&arc, Format::Arc).unwrap().0, vec![100, 101, 7]);
     let csv = temp("c.csv", b"key,size\n9,1\n8,4\n");
     assert_eq!(trace::read(&csv, Format::Csv).unwrap().0, vec![9, 8]);
-    let mut oracle = Vec::new();
-    for (t, id, size) in [(1u32, 42u64, 100u32), (2, 43, 7)] {
-        oracle.extend(t.to_le_bytes());
-        oracle.extend(id.to_le_bytes());
-        oracle.extend(size.to_le_bytes());
-        oracle.extend((-1i64).to_le_bytes());
-    }
+    let oracle = oracle_general([(1, 42, 100), (2, 43, 7)]);
     let og = temp("o.bin", &oracle);
     assert_eq!(
         trace::read(&og, Format::OracleGeneral).unwrap(),
@@ -207,25 +228,21 @@ mod binary {
 
     #[test]
     fn runs_a_tiny_workload_and_prints_json() {
-        let out = bench()
-            .args([
-                "run",
-                "--keys",
-                "1000",
-                "--capacity",
-                "100",
-                "--threads",
-                "1",
-                "--duration",
-                "0.05",
-            ])
-            .args(["--read-pct", "100", "--engines", "clockwise,lru", "--json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let reports: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let reports = super::bench_json(&[
+            "run",
+            "--keys",
+            "1000",
+            "--capacity",
+            "100",
+            "--threads",
+            "1",
+            "--duration",
+            "0.05",
+            "--read-pct",
+            "100",
+            "--engines",
+            "clockwise,lru",
+        ]);
         let engines: Vec<&str> = reports
             .as_array()
             .unwrap()
@@ -303,26 +320,17 @@ fn herd_single_flight_engines_load_once_and_lru_once_per_thread() {
 #[test]
 fn binary_runs_the_herd_subcommand() {
     use assert_cmd::Command;
-    let out = Command::cargo_bin("clockwise-bench")
-        .unwrap()
-        .args([
-            "--json",
-            "herd",
-            "--threads",
-            "4",
-            "--rounds",
-            "2",
-            "--load-ms",
-            "5",
-            "--engines",
-            "clockwise,lru",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows = bench_json(&[
+        "herd",
+        "--threads",
+        "4",
+        "--rounds",
+        "2",
+        "--load-ms",
+        "5",
+        "--engines",
+        "clockwise,lru",
+    ]);
     assert_eq!(rows[0]["engine"], "clockwise");
     assert_eq!(rows[0]["loads_per_key"], 1.0);
     let failed = Command::cargo_bin("clockwise-bench")
@@ -472,32 +480,23 @@ fn large_values_round_trip_on_every_engine() {
 #[test]
 fn binary_records_the_value_size_in_reports() {
     use assert_cmd::Command;
-    let out = Command::cargo_bin("clockwise-bench")
-        .unwrap()
-        .args([
-            "run",
-            "--keys",
-            "1000",
-            "--capacity",
-            "100",
-            "--threads",
-            "1",
-        ])
-        .args([
-            "--duration",
-            "0.05",
-            "--read-pct",
-            "90",
-            "--engines",
-            "clockwise,quick_cache",
-        ])
-        .args(["--value-size", "1024", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let reports: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let reports = bench_json(&[
+        "run",
+        "--keys",
+        "1000",
+        "--capacity",
+        "100",
+        "--threads",
+        "1",
+        "--duration",
+        "0.05",
+        "--read-pct",
+        "90",
+        "--engines",
+        "clockwise,quick_cache",
+        "--value-size",
+        "1024",
+    ]);
     for r in reports.as_array().unwrap() {
         assert_eq!(r["value_size"], 1024, "{r}");
         assert!(r["hit_ratio"].as_f64().unwrap() > 0.1, "{r}");
@@ -523,14 +522,14 @@ fn weighted_opt_is_belady_with_unit_sizes_and_keeps_within_capacity() {
     for cap in [1, 7, 20, 49] {
         assert_eq!(
             trace::opt_weighted_hit_ratio(&long, &vec![1; long.len()], cap as u64),
-            trace::opt_hit_ratio(&long, cap),
+            opt_by_hand(&long, cap),
             "capacity {cap}"
         );
     }
     // Sizes of 0 weigh 1, like the engines' weighers.
     assert_eq!(
         trace::opt_weighted_hit_ratio(&long, &vec![0; long.len()], 20),
-        trace::opt_hit_ratio(&long, 20)
+        opt_by_hand(&long, 20)
     );
     // An object heavier than the cache never hits; the light one always
     // does after its first request.
@@ -598,28 +597,27 @@ fn weighted_engines_bound_the_sum_of_sizes() {
 
 #[test]
 fn binary_replays_an_oracle_general_trace_by_weight() {
-    use assert_cmd::Command;
     // Objects 1 and 2 weigh 60, object 3 weighs 10: at 100 bytes only one
     // of the heavy two fits beside the light one.
-    let mut oracle = Vec::new();
-    for (t, id) in [1u64, 3, 2, 3, 1, 3, 2, 3].into_iter().enumerate() {
-        oracle.extend((t as u32).to_le_bytes());
-        oracle.extend(id.to_le_bytes());
-        oracle.extend(if id == 3 { 10u32 } else { 60 }.to_le_bytes());
-        oracle.extend((-1i64).to_le_bytes());
-    }
+    let ids = [1u64, 3, 2, 3, 1, 3, 2, 3];
+    let oracle = oracle_general(
+        ids.into_iter()
+            .enumerate()
+            .map(|(t, id)| (t as u32, id, if id == 3 { 10 } else { 60 })),
+    );
     let path = temp("weighted.og", &oracle);
-    let out = Command::cargo_bin("clockwise-bench")
-        .unwrap()
-        .args(["replay", "--trace", path.to_str().unwrap()])
-        .args(["--format", "oracle-general", "--weighted"])
-        .args(["--capacities", "100,200", "--engines", "lru,opt", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows = bench_json(&[
+        "replay",
+        "--trace",
+        path.to_str().unwrap(),
+        "--format",
+        "oracle-general",
+        "--weighted",
+        "--capacities",
+        "100,200",
+        "--engines",
+        "lru,opt",
+    ]);
     let ratio = |engine: &str, capacity: u64| {
         rows.as_array()
             .unwrap()
@@ -649,24 +647,17 @@ fn overhead_interleaves_both_caches_and_reports_consistent_quantiles() {
     assert_eq!((r.threads, r.rounds), (2, 5));
     assert!(r.stats_on_mops > 0.0 && r.stats_off_mops > 0.0, "{r:?}");
     assert!(r.ratio_p10 <= r.ratio && r.ratio <= r.ratio_p90, "{r:?}");
-    let out = assert_cmd::Command::cargo_bin("clockwise-bench")
-        .unwrap()
-        .args([
-            "overhead",
-            "--threads",
-            "1",
-            "--rounds",
-            "2",
-            "--block-ms",
-            "2",
-        ])
-        .args(["--keys", "1000", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let rows: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let rows = bench_json(&[
+        "overhead",
+        "--threads",
+        "1",
+        "--rounds",
+        "2",
+        "--block-ms",
+        "2",
+        "--keys",
+        "1000",
+    ]);
     assert_eq!(rows[0]["rounds"], 2);
     assert!(rows[0]["ratio"].as_f64().unwrap() > 0.0);
 }
