@@ -349,23 +349,25 @@ where
     fn write(&self, key: K, value: V, ttl: Option<Duration>) {
         let guard = crate::sync::pin();
         let mut removed = Removed::new();
-        let shard = self.shard_index(self.hash(&key));
+        let hash = self.hash(&key);
+        let shard = self.shard_index(hash);
         if self.inner.flights.running(shard) {
             // A load of this key may be running: this insert supersedes it,
             // so the load must not store its (older) value over this one.
             self.inner.flights.supersede(shard, key, |key| {
-                self.write_with(key, value, ttl, &guard, &mut removed)
+                self.write_with(hash, key, value, ttl, &guard, &mut removed)
             });
         } else {
-            self.write_with(key, value, ttl, &guard, &mut removed);
+            self.write_with(hash, key, value, ttl, &guard, &mut removed);
         }
         self.report(removed);
     }
 
     /// Inserts without telling the listener: the caller passes `removed` to
-    /// [`report`](Self::report) once it holds no lock.
+    /// [`report`](Self::report) once it holds no lock. `hash` is `key`'s.
     pub(crate) fn write_with<'g>(
         &self,
+        hash: u64,
         key: K,
         value: V,
         ttl: Option<Duration>,
@@ -376,7 +378,6 @@ where
             negative.remove(&key);
         }
         let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &value));
-        let hash = self.hash(&key);
         let slot = ThreadSlot::current();
         let sample = self
             .inner

@@ -246,12 +246,24 @@ where
         leader: Leader<K, V>,
         load: &mut dyn FnMut() -> Loaded<V, E>,
     ) -> Result<Option<V>, LoadError<E>> {
-        let sample = self
-            .inner
-            .stats_metrics()
-            .map(|m| m.load_latency.start_always());
+        let sample = self.start_load();
         let result = catch_unwind(AssertUnwindSafe(load));
         self.settle(leader, sample, result)
+    }
+
+    /// Starts timing a load: every load is timed (loads are slow, so the
+    /// clock reads are noise).
+    pub(crate) fn start_load(&self) -> Option<clockwise_stats::Sample> {
+        self.inner
+            .stats_metrics()
+            .map(|m| m.load_latency.start_always())
+    }
+
+    /// Records the latency of a load timed by [`start_load`](Self::start_load).
+    pub(crate) fn finish_load(&self, sample: Option<clockwise_stats::Sample>) {
+        if let (Some(m), Some(sample)) = (self.inner.stats_metrics(), sample) {
+            m.load_latency.finish(sample);
+        }
     }
 
     /// Ends the flight with the loader's `result`: counts it, stores a value
@@ -263,9 +275,7 @@ where
         sample: Option<clockwise_stats::Sample>,
         result: std::thread::Result<Loaded<V, E>>,
     ) -> Result<Option<V>, LoadError<E>> {
-        if let (Some(m), Some(sample)) = (self.inner.stats_metrics(), sample) {
-            m.load_latency.finish(sample);
-        }
+        self.finish_load(sample);
         match result {
             Err(panic) => {
                 self.count(Counter::LoaderPanic);
@@ -313,6 +323,7 @@ where
     /// the key was invalidated meanwhile, then wakes the waiters.
     pub(crate) fn finish(&self, leader: Leader<K, V>, found: Option<V>) {
         let key = leader.key().clone();
+        let hash = self.hash(&key);
         let guard = crate::sync::pin();
         let mut removed = crate::shard::Removed::new();
         let outcome = match &found {
@@ -324,11 +335,10 @@ where
                 return;
             }
             match found {
-                Some(v) => self.write_with(key, v, self.inner.ttl(), &guard, &mut removed),
+                Some(v) => self.write_with(hash, key, v, self.inner.ttl(), &guard, &mut removed),
                 None => {
                     // The key is absent now: drop a stale entry (a refresh
                     // that found nothing) and remember the absence.
-                    let hash = self.hash(&key);
                     self.shard(hash).remove(hash, &key, &guard, &mut removed);
                     if let Some(negative) = &self.inner.negative {
                         negative.insert(key, ());
@@ -355,7 +365,10 @@ where
             return Some(stale);
         };
         self.count(Counter::RefreshStarted);
-        match catch_unwind(AssertUnwindSafe(load)) {
+        let sample = self.start_load();
+        let result = catch_unwind(AssertUnwindSafe(load));
+        self.finish_load(sample);
+        match result {
             Err(panic) => {
                 self.count(Counter::RefreshFailed);
                 self.count(Counter::LoaderPanic);

@@ -152,10 +152,7 @@ where
                 Role::Ready(v) => return Ok(Some(v)),
                 Role::Lead(leader) => {
                     let load = load.take().expect("a loader is awaited at most once");
-                    let sample = self
-                        .inner
-                        .stats_metrics()
-                        .map(|m| m.load_latency.start_always());
+                    let sample = self.start_load();
                     // Dropping this future here drops `leader`, which
                     // ends the flight as abandoned.
                     let result = CatchUnwind(Box::pin(load)).await;

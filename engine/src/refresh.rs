@@ -95,14 +95,9 @@ where
         let Some(reloader) = &self.inner.reloader else {
             unreachable!("reloads start only with a reloader");
         };
-        let sample = self
-            .inner
-            .stats_metrics()
-            .map(|m| m.load_latency.start_always());
+        let sample = self.start_load();
         let result = catch_unwind(AssertUnwindSafe(|| (reloader.reload)(leader.key())));
-        if let (Some(m), Some(sample)) = (self.inner.stats_metrics(), sample) {
-            m.load_latency.finish(sample);
-        }
+        self.finish_load(sample);
         match result {
             Ok(Some(v)) => {
                 self.count(Counter::RefreshSucceeded);

@@ -309,6 +309,8 @@ fn refresh_ahead_reloads_once_and_serves_stale_meanwhile() {
         (s.counter("refresh_started"), s.counter("refresh_succeeded")),
         (1, 1)
     );
+    // Both loads are timed: the first and the refresh.
+    assert_eq!(s.histogram("load_latency").unwrap().count(), 2);
     assert_eq!(c.get(&7), Some(2));
     // Fresh again: no reload.
     assert_eq!(c.get_with(7, || unreachable!()), 2);
