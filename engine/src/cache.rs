@@ -7,9 +7,9 @@ use crate::cache_stats::CacheStats;
 use crate::entry::{Entry, NEVER};
 use crate::flight::Flights;
 use crate::metrics::{Counter, Metrics};
+use crate::reclaim::Guard;
 use crate::refresh::{Executor, Reloader};
 use crate::shard::{Removed, Shard, Written};
-use crate::sync::epoch::Guard;
 use crate::RemovalCause;
 use clockwise_stats::{Snapshot, ThreadSlot};
 use std::borrow::Borrow;
@@ -221,7 +221,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let guard = crate::sync::pin();
+        let guard = crate::reclaim::pin();
         self.lookup(self.hash(key), key, &guard)
             .map(|e| e.value.clone())
     }
@@ -271,7 +271,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let guard = crate::sync::pin();
+        let guard = crate::reclaim::pin();
         let e = self.shard(hash).find(hash, key, &guard)?;
         (e.expires_at == NEVER || !e.expired(self.now())).then(|| e.value.clone())
     }
@@ -312,7 +312,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let guard = crate::sync::pin();
+        let guard = crate::reclaim::pin();
         self.shard(hash)
             .find(hash, key, &guard)
             .is_some_and(|e| e.expires_at == NEVER || !e.expired(self.now()))
@@ -347,7 +347,7 @@ where
     }
 
     fn write(&self, key: K, value: V, ttl: Option<Duration>) {
-        let guard = crate::sync::pin();
+        let guard = crate::reclaim::pin();
         let mut removed = Removed::new();
         let hash = self.hash(&key);
         let shard = self.shard_index(hash);
@@ -422,7 +422,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        let guard = crate::sync::pin();
+        let guard = crate::reclaim::pin();
         let mut removed = Removed::new();
         let shard = self.shard(hash);
         let entry = self
@@ -460,7 +460,7 @@ where
     /// Removes every entry (cause `Explicit`) and remembered absence; loads
     /// running meanwhile do not insert their values.
     pub fn invalidate_all(&self) {
-        let guard = crate::sync::pin();
+        let guard = crate::reclaim::pin();
         for (i, shard) in self.inner.shards.iter().enumerate() {
             let mut removed = Removed::new();
             self.inner
@@ -478,7 +478,7 @@ where
     /// so it must not call back into this cache. If it panics, the shard it
     /// was examining is left unchanged.
     pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
-        let guard = crate::sync::pin();
+        let guard = crate::reclaim::pin();
         for shard in self.inner.shards.iter() {
             let mut removed = Removed::new();
             shard.retain(Some(&mut keep), &guard, &mut removed);

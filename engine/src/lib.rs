@@ -23,6 +23,7 @@ mod loading;
 #[cfg(feature = "async")]
 mod loading_async;
 mod metrics;
+mod reclaim;
 mod refresh;
 mod shard;
 pub(crate) mod sync;
@@ -35,7 +36,7 @@ pub use cache::Cache;
 pub use clockwise_stats as stats;
 pub use loading::LoadError;
 
-/// Gives back the calling loom model thread's epoch handle and stats slot,
+/// Gives back the calling loom model thread's reclamation record and stats slot,
 /// as its thread-local destructors would (loom 0.7 cannot run atomic
 /// operations in those). For loom models only.
 #[cfg(clockwise_loom)]
@@ -43,6 +44,30 @@ pub use loading::LoadError;
 pub fn release_thread_for_loom() {
     sync::release_thread_for_loom();
     clockwise_stats::slot::release_current_for_loom();
+}
+
+/// The reclamation scheme's own API, for its loom models only.
+#[cfg(clockwise_loom)]
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod reclaim_for_loom {
+    pub use crate::reclaim::{pin, Atomic, Guard, Owned, Shared};
+}
+
+/// Frees, now, every removed entry and replaced table that no reader can
+/// still hold, instead of at the next automatic collection (which runs after
+/// about a thousand removals process-wide). For memory measurements and
+/// tests; caches never need it.
+///
+/// ```
+/// let cache = clockwise::Cache::<u64, u64>::builder().max_capacity(10).build();
+/// for k in 0..100 {
+///     cache.insert(k, k);
+/// }
+/// clockwise::collect_garbage(); // the 90 evicted entries are freed here
+/// ```
+pub fn collect_garbage() {
+    reclaim::collect_now();
 }
 
 /// Why an entry left the cache, as told to the eviction listener.

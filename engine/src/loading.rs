@@ -179,7 +179,7 @@ where
     ) -> Result<Option<V>, LoadError<E>> {
         let hash = self.hash(&key);
         {
-            let guard = crate::sync::pin();
+            let guard = crate::reclaim::pin();
             if let Some(entry) = self.lookup(hash, &key, &guard) {
                 let value = entry.value.clone();
                 let written_at = entry.written_at;
@@ -324,7 +324,7 @@ where
     pub(crate) fn finish(&self, leader: Leader<K, V>, found: Option<V>) {
         let key = leader.key().clone();
         let hash = self.hash(&key);
-        let guard = crate::sync::pin();
+        let guard = crate::reclaim::pin();
         let mut removed = crate::shard::Removed::new();
         let outcome = match &found {
             Some(v) => Outcome::Value(v.clone()),

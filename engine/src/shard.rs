@@ -16,11 +16,11 @@
 //! The lock protects the CLOCK-Pro state, the table's slot contents and
 //! counts, and the decision to replace the table. Listener calls and value
 //! clones for removed entries happen after it is released, under the caller's
-//! epoch guard, which keeps removed entries alive.
+//! reclamation guard (`crate::reclaim`), which keeps removed entries alive.
 
 use crate::clock_pro::{ClockPro, Host, Removal, Sizes};
 use crate::entry::Entry;
-use crate::sync::epoch::{self, Atomic, Guard, Owned, Shared};
+use crate::reclaim::{self, Atomic, Guard, Owned, Shared};
 use crate::sync::{lock, try_lock, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::table::{Slot, Table};
 use crate::RemovalCause;
@@ -43,7 +43,7 @@ impl<K, V> Page<K, V> {
         // SAFETY: the policy holds a page only while its entry is linked in
         // the table. The entry is unlinked and retired only after the policy
         // has given the page up, under the same lock, and freed only after
-        // the epoch has moved past every guard pinned at that time; the lock
+        // every reader pinned at that time has unpinned; the lock
         // holder dereferences pages only while holding the lock.
         unsafe { self.0.as_ref() }
     }
@@ -460,7 +460,7 @@ impl<K: Eq, V> Shard<K, V> {
     pub(crate) fn validate(&self) {
         let state = lock(&self.state);
         state.policy.validate();
-        let guard = crate::sync::pin();
+        let guard = crate::reclaim::pin();
         let table = self.table(&guard);
         let (mut live, mut tombstones, mut weight) = (0, 0, 0u64);
         for i in 0..table.len() {
@@ -513,7 +513,7 @@ impl<K, V> Drop for Shard<K, V> {
         // entries and tables are not reachable from here; the collector owns
         // them.
         unsafe {
-            let guard = epoch::unprotected();
+            let guard = reclaim::unprotected();
             let table = self.table.load(Ordering::Relaxed, guard);
             for entry in table.deref().entries(guard) {
                 drop(entry.into_owned());

@@ -1,15 +1,13 @@
-//! The one place where the engine imports atomics, locks, threads and the
-//! epoch-reclamation crate.
+//! The one place where the engine imports atomics, locks and cells.
 //!
-//! Built with `--cfg clockwise_loom` (and `--cfg crossbeam_loom`, which makes
-//! crossbeam-epoch use loom too) these are loom's types, so the models in
-//! `clockwise-loom-tests` run the engine's real publication, lookup and
-//! reclamation code.
+//! Built with `--cfg clockwise_loom` these are loom's types, so the models
+//! in `clockwise-loom-tests` run the engine's real publication, lookup and
+//! reclamation code (`crate::reclaim` is built on these too).
 
 #[cfg(not(clockwise_loom))]
 mod imp {
     pub(crate) use std::sync::atomic::{
-        AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
     pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, TryLockError};
 }
@@ -17,50 +15,24 @@ mod imp {
 #[cfg(clockwise_loom)]
 mod imp {
     pub(crate) use loom::sync::atomic::{
-        AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
     pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
     pub(crate) use std::sync::TryLockError;
 }
 
-pub(crate) use crossbeam_epoch as epoch;
 pub(crate) use imp::*;
+/// Thread-local state only (never shared between threads), so std's in
+/// every build.
+pub(crate) use std::cell::{Cell, RefCell};
+/// Orders only this thread's accesses against the compiler (the light half
+/// of `crate::reclaim`'s asymmetric fence; loom builds use full fences).
+pub(crate) use std::sync::atomic::compiler_fence;
 
-/// Pins the current thread for epoch-protected reads.
-#[cfg(not(clockwise_loom))]
-#[inline(always)]
-pub(crate) fn pin() -> epoch::Guard {
-    epoch::pin()
-}
-
-#[cfg(clockwise_loom)]
-loom::lazy_static! {
-    static ref COLLECTOR: epoch::Collector = epoch::Collector::new();
-}
-
-#[cfg(clockwise_loom)]
-loom::thread_local! {
-    static HANDLE: std::cell::RefCell<Option<epoch::LocalHandle>> = std::cell::RefCell::new(None);
-}
-
-/// Under loom, the default collector keeps each thread's handle in a
-/// thread-local whose destructor does atomic operations, which loom 0.7
-/// cannot model (see `loom-tests/tests/loom_tls_destructor.rs`). Here each
-/// model thread registers one handle with a model-scoped collector, and gives
-/// it back through [`release_thread_for_loom`] as its last act.
-#[cfg(clockwise_loom)]
-pub(crate) fn pin() -> epoch::Guard {
-    HANDLE.with(|h| {
-        h.borrow_mut()
-            .get_or_insert_with(|| COLLECTOR.register())
-            .pin()
-    })
-}
-
-/// Drops the calling model thread's epoch handle (loom builds only).
+/// Gives back the calling loom model thread's reclamation record.
 #[cfg(clockwise_loom)]
 pub fn release_thread_for_loom() {
-    HANDLE.with(|h| drop(h.borrow_mut().take()));
+    crate::reclaim::release_thread_for_loom();
 }
 
 /// Locks `m`, ignoring poisoning: every shard mutation is written so that a
@@ -86,5 +58,5 @@ pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 #[inline(always)]
 pub(crate) fn seqcst_fence_for_loom() {
     #[cfg(clockwise_loom)]
-    loom::sync::atomic::fence(Ordering::SeqCst);
+    fence(Ordering::SeqCst);
 }

@@ -22,10 +22,11 @@
 //!   one) and, through it, the entry's fields.
 //! - Unlinking stores a null pointer, then `TOMBSTONE`. A reader that saw the
 //!   old `FULL` byte may load the null pointer; it treats it as a tombstone.
-//! - Entries and replaced tables are freed only through the epoch collector.
+//! - Entries and replaced tables are freed only through `crate::reclaim`,
+//!   after every reader pinned when they were unlinked has unpinned.
 
 use crate::entry::Entry;
-use crate::sync::epoch::{Atomic, Guard, Shared};
+use crate::reclaim::{Atomic, Guard, Shared};
 use crate::sync::{AtomicU8, Ordering};
 use std::borrow::Borrow;
 

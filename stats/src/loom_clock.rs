@@ -1,7 +1,6 @@
-//! The clock under `cfg(clockwise_loom)`: quanta cannot be built there (its
-//! `crossbeam_utils::atomic::AtomicCell` is compiled out by
-//! `--cfg crossbeam_loom`), and no lock-free protocol here depends on time,
-//! so models use this stand-in with the same methods. Time stands still
+//! The clock under `cfg(clockwise_loom)`: no lock-free protocol here
+//! depends on time, so models use this deterministic stand-in with
+//! quanta's methods instead of a real clock. Time stands still
 //! unless a test moves a mock clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
