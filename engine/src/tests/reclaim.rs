@@ -119,7 +119,7 @@ fn retired_objects_are_freed_without_explicit_collections() {
         retire(&counted(i, &drops));
     }
     let live = n as usize - drops.load(Ordering::SeqCst);
-    // Sealed-but-uncollected objects are bounded by COLLECT_AT plus a bag
+    // Sealed-but-uncollected objects are bounded by MAX_COLLECT plus a bag
     // per thread; a batch waits only for readers pinned at its collection.
     assert!(
         live < 10_000,
@@ -137,4 +137,15 @@ fn a_thread_exit_hands_its_partial_bag_over() {
             .unwrap();
     }
     assert!(collect_until(&drops, 1), "the exited thread's bag was lost");
+}
+
+#[test]
+fn the_collection_threshold_follows_the_barrier_cost() {
+    let at = |ns| reclaim::collect_at_for(Duration::from_nanos(ns));
+    // A cheap barrier (no other thread running): small, cache-warm batches.
+    assert_eq!(at(140), 128);
+    // 10.6 µs (one other busy CPU under KVM): 8 ns of barrier per object.
+    assert_eq!(at(10_600), 1325);
+    // A pathological barrier never lets garbage grow without bound.
+    assert_eq!(at(1_000_000_000), 8192);
 }
