@@ -10,6 +10,7 @@ use crate::metrics::{Counter, Metrics};
 use crate::reclaim::Guard;
 use crate::refresh::{Executor, Reloader};
 use crate::shard::{Removed, Shard, Written};
+use crate::sync::{AtomicBool, Ordering};
 use crate::RemovalCause;
 use clockwise_stats::{Snapshot, ThreadSlot};
 use std::borrow::Borrow;
@@ -43,6 +44,15 @@ pub(crate) struct Inner<K, V, S> {
     capacity: u64,
     weigher: Option<Weigher<K, V>>,
     ttl: Option<Duration>,
+    /// Some write needs the time: a cache-wide TTL or `refresh_after` is
+    /// set, or an entry was ever written with a TTL. Until then an insert
+    /// reads no clock (a `clock_gettime` where the TSC is not trusted, as
+    /// under KVM: 4 % of an insert with eviction), and every entry it
+    /// writes never expires, so a hand or sweep has nothing to compare.
+    /// Set once, never cleared; `Relaxed`: a write that misses the store
+    /// only leaves the clock read to the next one, and an entry's own TTL
+    /// is always written with a real time (see `write_with`).
+    timed: AtomicBool,
     listener: Option<Listener<K, V>>,
     clock: clockwise_stats::Clock,
     origin: clockwise_stats::Instant,
@@ -163,6 +173,7 @@ where
                 capacity,
                 weigher: b.weigher,
                 ttl: b.ttl,
+                timed: AtomicBool::new(b.ttl.is_some() || b.loading.refresh_after.is_some()),
                 listener: b.listener,
                 clock,
                 origin,
@@ -385,7 +396,17 @@ where
             .metrics
             .as_ref()
             .and_then(|m| m.insert_latency.start_at(slot));
-        let now = self.now();
+        let now = if ttl.is_some() {
+            if !self.inner.timed.load(Ordering::Relaxed) {
+                self.inner.timed.store(true, Ordering::Relaxed);
+            }
+            self.now()
+        } else if self.inner.timed.load(Ordering::Relaxed) {
+            self.now()
+        } else {
+            // No entry of this cache expires and none is refreshed by age.
+            0
+        };
         let expires_at = ttl.map_or(NEVER, |t| now.saturating_add(nanos(t)));
         let written = self
             .shard(hash)
