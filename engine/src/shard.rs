@@ -324,7 +324,10 @@ impl<K, V> Shard<K, V> {
         let entry = entry.into_shared(guard);
         // SAFETY: just allocated; published below under this lock.
         let fresh = unsafe { entry.deref() };
-        let page = Page(NonNull::from(fresh));
+        // From the allocation's own raw pointer, not from `fresh`: the page
+        // is what the entry is freed through at last, and a pointer derived
+        // from a shared reference may not deallocate (Tree Borrows).
+        let page = Page(NonNull::new(entry.as_raw().cast_mut()).expect("a fresh allocation"));
         let written = if let Some((slot, old)) = existing {
             // An update counts as an access.
             fresh.referenced.store(true, Ordering::Relaxed);
