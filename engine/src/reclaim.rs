@@ -573,12 +573,18 @@ mod barrier {
     pub(super) fn heavy() {
         const PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
         // SAFETY: as in `register`.
-        let r = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
-        if r != 0 {
-            // Registered, so this cannot fail; if it did, readers relying
-            // on it could be handed freed memory. Stop instead.
-            std::process::abort();
+        let barrier = || unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
+        if barrier() == 0 {
+            return;
         }
+        // Not registered (EPERM): a child of `fork` may not inherit the
+        // parent's registration. Register this process and try again.
+        if register() && barrier() == 0 {
+            return;
+        }
+        // Readers rely on this barrier; without it they could be handed
+        // freed memory. Stop instead.
+        std::process::abort();
     }
 
     #[cfg(not(all(target_os = "linux", not(miri), not(clockwise_loom))))]
