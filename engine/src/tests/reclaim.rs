@@ -212,7 +212,7 @@ fn a_freed_value_may_use_a_cache_in_its_destructor() {
     // inside the reclamation code, without tripping over its state.
     assert!(written() >= 20_000, "{} destructors ran", written());
     assert!(
-        inner.len() <= 50 && inner.len() > 0,
+        inner.len() <= 50 && !inner.is_empty(),
         "{} entries",
         inner.len()
     );
