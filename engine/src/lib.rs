@@ -70,6 +70,20 @@ pub fn collect_garbage() {
     reclaim::collect_now();
 }
 
+/// Whether this process's readers pin with only a compiler fence, leaving
+/// the store-load barrier to `membarrier(2)` run by the rare collection
+/// (`true`, Linux with the syscall available), or pay a full fence on every
+/// pin (`false`: other systems, a seccomp filter refusing the syscall, or
+/// `CLOCKWISE_NO_MEMBARRIER=1` in the environment before the first cache
+/// operation). Decided once per process; worth logging at start-up.
+///
+/// ```
+/// println!("clockwise reads use membarrier: {}", clockwise::uses_membarrier());
+/// ```
+pub fn uses_membarrier() -> bool {
+    reclaim::asymmetric()
+}
+
 /// Why an entry left the cache, as told to the eviction listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RemovalCause {

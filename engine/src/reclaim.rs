@@ -71,6 +71,12 @@ use std::ptr;
 mod ptrs;
 pub use ptrs::{Atomic, Owned, Shared};
 
+/// Set (to anything but `0`) before a process first uses a cache, this
+/// environment variable makes both sides use full fences instead of
+/// `membarrier`: for systems where the syscall misbehaves, and to test the
+/// fallback.
+pub(crate) const NO_MEMBARRIER: &str = "CLOCKWISE_NO_MEMBARRIER";
+
 /// Objects a thread retires before it seals its bag.
 const BAG: usize = if cfg!(clockwise_loom) { 1 } else { 64 };
 /// Sealed objects that make the sealing thread collect, at least: the
@@ -188,13 +194,7 @@ impl Domain {
     /// A record for the calling thread: a free one, or a new one.
     fn claim(&self) -> RecordPtr {
         let mut records = lock(&self.records);
-        if !records.probed {
-            records.probed = true;
-            // Relaxed: every reader reads it after taking a record from
-            // this mutex, which orders it.
-            self.asymmetric
-                .store(barrier::register(), Ordering::Relaxed);
-        }
+        self.probe(&mut records);
         if let Some(r) = records.free.pop() {
             return r;
         }
@@ -203,6 +203,19 @@ impl Domain {
         }))));
         records.all.push(r);
         r
+    }
+
+    /// Decides, once, between the asymmetric fence and full fences.
+    fn probe(&self, records: &mut Records) {
+        if records.probed {
+            return;
+        }
+        records.probed = true;
+        let refused = std::env::var_os(NO_MEMBARRIER).is_some_and(|v| !v.is_empty() && v != "0");
+        // Relaxed: every reader reads it after taking a record from the
+        // `records` mutex held here, which orders it.
+        self.asymmetric
+            .store(!refused && barrier::register(), Ordering::Relaxed);
     }
 
     fn release(&self, r: RecordPtr) {
@@ -537,6 +550,15 @@ pub(crate) fn collect_now() {
     // readers pinned now; the second frees what waited for those.
     domain().collect();
     domain().collect();
+}
+
+/// Whether readers pin with only a compiler fence (the collector running
+/// `membarrier`); decides now if no thread has pinned yet.
+pub(crate) fn asymmetric() -> bool {
+    let d = domain();
+    let mut records = lock(&d.records);
+    d.probe(&mut records);
+    d.asymmetric.load(Ordering::Relaxed)
 }
 
 /// Records ever created (tests: they are reused, not leaked).
