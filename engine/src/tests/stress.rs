@@ -120,3 +120,73 @@ fn weighted_entries_under_contention() {
     hammer(cache, 4, 30_000);
     // `hammer` validated; weights must respect the capacity too.
 }
+
+/// Short-lived threads come and go while others read and write: records
+/// are handed back and reused, bags of exiting threads are handed over,
+/// and every value is freed exactly once.
+#[test]
+#[cfg_attr(miri, ignore = "hundreds of threads: minutes under Miri")]
+fn threads_that_come_and_go_free_every_value_once() {
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts its live copies; encodes its key.
+    struct Tracked(u64, Arc<AtomicUsize>);
+    impl Clone for Tracked {
+        fn clone(&self) -> Self {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            Tracked(self.0, Arc::clone(&self.1))
+        }
+    }
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.1.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    let live = Arc::new(AtomicUsize::new(0));
+    let cache: Cache<u64, Tracked> = Cache::builder().max_capacity(64).shards(2).build();
+    let steady = {
+        let (cache, live) = (cache.clone(), Arc::clone(&live));
+        thread::spawn(move || {
+            for i in 0..50_000u64 {
+                let key = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 256;
+                if let Some(v) = cache.get(&key) {
+                    assert_eq!(v.0, key, "read another key's value");
+                }
+                if i % 3 == 0 {
+                    live.fetch_add(1, Ordering::SeqCst);
+                    cache.insert(key, Tracked(key, Arc::clone(&live)));
+                }
+            }
+        })
+    };
+    for round in 0..200u64 {
+        let (cache, live) = (cache.clone(), Arc::clone(&live));
+        thread::spawn(move || {
+            for i in 0..200u64 {
+                let key = (round * 31 + i * 7) % 256;
+                live.fetch_add(1, Ordering::SeqCst);
+                cache.insert(key, Tracked(key, Arc::clone(&live)));
+                if let Some(v) = cache.get(&((key + 1) % 256)) {
+                    assert_eq!(v.0, (key + 1) % 256);
+                }
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    steady.join().unwrap();
+    cache.validate();
+    drop(cache);
+    // Other tests' readers can hold a batch back for a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while live.load(Ordering::SeqCst) != 0 && std::time::Instant::now() < deadline {
+        crate::collect_garbage();
+        thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "a value leaked or was freed twice"
+    );
+}
