@@ -153,19 +153,26 @@ struct Sealed {
     collect_at: usize,
 }
 
+/// What every pin reads.
+struct Hot {
+    /// Collections started. A reader stores it in its pinned state, so a
+    /// reader pinned again after a collection began never looks like the
+    /// same pinned section.
+    epoch: AtomicU64,
+    /// `membarrier` is registered: readers use the light fence. Written once,
+    /// under `records`' lock, before the first record is handed out.
+    asymmetric: AtomicBool,
+}
+
 /// The process's reclamation state (one per loom model under loom).
 struct Domain {
     records: Mutex<Records>,
     sealed: Mutex<Sealed>,
     /// Held by the one collector; holds what waits for readers.
     waiting: Mutex<Vec<Waiting>>,
-    /// Collections started. A reader stores it in its pinned state, so a
-    /// reader pinned again after a collection began never looks like the
-    /// same pinned section.
-    epoch: CachePadded<AtomicU64>,
-    /// `membarrier` is registered: readers use the light fence. Written once,
-    /// under `records`' lock, before the first record is handed out.
-    asymmetric: AtomicBool,
+    /// Read by every pin, written only by collections and once at start:
+    /// on a line of their own, away from the mutexes writers take.
+    hot: CachePadded<Hot>,
 }
 
 /// `Domain`'s initial value: a `static` in normal builds (`const`), a
@@ -184,8 +191,10 @@ macro_rules! new_domain {
                 collect_at: MIN_COLLECT,
             }),
             waiting: Mutex::new(Vec::new()),
-            epoch: CachePadded::new(AtomicU64::new(0)),
-            asymmetric: AtomicBool::new(false),
+            hot: CachePadded::new(Hot {
+                epoch: AtomicU64::new(0),
+                asymmetric: AtomicBool::new(false),
+            }),
         }
     };
 }
@@ -214,7 +223,8 @@ impl Domain {
         let refused = std::env::var_os(NO_MEMBARRIER).is_some_and(|v| !v.is_empty() && v != "0");
         // Relaxed: every reader reads it after taking a record from the
         // `records` mutex held here, which orders it.
-        self.asymmetric
+        self.hot
+            .asymmetric
             .store(!refused && barrier::register(), Ordering::Relaxed);
     }
 
@@ -232,7 +242,7 @@ impl Domain {
     #[inline(always)]
     fn light_fence(&self) {
         // Relaxed: written once before any record exists (see `claim`).
-        if self.asymmetric.load(Ordering::Relaxed) {
+        if self.hot.asymmetric.load(Ordering::Relaxed) {
             // Pairs with the collector's heavy barrier (module docs).
             compiler_fence(Ordering::SeqCst);
         } else {
@@ -251,12 +261,12 @@ impl Domain {
             std::mem::take(&mut sealed.bags)
         };
         // Relaxed: only collectors write it, one at a time (`waiting`).
-        self.epoch.fetch_add(1, Ordering::Relaxed);
+        self.hot.epoch.fetch_add(1, Ordering::Relaxed);
         // Read under the lock that `claim` writes it under: a reader that
         // registers after this point also sees every unlink taken above.
         let asymmetric = {
             let _records = lock(&self.records);
-            self.asymmetric.load(Ordering::Relaxed)
+            self.hot.asymmetric.load(Ordering::Relaxed)
         };
         if asymmetric {
             let started = std::time::Instant::now();
@@ -397,7 +407,7 @@ fn enter(r: &Record, d: &Domain) {
     // Relaxed load: the epoch only makes this pinned state differ from the
     // thread's earlier ones. Relaxed store: the fence orders it before the
     // table reads that follow.
-    let epoch = d.epoch.load(Ordering::Relaxed);
+    let epoch = d.hot.epoch.load(Ordering::Relaxed);
     r.state.store(epoch << 1 | 1, Ordering::Relaxed);
     d.light_fence();
 }
@@ -558,7 +568,7 @@ pub(crate) fn asymmetric() -> bool {
     let d = domain();
     let mut records = lock(&d.records);
     d.probe(&mut records);
-    d.asymmetric.load(Ordering::Relaxed)
+    d.hot.asymmetric.load(Ordering::Relaxed)
 }
 
 /// Records ever created (tests: they are reused, not leaked).
