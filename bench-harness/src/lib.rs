@@ -16,9 +16,11 @@
 mod adapter;
 pub mod chart;
 pub mod herd;
+mod interleave;
 pub mod overhead;
 mod runner;
 pub mod trace;
+pub mod versus;
 mod workload;
 
 pub use adapter::{adapters, CacheAdapter};

@@ -38,6 +38,32 @@ enum Command {
     /// What the metrics cost: all-hit gets on clockwise with stats on and
     /// off, in alternating short blocks, and the median ratio.
     Overhead(OverheadArgs),
+    /// clockwise against its peers on all-hit gets, in alternating short
+    /// blocks, and the median ratio of clockwise's throughput to each.
+    Versus(VersusArgs),
+}
+
+#[derive(clap::Args)]
+struct VersusArgs {
+    /// Thread counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    threads: Vec<usize>,
+    /// Rounds (one block per engine each).
+    #[arg(long, default_value_t = 40)]
+    rounds: usize,
+    /// Milliseconds per block.
+    #[arg(long, default_value_t = 20)]
+    block_ms: u64,
+    /// Keys, all resident (Zipf 0.99 over them).
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// Engines, comma-separated; must include clockwise.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "clockwise,quick_cache,moka"
+    )]
+    engines: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -185,6 +211,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(&args),
         Some(Command::Herd(args)) => herd(&args, cli.json),
         Some(Command::Overhead(args)) => overhead(&args, cli.json),
+        Some(Command::Versus(args)) => versus(&args, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -379,6 +406,48 @@ fn overhead(args: &OverheadArgs, json: bool) -> Result<(), Error> {
             "{:>4} {:>14.2} {:>15.2} {:>11.3}x {:>10.3}..{:.3}",
             r.threads, r.stats_on_mops, r.stats_off_mops, r.ratio, r.ratio_p10, r.ratio_p90
         );
+    }
+    Ok(())
+}
+
+fn versus(args: &VersusArgs, json: bool) -> Result<(), Error> {
+    use clockwise_bench::versus::{measure, VersusConfig};
+    let bar = progress(args.threads.len() as u64, "thread counts", json);
+    let reports = args
+        .threads
+        .iter()
+        .map(|&threads| {
+            let report = measure(&VersusConfig {
+                threads,
+                rounds: args.rounds,
+                block: Duration::from_millis(args.block_ms.max(1)),
+                keys: args.keys,
+                engines: args.engines.clone(),
+            });
+            bar.inc(1);
+            report
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    bar.finish_and_clear();
+    if json {
+        print_json(&reports);
+        return Ok(());
+    }
+    println!(
+        "all-hit gets, Zipf 0.99 over {} keys; {} rounds of {} ms blocks, engines alternating",
+        args.keys, args.rounds, args.block_ms
+    );
+    println!(
+        "{:<12} {:>4} {:>10} {:>16} {:>20}",
+        "engine", "thr", "Mops/s", "clockwise/this", "p10..p90 of rounds"
+    );
+    for r in &reports {
+        for row in &r.rows {
+            println!(
+                "{:<12} {:>4} {:>10.2} {:>15.2}x {:>12.2}..{:.2}",
+                row.engine, r.threads, row.mops, row.clockwise_ratio, row.ratio_p10, row.ratio_p90
+            );
+        }
     }
     Ok(())
 }

@@ -7,11 +7,10 @@
 //! runs here); interleaving many short blocks and taking the median of the
 //! per-round ratios does not.
 
+use crate::interleave::{median, quantile};
 use crate::Workload;
 use serde::Serialize;
-use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -54,50 +53,6 @@ pub struct OverheadReport {
     pub ratio_p10: f64,
     /// 90th percentile of the per-round ratios.
     pub ratio_p90: f64,
-}
-
-/// Gets per thread between looks at the clock.
-const BATCH: usize = 1024;
-
-/// Runs one block: every thread reads `keys` (its own offset) until
-/// `block` has passed; returns million gets per second.
-fn block(cache: &clockwise::Cache<u64, u64>, keys: &[u64], threads: usize, block: Duration) -> f64 {
-    let barrier = Barrier::new(threads);
-    let mask = keys.len() - 1;
-    let (ops, seconds) = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let barrier = &barrier;
-                s.spawn(move || {
-                    barrier.wait();
-                    let start = Instant::now();
-                    let (mut i, mut ops) = (t * 4099, 0u64);
-                    while start.elapsed() < block {
-                        for _ in 0..BATCH {
-                            black_box(cache.get(&keys[i & mask]));
-                            i = i.wrapping_add(7);
-                        }
-                        ops += BATCH as u64;
-                    }
-                    (ops, start.elapsed().as_secs_f64())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("reader panicked"))
-            .fold((0u64, 0f64), |(o, s), (ho, hs)| (o + ho, s.max(hs)))
-    });
-    ops as f64 / seconds / 1e6
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    quantile(v, 0.5)
-}
-
-fn quantile(v: &mut [f64], q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
 /// Measures stats on against stats off, interleaved.
@@ -143,17 +98,27 @@ pub fn measure(config: &OverheadConfig) -> OverheadReport {
             });
         }
         let (on, off) = pair.as_ref().expect("built above");
+        let (on, off) = (
+            |k: u64| on.get(&k).is_some(),
+            |k: u64| off.get(&k).is_some(),
+        );
+        // Monomorphized per closure: no indirect call in the measured loop.
+        macro_rules! block {
+            ($get:expr) => {
+                crate::interleave::block($get, &stream, threads, config.block)
+            };
+        }
         if round % 8 == 0 {
             // Warm both (caches, branch predictors, thread slots).
-            block(on, &stream, threads, config.block);
-            block(off, &stream, threads, config.block);
+            block!(&on);
+            block!(&off);
         }
         let (a, b) = if round % 2 == 0 {
-            let a = block(on, &stream, threads, config.block);
-            (a, block(off, &stream, threads, config.block))
+            let a = block!(&on);
+            (a, block!(&off))
         } else {
-            let b = block(off, &stream, threads, config.block);
-            (block(on, &stream, threads, config.block), b)
+            let b = block!(&off);
+            (block!(&on), b)
         };
         on_mops.push(a);
         off_mops.push(b);

@@ -661,3 +661,38 @@ fn overhead_interleaves_both_caches_and_reports_consistent_quantiles() {
     assert_eq!(rows[0]["rounds"], 2);
     assert!(rows[0]["ratio"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn versus_reports_each_engine_against_clockwise_per_thread_count() {
+    let reports = bench_json(&[
+        "versus",
+        "--threads",
+        "1,2",
+        "--rounds",
+        "2",
+        "--block-ms",
+        "2",
+        "--keys",
+        "1000",
+        "--engines",
+        "quick_cache,clockwise",
+    ]);
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    for (report, threads) in reports.iter().zip([1, 2]) {
+        assert_eq!(report["threads"], threads);
+        let rows = report["rows"].as_array().unwrap();
+        assert_eq!(rows[0]["engine"], "quick_cache");
+        assert!(rows[0]["clockwise_ratio"].as_f64().unwrap() > 0.0);
+        assert_eq!(rows[1]["engine"], "clockwise");
+        assert_eq!(rows[1]["clockwise_ratio"], 1.0);
+    }
+    // Without clockwise there is nothing to compare with: a clear error.
+    let failed = assert_cmd::Command::cargo_bin("clockwise-bench")
+        .unwrap()
+        .args(["versus", "--engines", "quick_cache,moka", "--rounds", "1"])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert!(stderr.contains("list it among the engines"), "{stderr}");
+}
