@@ -467,7 +467,9 @@ impl Guard {
     /// # Safety
     ///
     /// The object must be unreachable for readers that pin from now on (it
-    /// was unlinked), retired only once, and allocated as an [`Owned`].
+    /// was unlinked), retired only once, and allocated as an [`Owned`]; and
+    /// it must be fine to drop on another thread (`T: Send` in effect: any
+    /// thread's collection may free it).
     pub unsafe fn defer_destroy<T>(&self, ptr: Shared<'_, T>) {
         unsafe fn free<T>(p: *mut ()) {
             // SAFETY: `p` came from `Box::into_raw` (`Owned`) and is freed
