@@ -306,6 +306,28 @@ fn print_json(value: &impl serde::Serialize) {
 /// then for machines) and by indicatif itself when stderr is not a
 /// terminal. It appears once a step has taken a second, so short runs
 /// print nothing.
+/// Runs `f` on each item behind a progress bar (see [`progress`]) whose
+/// message names the item; stops at the first error.
+fn each_with_progress<T: std::fmt::Display, R>(
+    items: &[T],
+    unit: &str,
+    json: bool,
+    mut f: impl FnMut(&T) -> Result<R, Error>,
+) -> Result<Vec<R>, Error> {
+    let bar = progress(items.len() as u64, unit, json);
+    let out = items
+        .iter()
+        .map(|item| {
+            bar.set_message(item.to_string());
+            let r = f(item);
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    out
+}
+
 fn progress(len: u64, unit: &str, json: bool) -> indicatif::ProgressBar {
     if json {
         return indicatif::ProgressBar::hidden();
@@ -338,18 +360,7 @@ fn herd(args: &HerdArgs, json: bool) -> Result<(), Error> {
         rounds: args.rounds.max(1),
         load_time: Duration::from_millis(args.load_ms),
     };
-    let bar = progress(args.engines.len() as u64, "engines", json);
-    let reports = args
-        .engines
-        .iter()
-        .map(|e| {
-            bar.set_message(e.clone());
-            let report = herd::run(e, &config);
-            bar.inc(1);
-            report
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    bar.finish_and_clear();
+    let reports = each_with_progress(&args.engines, "engines", json, |e| herd::run(e, &config))?;
     if json {
         print_json(&reports);
         return Ok(());
@@ -373,22 +384,14 @@ fn herd(args: &HerdArgs, json: bool) -> Result<(), Error> {
 
 fn overhead(args: &OverheadArgs, json: bool) -> Result<(), Error> {
     use clockwise_bench::overhead::{measure, OverheadConfig};
-    let bar = progress(args.threads.len() as u64, "thread counts", json);
-    let reports: Vec<_> = args
-        .threads
-        .iter()
-        .map(|&threads| {
-            let report = measure(&OverheadConfig {
-                threads,
-                rounds: args.rounds,
-                block: Duration::from_millis(args.block_ms.max(1)),
-                keys: args.keys,
-            });
-            bar.inc(1);
-            report
-        })
-        .collect();
-    bar.finish_and_clear();
+    let reports = each_with_progress(&args.threads, "thread counts", json, |&threads| {
+        Ok(measure(&OverheadConfig {
+            threads,
+            rounds: args.rounds,
+            block: Duration::from_millis(args.block_ms.max(1)),
+            keys: args.keys,
+        }))
+    })?;
     if json {
         print_json(&reports);
         return Ok(());
@@ -412,23 +415,15 @@ fn overhead(args: &OverheadArgs, json: bool) -> Result<(), Error> {
 
 fn versus(args: &VersusArgs, json: bool) -> Result<(), Error> {
     use clockwise_bench::versus::{measure, VersusConfig};
-    let bar = progress(args.threads.len() as u64, "thread counts", json);
-    let reports = args
-        .threads
-        .iter()
-        .map(|&threads| {
-            let report = measure(&VersusConfig {
-                threads,
-                rounds: args.rounds,
-                block: Duration::from_millis(args.block_ms.max(1)),
-                keys: args.keys,
-                engines: args.engines.clone(),
-            });
-            bar.inc(1);
-            report
+    let reports = each_with_progress(&args.threads, "thread counts", json, |&threads| {
+        measure(&VersusConfig {
+            threads,
+            rounds: args.rounds,
+            block: Duration::from_millis(args.block_ms.max(1)),
+            keys: args.keys,
+            engines: args.engines.clone(),
         })
-        .collect::<Result<Vec<_>, Error>>()?;
-    bar.finish_and_clear();
+    })?;
     if json {
         print_json(&reports);
         return Ok(());

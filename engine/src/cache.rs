@@ -396,15 +396,15 @@ where
             .metrics
             .as_ref()
             .and_then(|m| m.insert_latency.start_at(slot));
-        let now = if ttl.is_some() {
-            if !self.inner.timed.load(Ordering::Relaxed) {
-                self.inner.timed.store(true, Ordering::Relaxed);
-            }
-            self.now()
-        } else if self.inner.timed.load(Ordering::Relaxed) {
+        let timed = self.inner.timed.load(Ordering::Relaxed);
+        if ttl.is_some() && !timed {
+            self.inner.timed.store(true, Ordering::Relaxed);
+        }
+        // Until `timed`, no entry of this cache expires and none is
+        // refreshed by age: no clock read.
+        let now = if ttl.is_some() || timed {
             self.now()
         } else {
-            // No entry of this cache expires and none is refreshed by age.
             0
         };
         let expires_at = ttl.map_or(NEVER, |t| now.saturating_add(nanos(t)));

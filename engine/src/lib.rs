@@ -42,7 +42,7 @@ pub use loading::LoadError;
 #[cfg(clockwise_loom)]
 #[doc(hidden)]
 pub fn release_thread_for_loom() {
-    sync::release_thread_for_loom();
+    reclaim::release_thread_for_loom();
     clockwise_stats::slot::release_current_for_loom();
 }
 
@@ -55,8 +55,8 @@ pub mod reclaim_for_loom {
 }
 
 /// Frees, now, every removed entry and replaced table that no reader can
-/// still hold, instead of at the next automatic collection (which runs after
-/// about a thousand removals process-wide). For memory measurements and
+/// still hold, instead of at the next automatic collection (which runs once 128
+/// to 8,192 removed objects wait, process-wide). For memory measurements and
 /// tests; caches never need it.
 ///
 /// ```

@@ -113,6 +113,15 @@ struct ShardHost<K, V> {
     removed: smallvec::SmallVec<[(Page<K, V>, Removal); 4]>,
 }
 
+impl<K, V> ShardHost<K, V> {
+    fn at(now: u64) -> Self {
+        ShardHost {
+            now,
+            removed: smallvec::SmallVec::new(),
+        }
+    }
+}
+
 impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
     fn referenced(&mut self, page: &Page<K, V>) -> bool {
         page.entry().referenced.load(Ordering::Relaxed)
@@ -269,10 +278,7 @@ impl<K, V> Shard<K, V> {
                 // SAFETY: loaded under `guard` from the current table.
                 let entry = unsafe { p.deref() };
                 if entry.expired(now) {
-                    let mut host = ShardHost {
-                        now,
-                        removed: smallvec::SmallVec::new(),
-                    };
+                    let mut host = ShardHost::at(now);
                     if let Some(page) = state.policy.remove(&mut host, entry.node()) {
                         self.unlink(state, page, RemovalCause::Expired, guard, out);
                     }
@@ -304,10 +310,7 @@ impl<K, V> Shard<K, V> {
             let mut guard_state = lock(&self.state);
             let state = &mut *guard_state;
             if let Some((_, old)) = self.table(guard).find(hash, &key, guard) {
-                let mut host = ShardHost {
-                    now,
-                    removed: smallvec::SmallVec::new(),
-                };
+                let mut host = ShardHost::at(now);
                 if let Some(page) = state.policy.remove(&mut host, old.node()) {
                     self.unlink(state, page, RemovalCause::Replaced, guard, out);
                 }
@@ -320,10 +323,7 @@ impl<K, V> Shard<K, V> {
         let mut guard_state = lock(&self.state);
         let state = &mut *guard_state;
         let existing = self.table(guard).find(hash, &entry.key, guard);
-        let mut host = ShardHost {
-            now,
-            removed: smallvec::SmallVec::new(),
-        };
+        let mut host = ShardHost::at(now);
         let entry = entry.into_shared(guard);
         // SAFETY: just allocated; published below under this lock.
         let fresh = unsafe { entry.deref() };
@@ -388,10 +388,7 @@ impl<K, V> Shard<K, V> {
         let mut state = lock(&self.state);
         let (_, entry) = self.table(guard).find(hash, key, guard)?;
         let before = out.len();
-        let mut host = ShardHost {
-            now: 0,
-            removed: smallvec::SmallVec::new(),
-        };
+        let mut host = ShardHost::at(0);
         let page = state.policy.remove(&mut host, entry.node())?;
         self.unlink(&mut state, page, RemovalCause::Explicit, guard, out);
         self.publish_gauges(&state);
@@ -416,10 +413,7 @@ impl<K, V> Shard<K, V> {
             .page(node)
             .is_some_and(|p| std::ptr::eq(p.entry(), entry));
         if ours && entry.expired(now) {
-            let mut host = ShardHost {
-                now,
-                removed: smallvec::SmallVec::new(),
-            };
+            let mut host = ShardHost::at(now);
             if let Some(page) = state.policy.remove(&mut host, node) {
                 self.unlink(&mut state, page, RemovalCause::Expired, guard, out);
                 self.publish_gauges(&state);
@@ -447,10 +441,7 @@ impl<K, V> Shard<K, V> {
                 .collect(),
             None => state.policy.pages().map(|(n, _)| n).collect(),
         };
-        let mut host = ShardHost {
-            now: 0,
-            removed: smallvec::SmallVec::new(),
-        };
+        let mut host = ShardHost::at(0);
         for node in doomed {
             if let Some(page) = state.policy.remove(&mut host, node) {
                 self.unlink(&mut state, page, RemovalCause::Explicit, guard, out);

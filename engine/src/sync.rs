@@ -29,12 +29,6 @@ pub(crate) use std::cell::{Cell, RefCell};
 /// of `crate::reclaim`'s asymmetric fence; loom builds use full fences).
 pub(crate) use std::sync::atomic::compiler_fence;
 
-/// Gives back the calling loom model thread's reclamation record.
-#[cfg(clockwise_loom)]
-pub fn release_thread_for_loom() {
-    crate::reclaim::release_thread_for_loom();
-}
-
 /// Locks `m`, ignoring poisoning: every shard mutation is written so that a
 /// panic (in a user's predicate, say) leaves the shard consistent.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
