@@ -62,19 +62,20 @@ impl Layout {
 /// The stripe a thread writes: an index into every set's stripes (owned
 /// indices first, then shared ones), and whether this thread is its only
 /// writer (write with `Relaxed` load + store) or not (write with
-/// `fetch_add`). Packed as `index << 1 | owned` so that the hot path reads
-/// one word.
+/// `fetch_add`). Packed as `index << 1 | shared` so that the hot path reads
+/// one word, and one test of its low bit both finds an owned slot and
+/// rules out [`UNCLAIMED`] (which is odd).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Slot(usize);
 
 impl Slot {
     fn owned(index: usize) -> Slot {
-        Slot(index << 1 | 1)
+        Slot(index << 1)
     }
 
     /// Shared stripe `j`, which follows the owned ones.
     fn shared(j: usize) -> Slot {
-        Slot((REGISTRY.layout.owned + j) << 1)
+        Slot((REGISTRY.layout.owned + j) << 1 | 1)
     }
 
     /// The stripe's index in a set of [`Layout::total`] stripes.
@@ -86,7 +87,7 @@ impl Slot {
     /// True if this thread is the stripe's only writer.
     #[inline]
     pub(crate) fn is_owned(self) -> bool {
-        self.0 & 1 == 1
+        self.0 & 1 == 0
     }
 }
 
@@ -218,7 +219,8 @@ thread_local! {
 }
 
 /// `FAST` before the thread's first claim (never a valid packed slot: an
-/// index that large cannot exist).
+/// index that large cannot exist). Odd, like a shared slot, so the hot
+/// path's one test for "owned" also sends an unclaimed thread to [`claim`].
 #[cfg(not(clockwise_loom))]
 const UNCLAIMED: usize = usize::MAX;
 
@@ -227,16 +229,25 @@ const UNCLAIMED: usize = usize::MAX;
 pub(crate) fn current() -> Slot {
     #[cfg(not(clockwise_loom))]
     {
-        let fast = FAST.get();
-        if fast != UNCLAIMED {
-            return Slot(fast);
+        let fast = Slot(FAST.get());
+        if fast.is_owned() {
+            return fast;
         }
     }
     claim()
 }
 
+/// The slot of a thread that holds no owned index: a shared stripe, or
+/// none yet (claim one now).
 #[cold]
 fn claim() -> Slot {
+    #[cfg(not(clockwise_loom))]
+    {
+        let fast = FAST.get();
+        if fast != UNCLAIMED {
+            return Slot(fast);
+        }
+    }
     let slot = CLAIM
         .try_with(|c| c.slot)
         .unwrap_or_else(|_| Slot::shared(0));
