@@ -24,9 +24,9 @@
 //! # Protocol and invariants
 //!
 //! - Each thread owns a [`Record`] whose `state` only it writes: 0 while not
-//!   pinned, `epoch << 1 | 1` while pinned, `epoch` being the number of
-//!   collections begun when it pinned. Nested pins only count depth, in a
-//!   thread-local.
+//!   pinned; while pinned, the domain's [`Hot::word`] as it read it at the
+//!   pin, which is odd and carries the number of collections begun. Nested
+//!   pins only count depth, in a thread-local ([`Fast::nest`]).
 //! - Pin: store the pinned state (`Relaxed`), then the light fence, then
 //!   the reads. Unpin: store 0 with `Release`, after the last use of any
 //!   entry. Plain stores: no read-modify-write, and no load of the thread's
@@ -62,7 +62,7 @@
 //! objects unless a reader is descheduled mid-lookup.
 
 use crate::sync::{
-    compiler_fence, fence, lock, try_lock, AtomicBool, AtomicU64, Cell, Mutex, Ordering, RefCell,
+    compiler_fence, fence, lock, try_lock, AtomicU64, Cell, Mutex, Ordering, RefCell,
 };
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
@@ -103,8 +103,8 @@ pub(crate) fn collect_at_for(cost: std::time::Duration) -> usize {
 
 /// One reader's announcement, on a line of its own (collectors read it).
 struct Record {
-    /// 0 while not pinned; `epoch << 1 | 1` while pinned, `epoch` being the
-    /// domain's collection count read at the pin.
+    /// 0 while not pinned; while pinned, [`Hot::word`] as read at the pin
+    /// (odd: [`PINNED`] is set).
     state: AtomicU64,
 }
 
@@ -153,16 +153,24 @@ struct Sealed {
     collect_at: usize,
 }
 
-/// What every pin reads.
+/// What every pin reads: one word, so a pin loads one value and stores it.
 struct Hot {
-    /// Collections started. A reader stores it in its pinned state, so a
-    /// reader pinned again after a collection began never looks like the
-    /// same pinned section.
-    epoch: AtomicU64,
-    /// `membarrier` is registered: readers use the light fence. Written once,
-    /// under `records`' lock, before the first record is handed out.
-    asymmetric: AtomicBool,
+    /// `collections << 2 | ASYMMETRIC? | PINNED`. Collections started (in
+    /// units of [`EPOCH_STEP`]): a reader stores the whole word as its pinned
+    /// state, so a reader pinned again after a collection began never looks
+    /// like the same pinned section. [`ASYMMETRIC`]: `membarrier` is
+    /// registered and readers use the light fence; set once, under
+    /// `records`' lock, before the first record is handed out. [`PINNED`]:
+    /// always set, so the word is a valid pinned state as it is.
+    word: AtomicU64,
 }
+
+/// In a record's state: the thread is pinned.
+const PINNED: u64 = 1;
+/// In [`Hot::word`]: readers use the light (compiler-only) fence.
+const ASYMMETRIC: u64 = 2;
+/// What a collection adds to [`Hot::word`].
+const EPOCH_STEP: u64 = 4;
 
 /// The process's reclamation state (one per loom model under loom).
 struct Domain {
@@ -192,8 +200,7 @@ macro_rules! new_domain {
             }),
             waiting: Mutex::new(Vec::new()),
             hot: CachePadded::new(Hot {
-                epoch: AtomicU64::new(0),
-                asymmetric: AtomicBool::new(false),
+                word: AtomicU64::new(PINNED),
             }),
         }
     };
@@ -221,11 +228,12 @@ impl Domain {
         }
         records.probed = true;
         let refused = std::env::var_os(NO_MEMBARRIER).is_some_and(|v| !v.is_empty() && v != "0");
-        // Relaxed: every reader reads it after taking a record from the
-        // `records` mutex held here, which orders it.
-        self.hot
-            .asymmetric
-            .store(!refused && barrier::register(), Ordering::Relaxed);
+        if !refused && barrier::register() {
+            // Relaxed: every reader reads it after taking a record from the
+            // `records` mutex held here, which orders it. A read-modify-write,
+            // because a collection may bump the epoch without that lock.
+            self.hot.word.fetch_or(ASYMMETRIC, Ordering::Relaxed);
+        }
     }
 
     fn release(&self, r: RecordPtr) {
@@ -239,10 +247,10 @@ impl Domain {
         sealed.objects >= sealed.collect_at
     }
 
+    /// The reader's side of the fence pair, for a pin that read `word`.
     #[inline(always)]
-    fn light_fence(&self) {
-        // Relaxed: written once before any record exists (see `claim`).
-        if self.hot.asymmetric.load(Ordering::Relaxed) {
+    fn light_fence(word: u64) {
+        if word & ASYMMETRIC != 0 {
             // Pairs with the collector's heavy barrier (module docs).
             compiler_fence(Ordering::SeqCst);
         } else {
@@ -260,13 +268,14 @@ impl Domain {
             sealed.objects = 0;
             std::mem::take(&mut sealed.bags)
         };
-        // Relaxed: only collectors write it, one at a time (`waiting`).
-        self.hot.epoch.fetch_add(1, Ordering::Relaxed);
-        // Read under the lock that `claim` writes it under: a reader that
+        // Relaxed: the epoch only distinguishes pinned sections (see
+        // `Hot::word`); one collector at a time (`waiting`).
+        self.hot.word.fetch_add(EPOCH_STEP, Ordering::Relaxed);
+        // Read under the lock that `probe` writes it under: a reader that
         // registers after this point also sees every unlink taken above.
         let asymmetric = {
             let _records = lock(&self.records);
-            self.hot.asymmetric.load(Ordering::Relaxed)
+            self.hot.word.load(Ordering::Relaxed) & ASYMMETRIC != 0
         };
         if asymmetric {
             let started = std::time::Instant::now();
@@ -282,7 +291,7 @@ impl Domain {
                 // Acquire pairs with the reader's Release unpin: what it did
                 // while pinned happens-before a free we decide on later.
                 let state = r.get().state.load(Ordering::Acquire);
-                (state & 1 == 1).then_some((r, state))
+                (state & PINNED != 0).then_some((r, state))
             })
             .collect();
         if !garbage.is_empty() {
@@ -326,12 +335,22 @@ fn domain() -> &'static Domain {
 /// The calling thread's pin state, read on every pin: no destructor, so the
 /// thread-local is a plain `%fs`-relative access with no liveness check.
 struct Fast {
+    /// The thread's record; null while [`UNREGISTERED`].
     record: Cell<*const CachePadded<Record>>,
-    depth: Cell<usize>,
-    /// A seal passed the collection threshold: collect at the outermost
-    /// unpin.
-    collect: Cell<bool>,
+    /// Pinned depth, plus the flags [`UNREGISTERED`] and [`COLLECT`]: so the
+    /// common pin (registered, not pinned) and unpin (back to that) each test
+    /// one word for zero.
+    nest: Cell<usize>,
 }
+
+/// In [`Fast::nest`]: the thread holds no record (before its first pin, and
+/// after its thread-local teardown gave the record back).
+const UNREGISTERED: usize = 1 << (usize::BITS - 1);
+/// In [`Fast::nest`]: a seal passed the collection threshold; collect at the
+/// outermost unpin.
+const COLLECT: usize = 1 << (usize::BITS - 2);
+/// In [`Fast::nest`]: the pinned depth.
+const DEPTH: usize = COLLECT - 1;
 
 /// The calling thread's retired objects; its destructor seals them and gives
 /// the record back when the thread exits.
@@ -348,9 +367,12 @@ impl Owner {
         // `try_with`: loom destroys its mock thread-locals in any order.
         let _ = FAST.try_with(|f| {
             let r = f.record.replace(ptr::null());
-            // A thread that leaked a guard stays pinned: its record is
-            // never reused.
-            if !r.is_null() && f.depth.get() == 0 {
+            let nest = f.nest.replace(UNREGISTERED);
+            // A guard still alive (leaked, or held by another thread-local's
+            // destructor) keeps its depth and unpins its record itself, and
+            // the record is never reused.
+            f.nest.set(nest & DEPTH | UNREGISTERED);
+            if !r.is_null() && nest & DEPTH == 0 {
                 domain().release(RecordPtr(r));
             }
         });
@@ -368,8 +390,7 @@ std::thread_local! {
     static FAST: Fast = const {
         Fast {
             record: Cell::new(ptr::null()),
-            depth: Cell::new(0),
-            collect: Cell::new(false),
+            nest: Cell::new(UNREGISTERED),
         }
     };
     static OWNER: Owner = const { Owner { bag: RefCell::new(Vec::new()) } };
@@ -379,8 +400,7 @@ std::thread_local! {
 loom::thread_local! {
     static FAST: Fast = Fast {
         record: Cell::new(ptr::null()),
-        depth: Cell::new(0),
-        collect: Cell::new(false),
+        nest: Cell::new(UNREGISTERED),
     };
     static OWNER: Owner = Owner { bag: RefCell::new(Vec::new()) };
 }
@@ -395,21 +415,28 @@ pub(crate) fn release_thread_for_loom() {
 /// A pinned thread: entries loaded while it lives stay allocated.
 #[derive(Debug)]
 pub struct Guard {
-    /// Null for [`unprotected`].
+    /// The pinned record, tagged with [`SPECIAL`] for a guard whose drop
+    /// takes the slow path: [`UNPROTECTED`] (no record), or a record taken
+    /// during thread-local teardown, given back at unpin. One word, so the
+    /// common drop tests one bit.
     record: *const CachePadded<Record>,
-    /// Taken during thread-local teardown: given back at unpin.
-    temporary: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
+/// Tag bit of [`Guard::record`] (records are cache-line aligned, so a real
+/// record's address has it clear).
+const SPECIAL: usize = 1;
+/// [`Guard::record`] of [`unprotected`]: tagged, no record.
+const UNPROTECTED: *const CachePadded<Record> = ptr::without_provenance(SPECIAL);
+
 #[inline(always)]
 fn enter(r: &Record, d: &Domain) {
-    // Relaxed load: the epoch only makes this pinned state differ from the
-    // thread's earlier ones. Relaxed store: the fence orders it before the
-    // table reads that follow.
-    let epoch = d.hot.epoch.load(Ordering::Relaxed);
-    r.state.store(epoch << 1 | 1, Ordering::Relaxed);
-    d.light_fence();
+    // Relaxed load: the word only makes this pinned state differ from the
+    // thread's earlier ones and says which fence to use. Relaxed store: the
+    // fence orders it before the table reads that follow.
+    let word = d.hot.word.load(Ordering::Relaxed);
+    r.state.store(word, Ordering::Relaxed);
+    Domain::light_fence(word);
 }
 
 #[inline(always)]
@@ -423,40 +450,54 @@ fn exit(r: &Record) {
 #[inline]
 pub fn pin() -> Guard {
     FAST.with(|f| {
-        let depth = f.depth.get();
-        if depth == 0 {
-            let r = f.record.get();
-            if r.is_null() {
-                return pin_first(f);
-            }
-            // SAFETY: records live as long as the domain.
-            enter(unsafe { &*r }, domain());
+        let nest = f.nest.get();
+        if nest != 0 {
+            return pin_slow(f, nest);
         }
-        f.depth.set(depth + 1);
+        let r = f.record.get();
+        // SAFETY: a registered thread's record is non-null (`nest` is 0
+        // only after `pin_first` set it), and records live as long as the
+        // domain.
+        enter(unsafe { &*r }, domain());
+        f.nest.set(1);
         Guard {
-            record: f.record.get(),
-            temporary: false,
+            record: r,
             _not_send: PhantomData,
         }
     })
 }
 
-/// The first pin of a thread (or one during thread-local teardown).
+/// A nested pin, or the thread's first.
 #[cold]
+fn pin_slow(f: &Fast, nest: usize) -> Guard {
+    if nest & UNREGISTERED != 0 {
+        return pin_first(f);
+    }
+    f.nest.set(nest + 1);
+    Guard {
+        record: f.record.get(),
+        _not_send: PhantomData,
+    }
+}
+
+/// The first pin of a thread (or one during thread-local teardown).
 fn pin_first(f: &Fast) -> Guard {
     let d = domain();
     let r = d.claim();
     enter(r.get(), d);
     // Touching `OWNER` registers its destructor, which gives the record
     // back; after it ran (teardown), the record is given back at unpin.
-    let temporary = OWNER.try_with(|_| ()).is_err();
-    if !temporary {
-        f.record.set(r.0);
-        f.depth.set(1);
+    if OWNER.try_with(|_| ()).is_err() {
+        return Guard {
+            record: r.0.map_addr(|a| a | SPECIAL),
+            _not_send: PhantomData,
+        };
     }
+    debug_assert_eq!(f.nest.get() & DEPTH, 0, "no guard outlives a release");
+    f.record.set(r.0);
+    f.nest.set(1);
     Guard {
         record: r.0,
-        temporary,
         _not_send: PhantomData,
     }
 }
@@ -480,19 +521,22 @@ impl Guard {
             ptr: ptr.as_raw() as *mut (),
             free: free::<T>,
         };
-        if self.record.is_null() {
+        if self.record == UNPROTECTED {
             // SAFETY: `unprotected` is only used when no reader can exist.
             unsafe { (d.free)(d.ptr) };
             return;
         }
+        let regular = self.record.addr() & SPECIAL == 0;
         let mut d = Some(d);
         let _ = OWNER.try_with(|o| {
             let mut bag = o.bag.borrow_mut();
             bag.extend(d.take());
             if bag.len() >= BAG {
                 let full = std::mem::replace(&mut *bag, Vec::with_capacity(BAG));
-                if domain().seal(full) {
-                    FAST.with(|f| f.collect.set(true));
+                // A teardown guard leaves the collection to the next seal
+                // past the mark, by any thread.
+                if domain().seal(full) && regular {
+                    FAST.with(|f| f.nest.set(f.nest.get() | COLLECT));
                 }
             }
         });
@@ -501,33 +545,51 @@ impl Guard {
             domain().seal(vec![d]);
         }
     }
+
+    /// The drop of an [`unprotected`] or teardown guard.
+    #[cold]
+    fn drop_special(&self) {
+        if self.record == UNPROTECTED {
+            return;
+        }
+        let r = self.record.map_addr(|a| a & !SPECIAL);
+        // SAFETY: records live as long as the domain.
+        exit(unsafe { &*r });
+        domain().release(RecordPtr(r));
+    }
+}
+
+/// An unpin that leaves the thread pinned (nested), collects, or ends a
+/// guard that outlived its thread's release. `nest` is already stored.
+#[cold]
+fn unpin_slow(f: &Fast, r: &Record, nest: usize) {
+    if nest & DEPTH != 0 {
+        return;
+    }
+    exit(r);
+    if nest & COLLECT != 0 {
+        f.nest.set(nest & !COLLECT);
+        domain().collect();
+    }
 }
 
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        if self.record.is_null() {
-            return;
+        if self.record.addr() & SPECIAL != 0 {
+            return self.drop_special();
         }
         // SAFETY: records live as long as the domain.
         let r = unsafe { &*self.record };
-        if self.temporary {
-            exit(r);
-            domain().release(RecordPtr(self.record));
-            return;
-        }
-        let collect = FAST.with(|f| {
-            let depth = f.depth.get() - 1;
-            f.depth.set(depth);
-            if depth > 0 {
-                return false;
+        FAST.with(|f| {
+            let nest = f.nest.get().wrapping_sub(1);
+            f.nest.set(nest);
+            if nest == 0 {
+                exit(r);
+            } else {
+                unpin_slow(f, r, nest);
             }
-            exit(r);
-            f.collect.take()
         });
-        if collect {
-            domain().collect();
-        }
     }
 }
 
@@ -539,14 +601,13 @@ impl Drop for Guard {
 /// No other thread may be able to reach the objects used through it.
 pub(crate) unsafe fn unprotected() -> &'static Guard {
     struct Unprotected(Guard);
-    // SAFETY: the null guard holds no thread state.
+    // SAFETY: the unprotected guard holds no record and no thread state.
     unsafe impl Sync for Unprotected {}
-    static UNPROTECTED: Unprotected = Unprotected(Guard {
-        record: ptr::null(),
-        temporary: false,
+    static GUARD: Unprotected = Unprotected(Guard {
+        record: UNPROTECTED,
         _not_send: PhantomData,
     });
-    &UNPROTECTED.0
+    &GUARD.0
 }
 
 /// Seals the calling thread's bag and runs a collection: frees every
@@ -570,7 +631,7 @@ pub(crate) fn asymmetric() -> bool {
     let d = domain();
     let mut records = lock(&d.records);
     d.probe(&mut records);
-    d.hot.asymmetric.load(Ordering::Relaxed)
+    d.hot.word.load(Ordering::Relaxed) & ASYMMETRIC != 0
 }
 
 /// Records ever created (tests: they are reused, not leaked).

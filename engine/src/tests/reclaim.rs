@@ -96,6 +96,75 @@ fn a_pinned_reader_delays_the_free_until_it_unpins() {
 }
 
 #[test]
+fn guards_may_end_in_any_order() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let slot = Arc::new(counted(9, &drops));
+    let (loaded_tx, loaded_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let reader = {
+        let slot = Arc::clone(&slot);
+        std::thread::spawn(move || {
+            let first = pin();
+            let second = pin();
+            // The first guard ends first: the thread stays pinned for the
+            // second.
+            drop(first);
+            let p = slot.load(Ordering::Acquire, &second);
+            loaded_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            // SAFETY: loaded under `second`, still pinned.
+            unsafe { p.deref() }.value
+        })
+    };
+    loaded_rx.recv().unwrap();
+    retire(&slot);
+    for _ in 0..5 {
+        reclaim::collect_now();
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "freed under a live guard");
+    go_tx.send(()).unwrap();
+    assert_eq!(reader.join().unwrap(), 9);
+    assert!(collect_until(&drops, 1), "never freed after the last guard");
+}
+
+/// Retires its object when its thread's locals are destroyed, after the
+/// reclamation's own thread-local (registered later, destroyed earlier).
+struct RetireAtExit(Option<Atomic<Counted>>);
+
+impl Drop for RetireAtExit {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            // A pin here finds the thread's record already given back: it
+            // takes one for the guard's lifetime only.
+            retire(&slot);
+        }
+    }
+}
+
+thread_local! {
+    static RETIRE_AT_EXIT: std::cell::RefCell<RetireAtExit> =
+        const { std::cell::RefCell::new(RetireAtExit(None)) };
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "thread-local destructor order is the platform's")]
+fn a_pin_during_thread_teardown_still_protects_and_frees() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let records = reclaim::record_count();
+    let thread_drops = Arc::clone(&drops);
+    std::thread::spawn(move || {
+        // Registered before the first pin, so destroyed after it.
+        RETIRE_AT_EXIT.with(|r| r.borrow_mut().0 = Some(counted(3, &thread_drops)));
+        drop(pin());
+    })
+    .join()
+    .unwrap();
+    assert!(collect_until(&drops, 1), "retired at teardown, never freed");
+    // The teardown pin gave its record back: other tests' threads reuse it.
+    assert!(reclaim::record_count() - records < 32);
+}
+
+#[test]
 #[cfg_attr(miri, ignore = "200 threads: minutes under Miri")]
 fn exited_threads_give_their_records_back() {
     let before = reclaim::record_count();
