@@ -164,9 +164,11 @@ impl<T> ClockPro<T> {
     pub(crate) const MAX_STEPS: u32 = 4096;
 
     /// A policy for `capacity` weight, its cold target adapting between 1%
-    /// and 99% of it (at least 2 and leaving the hot set at least that).
+    /// and 99% of it (at least 1, and leaving the hot set at least the
+    /// minimum), the reference simulator's range. A floor of 2 instead cost
+    /// 0.3 to 0.45 points on cpp@50, cpp@100 and sprite@100.
     pub(crate) fn new(capacity: u64) -> ClockPro<T> {
-        let min_cold = (capacity / 100).max(2).min(capacity);
+        let min_cold = (capacity / 100).max(1).min(capacity);
         let max_cold = (capacity * 99 / 100).min(capacity - min_cold).max(min_cold);
         ClockPro {
             nodes: Vec::new(),
