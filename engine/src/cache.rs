@@ -102,6 +102,7 @@ impl<K, V, S> fmt::Debug for Cache<K, V, S> {
 }
 
 /// Why a lookup missed.
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Miss {
     Absent,
     Expired,
@@ -125,6 +126,23 @@ impl<K, V> Cache<K, V> {
 /// `d` in nanoseconds, saturating.
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Counts a get of a cache that found no free call-counter column.
+#[cold]
+#[inline(never)]
+fn count_get_in_stripes(m: &Metrics) -> u64 {
+    m.counters.local().add_and_get(Counter::Get as usize, 1)
+}
+
+/// Counts a miss, on this thread's stripe.
+#[cold]
+fn count_miss(m: &Metrics, miss: Miss) {
+    let counter = match miss {
+        Miss::Absent => Counter::MissAbsent,
+        Miss::Expired => Counter::MissExpired,
+    };
+    m.counters.local().add(counter as usize, 1);
 }
 
 impl<K, V, S> Cache<K, V, S>
@@ -253,25 +271,47 @@ where
         let Some(m) = &self.inner.stats.metrics else {
             return self.read(shard, shard.find(hash, key, guard), guard).ok();
         };
-        // One thread-local lookup, then only this thread's stripe: bump the
-        // call number (which also picks the sampled calls). A hit writes
-        // nothing else: hits are derived at snapshot time as calls minus
-        // misses, and only a miss bumps its own counter.
-        let slot = ThreadSlot::current();
-        let stripe = m.counters.at(slot);
-        let call = stripe.add_and_get(Counter::Get as usize, 1);
-        let sample = (call & m.sample_mask == 0).then(|| m.get_latency.start_always());
+        // Bump this thread's call number for the cache (which also picks the
+        // sampled calls), in the record the pin holds. A hit writes nothing
+        // else: hits are derived at snapshot time as calls minus misses, and
+        // only a miss bumps its own counter. The timed calls and the misses
+        // take their own, out-of-line paths, so a hit's path is straight.
+        let call = match &m.calls {
+            Some(calls) => guard.count_call(calls),
+            None => count_get_in_stripes(m),
+        };
+        if call & m.sample_mask == 0 {
+            return self.lookup_timed(shard, hash, key, guard, m);
+        }
+        match self.read(shard, shard.find(hash, key, guard), guard) {
+            Ok(entry) => Some(entry),
+            Err(miss) => {
+                count_miss(m, miss);
+                None
+            }
+        }
+    }
+
+    /// A sampled `get`'s lookup: timed into the get-latency histogram.
+    #[inline(never)]
+    fn lookup_timed<'g, Q>(
+        &self,
+        shard: &Shard<K, V>,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+        m: &Metrics,
+    ) -> Option<&'g Entry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let sample = m.get_latency.start_always();
         let found = self.read(shard, shard.find(hash, key, guard), guard);
-        if let Err(miss) = &found {
-            let counter = match miss {
-                Miss::Absent => Counter::MissAbsent,
-                Miss::Expired => Counter::MissExpired,
-            };
-            stripe.add(counter as usize, 1);
+        if let Err(miss) = found {
+            count_miss(m, miss);
         }
-        if let Some(sample) = sample {
-            m.get_latency.finish_at(slot, sample);
-        }
+        m.get_latency.finish(sample);
         found.ok()
     }
 

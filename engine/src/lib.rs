@@ -51,7 +51,7 @@ pub fn release_thread_for_loom() {
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod reclaim_for_loom {
-    pub use crate::reclaim::{pin, Atomic, Guard, Owned, Shared};
+    pub use crate::reclaim::{pin, Atomic, CallCounter, Guard, Owned, Shared};
 }
 
 /// Frees, now, every removed entry and replaced table that no reader can

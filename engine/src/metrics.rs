@@ -1,5 +1,6 @@
 //! The cache's counters and latency histograms.
 
+use crate::reclaim::CallCounter;
 use crate::RemovalCause;
 use clockwise_stats::{CounterSet, Histogram, HistogramConfig, Snapshot};
 
@@ -7,7 +8,8 @@ use clockwise_stats::{CounterSet, Histogram, HistogramConfig, Snapshot};
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Counter {
     /// Calls of `get`, bumped before the lookup; its per-thread value picks
-    /// the sampled calls.
+    /// the sampled calls. Counted in [`Metrics::calls`] when the cache has
+    /// one, here otherwise; a snapshot adds both.
     Get,
     /// Never bumped: a hit writes only `Get`, and snapshots report
     /// `get - miss_absent - miss_expired` under this name.
@@ -74,6 +76,12 @@ impl From<RemovalCause> for Counter {
 
 pub(crate) struct Metrics {
     pub(crate) counters: CounterSet<N>,
+    /// Where gets are counted: a column of the reclamation records, so a
+    /// `get` bumps a cell in the line its pin already holds, with no second
+    /// thread-local lookup. `None` when every column is taken (more than
+    /// [`CALL_COUNTERS`](crate::reclaim::CALL_COUNTERS) caches with metrics
+    /// alive at once): gets then go to [`Counter::Get`].
+    pub(crate) calls: Option<CallCounter>,
     pub(crate) get_latency: Histogram,
     pub(crate) insert_latency: Histogram,
     /// Every load is timed: loads are slow, so the clock reads are noise.
@@ -94,6 +102,7 @@ impl Metrics {
             || Histogram::new(config, clock.clone()).expect("the default layout is valid");
         Metrics {
             counters: CounterSet::new(NAMES).expect("the counter names are valid and distinct"),
+            calls: CallCounter::new(),
             get_latency: histogram(),
             insert_latency: histogram(),
             load_latency: Histogram::new(HistogramConfig::default(), clock.clone())
@@ -104,6 +113,9 @@ impl Metrics {
 
     pub(crate) fn snapshot_into(&self, snap: &mut Snapshot) {
         let mut values = self.counters.values();
+        if let Some(calls) = &self.calls {
+            values[Counter::Get as usize] = values[Counter::Get as usize].wrapping_add(calls.sum());
+        }
         // Exact once writers are quiet. While they run, a miss may be seen
         // before its call (no ordering across cells), so saturate.
         let misses = values[Counter::MissAbsent as usize]

@@ -31,6 +31,13 @@
 //!   the reads. Unpin: store 0 with `Release`, after the last use of any
 //!   entry. Plain stores: no read-modify-write, and no load of the thread's
 //!   own previous store to wait for.
+//! - A record also carries call counters ([`CallCounter`]): column `i` of
+//!   every record belongs to the cache holding column `i`. Only the thread
+//!   holding the record writes its cells (`Relaxed` load + store, while
+//!   pinned); records change hands under the `records` lock, which orders
+//!   one holder's counts before the next one's. Readers sum a column under
+//!   that lock. Counting a `get` there touches no line the pin does not
+//!   already hold.
 //! - Retire: the writer unlinks the object first, then pushes it on its
 //!   thread's bag. Full bags are sealed into the domain's `sealed` list under
 //!   its mutex (so the unlinks happen-before whoever takes them).
@@ -101,12 +108,23 @@ pub(crate) fn collect_at_for(cost: std::time::Duration) -> usize {
         .clamp(MIN_COLLECT, MAX_COLLECT)
 }
 
-/// One reader's announcement, on a line of its own (collectors read it).
+/// One thread's announcement, on lines of its own (collectors read it),
+/// and its call counters.
 struct Record {
     /// 0 while not pinned; while pinned, [`Hot::word`] as read at the pin
     /// (odd: [`PINNED`] is set).
     state: AtomicU64,
+    /// Column `i` belongs to the [`CallCounter`] holding index `i`; only the
+    /// record's current holder writes it (`Relaxed` load + store), while
+    /// pinned. Never reset: a counter subtracts the column's sum at its
+    /// creation.
+    calls: [AtomicU64; CALL_COUNTERS],
 }
+
+/// Call counters each record carries: caches with metrics count their gets
+/// here, in the line the pin already holds, while this many are alive;
+/// later ones use their counter stripes.
+pub(crate) const CALL_COUNTERS: usize = if cfg!(clockwise_loom) { 2 } else { 63 };
 
 /// A retired object and how to free it.
 struct Deferred {
@@ -144,6 +162,8 @@ struct Records {
     free: Vec<RecordPtr>,
     /// Whether `membarrier` was tried yet.
     probed: bool,
+    /// Bit `i` set: call-counter column `i` is held by a live [`CallCounter`].
+    columns: u64,
 }
 
 struct Sealed {
@@ -192,6 +212,7 @@ macro_rules! new_domain {
                 all: Vec::new(),
                 free: Vec::new(),
                 probed: false,
+                columns: 0,
             }),
             sealed: Mutex::new(Sealed {
                 bags: Vec::new(),
@@ -216,6 +237,7 @@ impl Domain {
         }
         let r = RecordPtr(Box::into_raw(Box::new(CachePadded::new(Record {
             state: AtomicU64::new(0),
+            calls: std::array::from_fn(|_| AtomicU64::new(0)),
         }))));
         records.all.push(r);
         r
@@ -335,7 +357,8 @@ fn domain() -> &'static Domain {
 /// The calling thread's pin state, read on every pin: no destructor, so the
 /// thread-local is a plain `%fs`-relative access with no liveness check.
 struct Fast {
-    /// The thread's record; null while [`UNREGISTERED`].
+    /// The thread's record; null before its first pin, and after its
+    /// thread-local teardown once the depth is back to 0.
     record: Cell<*const CachePadded<Record>>,
     /// Pinned depth, plus the flags [`UNREGISTERED`] and [`COLLECT`]: so the
     /// common pin (registered, not pinned) and unpin (back to that) each test
@@ -343,8 +366,10 @@ struct Fast {
     nest: Cell<usize>,
 }
 
-/// In [`Fast::nest`]: the thread holds no record (before its first pin, and
-/// after its thread-local teardown gave the record back).
+/// In [`Fast::nest`]: the thread has no lasting record, because it never
+/// pinned or because its thread-local teardown ran. A record it holds while
+/// the depth is above 0 (taken during teardown, or held by a guard that
+/// outlived the teardown) is given back when the depth returns to 0.
 const UNREGISTERED: usize = 1 << (usize::BITS - 1);
 /// In [`Fast::nest`]: a seal passed the collection threshold; collect at the
 /// outermost unpin.
@@ -366,14 +391,15 @@ impl Owner {
         }
         // `try_with`: loom destroys its mock thread-locals in any order.
         let _ = FAST.try_with(|f| {
-            let r = f.record.replace(ptr::null());
-            let nest = f.nest.replace(UNREGISTERED);
-            // A guard still alive (leaked, or held by another thread-local's
-            // destructor) keeps its depth and unpins its record itself, and
-            // the record is never reused.
-            f.nest.set(nest & DEPTH | UNREGISTERED);
-            if !r.is_null() && nest & DEPTH == 0 {
-                domain().release(RecordPtr(r));
+            let nest = f.nest.get();
+            f.nest.set(nest | UNREGISTERED);
+            // With a guard still alive (held by another thread-local's
+            // destructor), the record goes back at its unpin instead.
+            if nest & DEPTH == 0 {
+                let r = f.record.replace(ptr::null());
+                if !r.is_null() {
+                    domain().release(RecordPtr(r));
+                }
             }
         });
     }
@@ -415,19 +441,11 @@ pub(crate) fn release_thread_for_loom() {
 /// A pinned thread: entries loaded while it lives stay allocated.
 #[derive(Debug)]
 pub struct Guard {
-    /// The pinned record, tagged with [`SPECIAL`] for a guard whose drop
-    /// takes the slow path: [`UNPROTECTED`] (no record), or a record taken
-    /// during thread-local teardown, given back at unpin. One word, so the
-    /// common drop tests one bit.
+    /// The thread's record; null only for [`unprotected`], which is a
+    /// `static` and never dropped.
     record: *const CachePadded<Record>,
     _not_send: PhantomData<*mut ()>,
 }
-
-/// Tag bit of [`Guard::record`] (records are cache-line aligned, so a real
-/// record's address has it clear).
-const SPECIAL: usize = 1;
-/// [`Guard::record`] of [`unprotected`]: tagged, no record.
-const UNPROTECTED: *const CachePadded<Record> = ptr::without_provenance(SPECIAL);
 
 #[inline(always)]
 fn enter(r: &Record, d: &Domain) {
@@ -455,9 +473,8 @@ pub fn pin() -> Guard {
             return pin_slow(f, nest);
         }
         let r = f.record.get();
-        // SAFETY: a registered thread's record is non-null (`nest` is 0
-        // only after `pin_first` set it), and records live as long as the
-        // domain.
+        // SAFETY: `nest` is 0 only while the thread holds a record (set by
+        // `pin_first`), and records live as long as the domain.
         enter(unsafe { &*r }, domain());
         f.nest.set(1);
         Guard {
@@ -467,10 +484,10 @@ pub fn pin() -> Guard {
     })
 }
 
-/// A nested pin, or the thread's first.
+/// A nested pin, or one that must take a record first.
 #[cold]
 fn pin_slow(f: &Fast, nest: usize) -> Guard {
-    if nest & UNREGISTERED != 0 {
+    if nest & DEPTH == 0 {
         return pin_first(f);
     }
     f.nest.set(nest + 1);
@@ -480,22 +497,18 @@ fn pin_slow(f: &Fast, nest: usize) -> Guard {
     }
 }
 
-/// The first pin of a thread (or one during thread-local teardown).
+/// The first pin of a thread, or the outermost one during or after its
+/// thread-local teardown.
 fn pin_first(f: &Fast) -> Guard {
     let d = domain();
     let r = d.claim();
     enter(r.get(), d);
-    // Touching `OWNER` registers its destructor, which gives the record
-    // back; after it ran (teardown), the record is given back at unpin.
-    if OWNER.try_with(|_| ()).is_err() {
-        return Guard {
-            record: r.0.map_addr(|a| a | SPECIAL),
-            _not_send: PhantomData,
-        };
-    }
-    debug_assert_eq!(f.nest.get() & DEPTH, 0, "no guard outlives a release");
     f.record.set(r.0);
-    f.nest.set(1);
+    // Touching `OWNER` registers its destructor, which gives the record
+    // back. After it ran (teardown), the record goes back at this pin's
+    // unpin instead.
+    let lasting = OWNER.try_with(|_| ()).is_ok();
+    f.nest.set(if lasting { 1 } else { UNREGISTERED | 1 });
     Guard {
         record: r.0,
         _not_send: PhantomData,
@@ -521,52 +534,70 @@ impl Guard {
             ptr: ptr.as_raw() as *mut (),
             free: free::<T>,
         };
-        if self.record == UNPROTECTED {
+        if self.record.is_null() {
             // SAFETY: `unprotected` is only used when no reader can exist.
             unsafe { (d.free)(d.ptr) };
             return;
         }
-        let regular = self.record.addr() & SPECIAL == 0;
         let mut d = Some(d);
+        let mut collect = false;
         let _ = OWNER.try_with(|o| {
             let mut bag = o.bag.borrow_mut();
             bag.extend(d.take());
             if bag.len() >= BAG {
                 let full = std::mem::replace(&mut *bag, Vec::with_capacity(BAG));
-                // A teardown guard leaves the collection to the next seal
-                // past the mark, by any thread.
-                if domain().seal(full) && regular {
-                    FAST.with(|f| f.nest.set(f.nest.get() | COLLECT));
-                }
+                collect = domain().seal(full);
             }
         });
         if let Some(d) = d {
             // Thread-local teardown: no bag any more.
-            domain().seal(vec![d]);
+            collect = domain().seal(vec![d]);
+        }
+        if collect {
+            // This guard pins the thread, so an outermost unpin will see it.
+            let _ = FAST.try_with(|f| f.nest.set(f.nest.get() | COLLECT));
         }
     }
 
-    /// The drop of an [`unprotected`] or teardown guard.
-    #[cold]
-    fn drop_special(&self) {
-        if self.record == UNPROTECTED {
-            return;
-        }
-        let r = self.record.map_addr(|a| a & !SPECIAL);
-        // SAFETY: records live as long as the domain.
-        exit(unsafe { &*r });
-        domain().release(RecordPtr(r));
+    /// Adds one call to `counter`'s column in this thread's record and
+    /// returns the column's new value there: a per-thread call number, which
+    /// also picks the sampled calls.
+    #[inline(always)]
+    pub fn count_call(&self, counter: &CallCounter) -> u64 {
+        debug_assert!(
+            !self.record.is_null(),
+            "the unprotected guard counts nothing"
+        );
+        // SAFETY: a pinned guard's record lives as long as the domain (the
+        // unprotected guard is never used to look anything up: see
+        // `unprotected`).
+        let record: &Record = unsafe { &*self.record };
+        // SAFETY: `column < CALL_COUNTERS` (`CallCounter::new`).
+        let cell = unsafe { record.calls.get_unchecked(counter.column) };
+        // Relaxed load + store: this thread holds the record, the column's
+        // only writer (see `Record::calls`).
+        let n = cell.load(Ordering::Relaxed).wrapping_add(1);
+        cell.store(n, Ordering::Relaxed);
+        n
     }
 }
 
 /// An unpin that leaves the thread pinned (nested), collects, or ends a
-/// guard that outlived its thread's release. `nest` is already stored.
+/// registration that outlived the thread's teardown. `nest` is already
+/// stored.
 #[cold]
-fn unpin_slow(f: &Fast, r: &Record, nest: usize) {
+fn unpin_slow(f: &Fast, r: *const CachePadded<Record>, nest: usize) {
     if nest & DEPTH != 0 {
         return;
     }
-    exit(r);
+    // SAFETY: records live as long as the domain.
+    exit(unsafe { &*r });
+    if nest & UNREGISTERED != 0 {
+        // While the depth was above 0 every pin used this record; give it
+        // back before collecting, whose destructors may pin again.
+        f.record.set(ptr::null());
+        domain().release(RecordPtr(r));
+    }
     if nest & COLLECT != 0 {
         f.nest.set(nest & !COLLECT);
         domain().collect();
@@ -576,16 +607,14 @@ fn unpin_slow(f: &Fast, r: &Record, nest: usize) {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        if self.record.addr() & SPECIAL != 0 {
-            return self.drop_special();
-        }
-        // SAFETY: records live as long as the domain.
-        let r = unsafe { &*self.record };
+        let r = self.record;
         FAST.with(|f| {
             let nest = f.nest.get().wrapping_sub(1);
             f.nest.set(nest);
             if nest == 0 {
-                exit(r);
+                // SAFETY: records live as long as the domain; a dropped guard
+                // is never the unprotected one (a `static`).
+                exit(unsafe { &*r });
             } else {
                 unpin_slow(f, r, nest);
             }
@@ -593,18 +622,68 @@ impl Drop for Guard {
     }
 }
 
+/// A column of call counters: one cell in every record, so each thread
+/// counts a cache's calls in the line its pin already holds.
+#[derive(Debug)]
+pub struct CallCounter {
+    column: usize,
+    /// The column's sum when this counter took it (cells are never reset).
+    baseline: u64,
+}
+
+impl CallCounter {
+    /// A free column, or `None` if all [`CALL_COUNTERS`] are taken.
+    pub fn new() -> Option<CallCounter> {
+        const ALL: u64 = u64::MAX >> (64 - CALL_COUNTERS);
+        let mut records = lock(&domain().records);
+        let free = !records.columns & ALL;
+        if free == 0 {
+            return None;
+        }
+        let column = free.trailing_zeros() as usize;
+        records.columns |= 1 << column;
+        // Every count of the column's previous holder happens-before this
+        // read: its calls happen-before its drop (the cache's last handle
+        // went away), which gave the column back under this lock.
+        let baseline = column_sum(&records, column);
+        Some(CallCounter { column, baseline })
+    }
+
+    /// Calls counted so far, on every thread. Like a striped counter's sum:
+    /// between the true totals at the call's start and end while threads
+    /// count, exact once they have stopped.
+    pub fn sum(&self) -> u64 {
+        column_sum(&lock(&domain().records), self.column).wrapping_sub(self.baseline)
+    }
+}
+
+impl Drop for CallCounter {
+    fn drop(&mut self) {
+        lock(&domain().records).columns &= !(1 << self.column);
+    }
+}
+
+fn column_sum(records: &Records, column: usize) -> u64 {
+    records.all.iter().fold(0, |sum, r| {
+        // Relaxed: each cell only grows and is read once; a record handed
+        // to another thread passed through the `records` lock.
+        sum.wrapping_add(r.get().calls[column].load(Ordering::Relaxed))
+    })
+}
+
 /// A guard for code that owns everything it touches (a shard being
 /// dropped): loads are unprotected and `defer_destroy` frees at once.
 ///
 /// # Safety
 ///
-/// No other thread may be able to reach the objects used through it.
+/// No other thread may be able to reach the objects used through it, and
+/// it must not be used to look anything up (it counts no calls).
 pub(crate) unsafe fn unprotected() -> &'static Guard {
     struct Unprotected(Guard);
     // SAFETY: the unprotected guard holds no record and no thread state.
     unsafe impl Sync for Unprotected {}
     static GUARD: Unprotected = Unprotected(Guard {
-        record: UNPROTECTED,
+        record: ptr::null(),
         _not_send: PhantomData,
     });
     &GUARD.0

@@ -10,7 +10,7 @@
 //! Build with `RUSTFLAGS="--cfg clockwise_loom"`.
 #![cfg(clockwise_loom)]
 
-use clockwise::reclaim_for_loom::{pin, Atomic, Owned, Shared};
+use clockwise::reclaim_for_loom::{pin, Atomic, CallCounter, Owned, Shared};
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::Ordering;
 use loom::sync::Arc;
@@ -112,5 +112,35 @@ fn two_readers_and_a_replacing_writer() {
         }
         unlink(&slot);
         clockwise::release_thread_for_loom();
+    });
+}
+
+/// Call counts live in the records: a record passes to the next thread
+/// with its counts (through the records' lock), and a sum over the records
+/// is exact once the counting threads are joined, never above the calls
+/// made while they run.
+#[test]
+fn call_counts_survive_record_hand_over() {
+    loom::model(|| {
+        let counter = Arc::new(CallCounter::new().expect("a free column"));
+        let first = {
+            let counter = Arc::clone(&counter);
+            spawn(move || {
+                let guard = pin();
+                guard.count_call(&counter);
+                guard.count_call(&counter)
+            })
+        };
+        let during = counter.sum();
+        assert!(during <= 2, "{during} calls counted, 2 made");
+        assert_eq!(first.join().unwrap(), 2, "a thread's own call number");
+        // The first thread gave its record back; the second takes it over
+        // (the main thread holds none) and goes on from its count.
+        let second = {
+            let counter = Arc::clone(&counter);
+            spawn(move || pin().count_call(&counter))
+        };
+        assert_eq!(second.join().unwrap(), 3, "the record's count carried over");
+        assert_eq!(counter.sum(), 3);
     });
 }

@@ -1,0 +1,111 @@
+//! `get` counts stay exact however they are recorded: in the per-thread
+//! reclamation records (one column per cache, while columns last), in the
+//! counter stripes (caches beyond the columns), from threads that have
+//! exited, and from a thread's own teardown.
+
+use clockwise::Cache;
+use std::cell::RefCell;
+
+fn cache() -> Cache<u64, u64> {
+    let cache = Cache::builder().max_capacity(1_000).build();
+    for k in 0..100 {
+        cache.insert(k, k);
+    }
+    cache
+}
+
+/// `hits` gets of present keys and `misses` of absent ones.
+fn read(cache: &Cache<u64, u64>, hits: u64, misses: u64) {
+    for i in 0..hits {
+        assert!(cache.get(&(i % 100)).is_some());
+    }
+    for i in 0..misses {
+        assert!(cache.get(&(1_000 + i)).is_none());
+    }
+}
+
+fn assert_counts(cache: &Cache<u64, u64>, hits: u64, misses: u64, what: &str) {
+    let s = cache.stats();
+    assert_eq!(s.counter("get"), hits + misses, "{what}: gets");
+    assert_eq!(s.counter("hit"), hits, "{what}: hits");
+    assert_eq!(s.counter("miss_absent"), misses, "{what}: misses");
+}
+
+#[test]
+fn gets_are_exact_with_more_caches_than_record_columns() {
+    // 100 caches with metrics alive at once: more than the records have
+    // columns (63), so some count in their stripes.
+    let caches: Vec<_> = (0..100).map(|_| cache()).collect();
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let caches = &caches;
+            s.spawn(move || {
+                for (i, c) in caches.iter().enumerate() {
+                    read(c, 10 + i as u64 + t, 3);
+                }
+            });
+        }
+    });
+    for (i, c) in caches.iter().enumerate() {
+        let i = i as u64;
+        assert_counts(c, 2 * (10 + i) + 1, 6, &format!("cache {i}"));
+    }
+}
+
+#[test]
+fn a_new_cache_counts_from_zero_in_a_reused_column() {
+    for round in 0..70u64 {
+        // Each cache's column goes back when it is dropped and the next
+        // cache likely takes it, with the old counts still in the records.
+        let c = cache();
+        read(&c, round, 1);
+        assert_counts(&c, round, 1, &format!("round {round}"));
+    }
+}
+
+#[test]
+fn gets_of_exited_threads_stay_counted() {
+    let c = cache();
+    for t in 0..20u64 {
+        std::thread::scope(|s| {
+            s.spawn(|| read(&c, 50 + t, 2));
+        });
+    }
+    // The threads' records went back and may serve other threads now.
+    let hits: u64 = (0..20).map(|t| 50 + t).sum();
+    assert_counts(&c, hits, 40, "after 20 threads");
+    read(&c, 5, 0);
+    assert_counts(&c, hits + 5, 40, "after more gets here");
+}
+
+/// Reads its cache when its thread's locals are destroyed.
+struct ReadAtExit(Option<Cache<u64, u64>>);
+
+impl Drop for ReadAtExit {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            read(&c, 7, 1);
+        }
+    }
+}
+
+thread_local! {
+    static READ_AT_EXIT: RefCell<ReadAtExit> = const { RefCell::new(ReadAtExit(None)) };
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "thread-local destructor order is the platform's")]
+fn gets_during_thread_teardown_are_counted() {
+    let c = cache();
+    let theirs = c.clone();
+    std::thread::spawn(move || {
+        // Registered before the thread's first pin, so destroyed after the
+        // reclamation's own thread-local: these gets take a record for
+        // their own duration.
+        READ_AT_EXIT.with(|r| r.borrow_mut().0 = Some(theirs.clone()));
+        read(&theirs, 3, 0);
+    })
+    .join()
+    .unwrap();
+    assert_counts(&c, 10, 1, "with the teardown's gets");
+}
