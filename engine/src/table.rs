@@ -128,7 +128,7 @@ impl<K, V> Table<K, V> {
                     // through `defer_destroy` after being unlinked, so it
                     // stays valid while `guard` is pinned.
                     let entry = unsafe { p.deref() };
-                    if entry.hash == hash && entry.key.borrow() == key {
+                    if entry.key.borrow() == key {
                         return Some((i, entry));
                     }
                 }
