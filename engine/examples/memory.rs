@@ -3,7 +3,8 @@
 //!
 //! Two states: just filled (1M distinct inserts into capacity 1M), and
 //! steady state after churn (3M distinct inserts), where CLOCK-Pro also
-//! keeps non-resident metadata (at most one ghost per resident entry).
+//! keeps non-resident metadata (at most one ghost per resident entry). First,
+//! the fixed cost of an empty cache with and without stats.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,7 +51,26 @@ fn measure(name: &str, build: impl Fn() -> Box<dyn Fn(u64)>, flush: impl Fn()) {
     }
 }
 
+/// Heap bytes of an empty cache of capacity 1,000: the fixed cost (shards,
+/// tables, and with stats the counter stripes and latency histograms).
+fn fixed_cost(stats: bool) -> usize {
+    clockwise::collect_garbage();
+    let before = IN_USE.load(Ordering::Relaxed);
+    let c = clockwise::Cache::<u64, u64>::builder()
+        .max_capacity(1_000)
+        .stats(stats)
+        .build();
+    let bytes = IN_USE.load(Ordering::Relaxed) - before;
+    drop(c);
+    bytes
+}
+
 fn main() {
+    println!(
+        "clockwise    empty cache  {:>8.1} KiB with stats, {:.1} KiB without",
+        fixed_cost(true) as f64 / 1024.0,
+        fixed_cost(false) as f64 / 1024.0
+    );
     measure(
         "clockwise",
         || {

@@ -256,13 +256,13 @@ where
     pub(crate) fn start_load(&self) -> Option<clockwise_stats::Sample> {
         self.inner
             .stats_metrics()
-            .map(|m| m.load_latency.start_always())
+            .map(|m| m.load_latency().start_always())
     }
 
     /// Records the latency of a load timed by [`start_load`](Self::start_load).
     pub(crate) fn finish_load(&self, sample: Option<clockwise_stats::Sample>) {
         if let (Some(m), Some(sample)) = (self.inner.stats_metrics(), sample) {
-            m.load_latency.finish(sample);
+            m.load_latency().finish(sample);
         }
     }
 

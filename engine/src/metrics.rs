@@ -1,6 +1,7 @@
 //! The cache's counters and latency histograms.
 
 use crate::reclaim::CallCounter;
+use crate::sync::OnceLock;
 use crate::RemovalCause;
 use clockwise_stats::{CounterSet, Histogram, HistogramConfig, Snapshot};
 
@@ -85,10 +86,22 @@ pub(crate) struct Metrics {
     pub(crate) get_latency: Histogram,
     pub(crate) insert_latency: Histogram,
     /// Every load is timed: loads are slow, so the clock reads are noise.
-    pub(crate) load_latency: Histogram,
+    /// Created by the cache's first load, so caches that never load do not
+    /// pay for it; see [`load_latency`](Self::load_latency).
+    load_latency: OnceLock<Histogram>,
+    clock: clockwise_stats::Clock,
     /// `sample_every - 1`, a power of two minus one: a call is timed when
     /// its thread's call number has these bits clear.
     pub(crate) sample_mask: u64,
+}
+
+/// The latency histograms' layout: 1 ns to 60 s with two significant
+/// digits, so a quantile is off by at most 1 %. Three digits took 7.2 times
+/// the memory (27,648 counts per thread stripe instead of 3,840, 216 KiB
+/// against 30 KiB), and a cache has a stripe per owned and shared slot
+/// (6 on 2 cores, 192 on 64) in each histogram.
+fn latency_layout() -> HistogramConfig {
+    HistogramConfig::default().significant_digits(2)
 }
 
 impl Metrics {
@@ -97,18 +110,25 @@ impl Metrics {
             .max(1)
             .checked_next_power_of_two()
             .unwrap_or(1 << 31);
-        let config = HistogramConfig::default().sample_every(every);
-        let histogram =
-            || Histogram::new(config, clock.clone()).expect("the default layout is valid");
+        let config = latency_layout().sample_every(every);
+        let histogram = || Histogram::new(config, clock.clone()).expect("the layout is valid");
         Metrics {
             counters: CounterSet::new(NAMES).expect("the counter names are valid and distinct"),
             calls: CallCounter::new(),
             get_latency: histogram(),
             insert_latency: histogram(),
-            load_latency: Histogram::new(HistogramConfig::default(), clock.clone())
-                .expect("the default layout is valid"),
+            load_latency: OnceLock::new(),
+            clock,
             sample_mask: u64::from(every) - 1,
         }
+    }
+
+    /// The load-latency histogram, created by the first call (a load: off
+    /// every read and write path).
+    pub(crate) fn load_latency(&self) -> &Histogram {
+        self.load_latency.get_or_init(|| {
+            Histogram::new(latency_layout(), self.clock.clone()).expect("the layout is valid")
+        })
     }
 
     pub(crate) fn snapshot_into(&self, snap: &mut Snapshot) {
@@ -126,6 +146,10 @@ impl Metrics {
         }
         snap.set_histogram("get_latency", self.get_latency.snapshot());
         snap.set_histogram("insert_latency", self.insert_latency.snapshot());
-        snap.set_histogram("load_latency", self.load_latency.snapshot());
+        let load = match self.load_latency.get() {
+            Some(h) => h.snapshot(),
+            None => Histogram::empty_snapshot(latency_layout()).expect("the layout is valid"),
+        };
+        snap.set_histogram("load_latency", load);
     }
 }

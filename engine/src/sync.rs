@@ -28,6 +28,10 @@ pub(crate) use std::cell::{Cell, RefCell};
 /// Orders only this thread's accesses against the compiler (the light half
 /// of `crate::reclaim`'s asymmetric fence; loom builds use full fences).
 pub(crate) use std::sync::atomic::compiler_fence;
+/// Initialized once, off every read and write path (a loading cache's first
+/// load creates its load-latency histogram) and outside every lock-free
+/// protocol: std's in every build (loom 0.7 has none).
+pub(crate) use std::sync::OnceLock;
 
 /// Locks `m`, ignoring poisoning: every shard mutation is written so that a
 /// panic (in a user's predicate, say) leaves the shard consistent.

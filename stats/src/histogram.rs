@@ -280,6 +280,23 @@ impl Histogram {
         bump(&stripe.head.samples, 1, owned);
     }
 
+    /// The snapshot of a histogram of this layout that has recorded
+    /// nothing, without allocating one: for a source that creates its
+    /// histogram on first use but reports a stable set of metrics.
+    ///
+    /// ```
+    /// use clockwise_stats::{Histogram, HistogramConfig};
+    /// let config = HistogramConfig::default().significant_digits(2);
+    /// let empty = Histogram::empty_snapshot(config).unwrap();
+    /// assert!(empty.is_empty());
+    /// let h = Histogram::new(config, quanta::Clock::new()).unwrap();
+    /// assert_eq!(h.snapshot(), empty);
+    /// ```
+    pub fn empty_snapshot(config: HistogramConfig) -> Result<HistogramSnapshot, ConfigError> {
+        let buckets = Buckets::new(config.highest, config.significant_digits)?;
+        Ok(HistogramSnapshot::from_dense(buckets, &[], 0, 0))
+    }
+
     /// Merges all stripes into an owned snapshot.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut counts = vec![0u64; self.buckets.len()];

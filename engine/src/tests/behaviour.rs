@@ -221,6 +221,26 @@ fn stats_off_records_nothing_but_gauges() {
 }
 
 #[test]
+fn every_latency_histogram_is_reported_before_its_first_use() {
+    let cache: Cache<u8, u8> = Cache::builder().max_capacity(10).build();
+    let s = cache.stats();
+    for name in ["get_latency", "insert_latency", "load_latency"] {
+        let h = s
+            .histogram(name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert!(h.is_empty(), "{name} has samples before any call");
+    }
+    // The load histogram is created by the first load; it reports the same
+    // layout as the empty one it replaces, so snapshots still merge.
+    assert_eq!(cache.get_with(1, || 1), 1);
+    let after = cache.stats();
+    let load = after.histogram("load_latency").expect("load_latency");
+    assert_eq!(load.count(), 1);
+    let empty = s.histogram("load_latency").expect("load_latency");
+    assert_eq!(load.delta(empty).expect("same layout").count(), 1);
+}
+
+#[test]
 fn gauges_track_the_policy() {
     let cache: Cache<u32, u32> = Cache::builder().max_capacity(100).shards(1).build();
     for k in 0..300 {
