@@ -392,8 +392,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     #[cfg_attr(clockwise_loom, allow(unused_mut))]
     pub fn try_build(mut self) -> Result<Cache<K, V, S>, ConfigError>
     where
-        K: Eq + std::hash::Hash + Send + Sync,
-        V: Clone + Send + Sync,
+        K: Eq + std::hash::Hash + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
         S: BuildHasher,
     {
         let capacity = self.max_capacity.ok_or(ConfigError::MissingCapacity)?;
@@ -450,8 +450,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// reloads with the callers' loaders, as without a reloader.
     pub fn build(mut self) -> Cache<K, V, S>
     where
-        K: Eq + std::hash::Hash + Send + Sync,
-        V: Clone + Send + Sync,
+        K: Eq + std::hash::Hash + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
         S: BuildHasher,
     {
         self.max_capacity = Some(self.max_capacity.unwrap_or(DEFAULT_CAPACITY));

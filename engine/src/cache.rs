@@ -25,6 +25,16 @@ use std::time::Duration;
 ///
 /// Cloning is cheap: clones share the same cache.
 ///
+/// Keys and values are `Send + Sync + 'static`: a removed entry is freed by
+/// whichever thread next collects retired entries, which may be after the
+/// cache itself is gone, so it must not borrow anything:
+///
+/// ```compile_fail
+/// let local = String::from("borrowed");
+/// let cache: clockwise::Cache<u32, &str> = clockwise::Cache::builder().max_capacity(10).build();
+/// cache.insert(1, local.as_str()); // error: `local` does not live long enough
+/// ```
+///
 /// ```
 /// let cache: clockwise::Cache<u64, &str> = clockwise::Cache::builder().max_capacity(100).build();
 /// cache.insert(1, "one");
@@ -147,8 +157,8 @@ fn count_miss(m: &Metrics, miss: Miss) {
 
 impl<K, V, S> Cache<K, V, S>
 where
-    K: Eq + Hash + Send + Sync,
-    V: Clone + Send + Sync,
+    K: Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
     S: BuildHasher,
 {
     /// Builds the cache; `register` is told its stats source and name (see

@@ -83,8 +83,8 @@ pub(crate) type Loaded<V, E> = Result<Option<V>, E>;
 
 impl<K, V, S> Cache<K, V, S>
 where
-    K: Eq + Hash + Clone + Send + Sync,
-    V: Clone + Send + Sync,
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
     S: BuildHasher,
 {
     /// The value of `key`, loaded by `load` on a miss. Concurrent misses on

@@ -73,8 +73,8 @@ async fn wait_at_most<K, V: Clone>(
 
 impl<K, V, S> Cache<K, V, S>
 where
-    K: Eq + Hash + Clone + Send + Sync,
-    V: Clone + Send + Sync,
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
     S: BuildHasher,
 {
     /// The value of `key`, awaiting `load` on a miss; concurrent misses on

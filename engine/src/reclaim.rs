@@ -134,7 +134,7 @@ struct Deferred {
 
 // SAFETY: a deferred object is only ever freed once, by whichever thread
 // collects it; objects retired through `Guard::defer_destroy` are entries and
-// tables of a `Cache`, whose keys and values are `Send + Sync`.
+// tables of a `Cache`, whose keys and values are `Send + Sync + 'static`.
 unsafe impl Send for Deferred {}
 
 /// Retired objects waiting for the readers pinned when they were collected.
@@ -522,8 +522,9 @@ impl Guard {
     ///
     /// The object must be unreachable for readers that pin from now on (it
     /// was unlinked), retired only once, and allocated as an [`Owned`]; and
-    /// it must be fine to drop on another thread (`T: Send` in effect: any
-    /// thread's collection may free it).
+    /// it must be fine to drop on another thread at any later time (`T:
+    /// Send + 'static` in effect: any thread's collection may free it, after
+    /// the cache that retired it is gone).
     pub unsafe fn defer_destroy<T>(&self, ptr: Shared<'_, T>) {
         unsafe fn free<T>(p: *mut ()) {
             // SAFETY: `p` came from `Box::into_raw` (`Owned`) and is freed

@@ -73,8 +73,8 @@ where
 
 impl<K, V, S> Cache<K, V, S>
 where
-    K: Eq + Hash + Clone + Send + Sync,
-    V: Clone + Send + Sync,
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
     S: BuildHasher,
 {
     /// A stale hit with a reloader configured: starts the key's reload
