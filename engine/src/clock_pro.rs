@@ -83,8 +83,8 @@ pub(crate) trait Host<T> {
     fn clear_referenced(&mut self, page: &T);
     /// True if the page's time to live has passed.
     fn expired(&mut self, page: &T) -> bool;
-    /// The policy has dropped a resident page.
-    fn removed(&mut self, page: T, why: Removal);
+    /// The policy has dropped a resident page, whose hash was `hash`.
+    fn removed(&mut self, page: T, hash: u64, why: Removal);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -452,6 +452,11 @@ impl<T> ClockPro<T> {
         self.capacity as i128 - self.hot as i128 - self.cold as i128
     }
 
+    /// The hash a page was inserted with (kept here, not in the entry).
+    pub(crate) fn hash(&self, n: u32) -> u64 {
+        self.nodes[n as usize].hash
+    }
+
     /// The handle of a resident page.
     pub(crate) fn page(&self, n: u32) -> Option<&T> {
         let node = self.nodes.get(n as usize)?;
@@ -508,8 +513,9 @@ impl<T> ClockPro<T> {
         let forced = self.steps > Self::MAX_STEPS;
         let page = self.node(n).page.as_ref().expect("resident");
         if host.expired(page) {
+            let hash = self.node(n).hash;
             let page = self.discard(n).expect("resident");
-            host.removed(page, Removal::Expired);
+            host.removed(page, hash, Removal::Expired);
         } else if self.referenced(host, n) && !forced {
             let status = if self.status(n) == Status::ColdInTest && self.can_promote(host, n) {
                 Status::Hot
@@ -526,10 +532,11 @@ impl<T> ClockPro<T> {
                 let page = self.nodes[n as usize].page.take().expect("resident");
                 self.set_status(n, Status::Ghost);
                 self.hand_cold = self.node(n).prev;
-                host.removed(page, Removal::Capacity);
+                host.removed(page, self.node(n).hash, Removal::Capacity);
             } else {
+                let hash = self.node(n).hash;
                 let page = self.discard(n).expect("resident");
-                host.removed(page, Removal::Capacity);
+                host.removed(page, hash, Removal::Capacity);
             }
             while self.ghost > self.max_ghost {
                 self.run_hand_test(host);

@@ -2,7 +2,7 @@
 //!
 //! # Invariants
 //!
-//! - `key`, `value`, `hash`, `expires_at`, `written_at` and `weight` are written before the
+//! - `key`, `value`, `expires_at`, `written_at` and `weight` are written before the
 //!   entry is published (a `Release` store into a table slot) and never after.
 //! - `referenced` is set by readers (only when clear) and cleared by the
 //!   shard's hands under the shard lock. A set racing a clear may be lost;
@@ -21,8 +21,9 @@ pub(crate) const NEVER: u64 = u64::MAX;
 /// `repr(C)`, hot fields first: a hit reads `key`, `value`, `expires_at` and
 /// `referenced`, which for `u64` keys and values are the first 25 bytes, so
 /// most entries serve a hit from one cache line whatever their offset in
-/// it (a 48-byte entry, 16-byte aligned, starts at 0, 16, 32 or 48 in its
-/// line).
+/// it. The key's hash is not kept here: the shard's policy node has it
+/// (ghosts need it there anyway), and a `u64 -> u64` entry is 40 bytes, a
+/// 48-byte block from glibc's `malloc` where 48 bytes took 64.
 #[repr(C)]
 pub(crate) struct Entry<K, V> {
     pub(crate) key: K,
@@ -31,9 +32,6 @@ pub(crate) struct Entry<K, V> {
     pub(crate) expires_at: u64,
     pub(crate) referenced: AtomicBool,
     pub(crate) node: AtomicU32,
-    /// Not read by a hit: the control byte's seven hash bits filter the
-    /// candidates, and the key decides. Used to rehash and to unlink.
-    pub(crate) hash: u64,
     /// Nanoseconds since the clock origin when this value was written; the
     /// age `refresh_after` compares with.
     pub(crate) written_at: u64,
@@ -47,7 +45,6 @@ impl<K, V> Entry<K, V> {
     pub(crate) fn new(
         key: K,
         value: V,
-        hash: u64,
         expires_at: u64,
         written_at: u64,
         #[cfg_attr(not(any(test, fuzzing, clockwise_loom)), allow(unused_variables))] weight: u32,
@@ -55,7 +52,6 @@ impl<K, V> Entry<K, V> {
         Entry {
             key,
             value,
-            hash,
             expires_at,
             written_at,
             #[cfg(any(test, fuzzing, clockwise_loom))]

@@ -105,12 +105,15 @@ pub(crate) type Keep<'a, K, V> = &'a mut dyn FnMut(&K, &V) -> bool;
 /// Entries removed by a write, to report after the lock is released.
 pub(crate) type Removed<'g, K, V> = smallvec::SmallVec<[(&'g Entry<K, V>, RemovalCause); 2]>;
 
+/// A page the policy dropped, with its key's hash and why.
+type Dropped<K, V> = (Page<K, V>, u64, Removal);
+
 struct ShardHost<K, V> {
     now: u64,
     /// What the policy gave up during one call: almost always one or two
     /// pages, so kept inline (a heap `Vec` here was an allocation and a
     /// free on every insert that evicts, ~100 instructions).
-    removed: smallvec::SmallVec<[(Page<K, V>, Removal); 4]>,
+    removed: smallvec::SmallVec<[Dropped<K, V>; 4]>,
 }
 
 impl<K, V> ShardHost<K, V> {
@@ -132,8 +135,8 @@ impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
     fn expired(&mut self, page: &Page<K, V>) -> bool {
         page.entry().expired(self.now)
     }
-    fn removed(&mut self, page: Page<K, V>, why: Removal) {
-        self.removed.push((page, why));
+    fn removed(&mut self, page: Page<K, V>, hash: u64, why: Removal) {
+        self.removed.push((page, hash, why));
     }
 }
 
@@ -183,19 +186,21 @@ impl<K, V> Shard<K, V> {
         self.newest.load(Ordering::Relaxed) == entry as *const _ as usize
     }
 
-    /// Removes `page`'s entry from the table and retires it.
+    /// Removes `page`'s entry (whose key hashes to `hash`) from the table
+    /// and retires it.
+    #[allow(clippy::too_many_arguments)]
     fn unlink<'g>(
         &self,
         state: &mut State<K, V>,
         page: Page<K, V>,
+        hash: u64,
         cause: RemovalCause,
         guard: &'g Guard,
         out: &mut Removed<'g, K, V>,
     ) {
         let raw = page.0.as_ptr() as *const Entry<K, V>;
-        let entry = page.entry();
         let table = self.table(guard);
-        if let Some(i) = table.position(raw, entry.hash, guard) {
+        if let Some(i) = table.position(raw, hash, guard) {
             table.unlink(i);
             state.live -= 1;
             state.tombstones += 1;
@@ -217,12 +222,12 @@ impl<K, V> Shard<K, V> {
         guard: &'g Guard,
         out: &mut Removed<'g, K, V>,
     ) {
-        for (page, why) in host.removed.drain(..) {
+        for (page, hash, why) in host.removed.drain(..) {
             let cause = match why {
                 Removal::Capacity => RemovalCause::Capacity,
                 Removal::Expired => RemovalCause::Expired,
             };
-            self.unlink(state, page, cause, guard, out);
+            self.unlink(state, page, hash, cause, guard, out);
         }
     }
 
@@ -237,7 +242,7 @@ impl<K, V> Shard<K, V> {
         let fresh = Table::new(len);
         for entry in table.entries(guard) {
             // SAFETY: loaded under `guard` from the current table.
-            let hash = unsafe { entry.deref() }.hash;
+            let hash = state.policy.hash(unsafe { entry.deref() }.node());
             fresh.publish(fresh.vacancy(hash, guard), entry, hash);
         }
         // Release pairs with readers' Acquire load of the table pointer.
@@ -279,8 +284,9 @@ impl<K, V> Shard<K, V> {
                 let entry = unsafe { p.deref() };
                 if entry.expired(now) {
                     let mut host = ShardHost::at(now);
+                    let hash = state.policy.hash(entry.node());
                     if let Some(page) = state.policy.remove(&mut host, entry.node()) {
-                        self.unlink(state, page, RemovalCause::Expired, guard, out);
+                        self.unlink(state, page, hash, RemovalCause::Expired, guard, out);
                     }
                 }
             }
@@ -312,14 +318,14 @@ impl<K, V> Shard<K, V> {
             if let Some((_, old)) = self.table(guard).find(hash, &key, guard) {
                 let mut host = ShardHost::at(now);
                 if let Some(page) = state.policy.remove(&mut host, old.node()) {
-                    self.unlink(state, page, RemovalCause::Replaced, guard, out);
+                    self.unlink(state, page, hash, RemovalCause::Replaced, guard, out);
                 }
                 self.publish_gauges(state);
             }
             return Written::Rejected;
         }
         // Allocated before the lock, so other writers do not wait for it.
-        let entry = Owned::new(Entry::new(key, value, hash, expires_at, now, weight.max(1)));
+        let entry = Owned::new(Entry::new(key, value, expires_at, now, weight.max(1)));
         let mut guard_state = lock(&self.state);
         let state = &mut *guard_state;
         let existing = self.table(guard).find(hash, &entry.key, guard);
@@ -390,7 +396,7 @@ impl<K, V> Shard<K, V> {
         let before = out.len();
         let mut host = ShardHost::at(0);
         let page = state.policy.remove(&mut host, entry.node())?;
-        self.unlink(&mut state, page, RemovalCause::Explicit, guard, out);
+        self.unlink(&mut state, page, hash, RemovalCause::Explicit, guard, out);
         self.publish_gauges(&state);
         out.get(before).map(|&(e, _)| e)
     }
@@ -414,8 +420,9 @@ impl<K, V> Shard<K, V> {
             .is_some_and(|p| std::ptr::eq(p.entry(), entry));
         if ours && entry.expired(now) {
             let mut host = ShardHost::at(now);
+            let hash = state.policy.hash(node);
             if let Some(page) = state.policy.remove(&mut host, node) {
-                self.unlink(&mut state, page, RemovalCause::Expired, guard, out);
+                self.unlink(&mut state, page, hash, RemovalCause::Expired, guard, out);
                 self.publish_gauges(&state);
             }
         }
@@ -443,8 +450,9 @@ impl<K, V> Shard<K, V> {
         };
         let mut host = ShardHost::at(0);
         for node in doomed {
+            let hash = state.policy.hash(node);
             if let Some(page) = state.policy.remove(&mut host, node) {
-                self.unlink(&mut state, page, RemovalCause::Explicit, guard, out);
+                self.unlink(&mut state, page, hash, RemovalCause::Explicit, guard, out);
             }
         }
         self.publish_gauges(&state);
@@ -478,7 +486,7 @@ impl<K: Eq, V> Shard<K, V> {
                         "slot {i}: page and entry differ"
                     );
                     let (at, _) = table
-                        .find(entry.hash, &entry.key, &guard)
+                        .find(state.policy.hash(entry.node()), &entry.key, &guard)
                         .expect("an entry is found by its key");
                     assert_eq!(at, i, "slot {i}: its key is found at {at}");
                 }
