@@ -185,7 +185,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     }
 
     /// Whether to record metrics (default true). Turning them off exists to
-    /// measure what they cost.
+    /// measure what they cost. With metrics, a cache holds two latency
+    /// histograms (three once it loads) of 30 KiB per thread slot (three
+    /// slots per hardware thread): 371 KiB for an empty cache on 2 cores.
     pub fn stats(mut self, on: bool) -> Self {
         self.stats = on;
         self
