@@ -109,3 +109,44 @@ fn gets_during_thread_teardown_are_counted() {
     .unwrap();
     assert_counts(&c, 10, 1, "with the teardown's gets");
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "600k operations: minutes under Miri")]
+fn gets_are_exact_under_writes_invalidation_and_thread_churn() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let cache: Cache<u64, u64> = Cache::builder().max_capacity(2_000).build();
+    let (gets, hits) = (AtomicU64::new(0), AtomicU64::new(0));
+    // Fresh threads every round: records change hands all the time.
+    for round in 0..30u64 {
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let (cache, gets, hits) = (&cache, &gets, &hits);
+                s.spawn(move || {
+                    let mut x = (t + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ round;
+                    for _ in 0..5_000 {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let k = x % 5_000;
+                        match x >> 60 {
+                            0..=9 => {
+                                gets.fetch_add(1, Ordering::Relaxed);
+                                if let Some(v) = cache.get(&k) {
+                                    assert_eq!(v >> 20, k, "a value of another key");
+                                    hits.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            10..=13 => cache.insert(k, k << 20 | (x & 0xfffff)),
+                            14 => drop(cache.remove(&k)),
+                            _ if x & 0x3ff == 0 => cache.invalidate_all(),
+                            _ => {}
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let s = cache.stats();
+    assert_eq!(s.counter("get"), gets.into_inner());
+    assert_eq!(s.counter("hit"), hits.into_inner());
+}
