@@ -488,6 +488,9 @@ pub fn pin() -> Guard {
 #[cold]
 fn pin_slow(f: &Fast, nest: usize) -> Guard {
     if nest & DEPTH == 0 {
+        // `COLLECT` is set only while pinned and cleared by the outermost
+        // unpin, so a nonzero word at depth 0 means `UNREGISTERED`.
+        debug_assert!(nest & UNREGISTERED != 0, "nest {nest:#x} at depth 0");
         return pin_first(f);
     }
     f.nest.set(nest + 1);
@@ -610,6 +613,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         let r = self.record;
         FAST.with(|f| {
+            debug_assert!(f.nest.get() & DEPTH != 0, "an unpin without a pin");
             let nest = f.nest.get().wrapping_sub(1);
             f.nest.set(nest);
             if nest == 0 {
