@@ -559,7 +559,7 @@ where
 
     /// Counts removals and tells the listener, outside every lock.
     pub(crate) fn report(&self, removed: Removed<'_, K, V>) {
-        for (entry, cause) in removed {
+        for &(entry, cause) in removed.iter() {
             if let Some(m) = &self.inner.stats.metrics {
                 m.counters.add(Counter::from(cause) as usize, 1);
             }

@@ -39,6 +39,7 @@
 //! A call therefore takes at most `MAX_STEPS` plus one lap of the hot hand
 //! plus the test-hand steps needed to end surplus test periods.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -255,6 +256,7 @@ impl<T> ClockPro<T> {
     }
 
     /// Moves `n` between statuses, keeping every size in step.
+    #[inline(always)]
     fn set_status(&mut self, n: u32, status: Status) {
         let (old, w, hash) = (
             self.status(n),
@@ -272,8 +274,11 @@ impl<T> ClockPro<T> {
             }
             Status::Ghost => {
                 self.ghost -= w;
-                if self.ghosts.get(&hash) == Some(&n) {
-                    self.ghosts.remove(&hash);
+                // One probe: the index may name a newer ghost of this hash.
+                if let Entry::Occupied(e) = self.ghosts.entry(hash) {
+                    if *e.get() == n {
+                        e.remove();
+                    }
                 }
             }
             Status::Free => {}

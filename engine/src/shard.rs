@@ -222,13 +222,15 @@ impl<K, V> Shard<K, V> {
         guard: &'g Guard,
         out: &mut Removed<'g, K, V>,
     ) {
-        for (page, hash, why) in host.removed.drain(..) {
+        // By index, then clear: cheaper than `drain`, and the tuples are Copy.
+        for &(page, hash, why) in host.removed.iter() {
             let cause = match why {
                 Removal::Capacity => RemovalCause::Capacity,
                 Removal::Expired => RemovalCause::Expired,
             };
             self.unlink(state, page, hash, cause, guard, out);
         }
+        host.removed.clear();
     }
 
     /// Replaces the table with one sized for the live entries if the next

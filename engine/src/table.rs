@@ -70,13 +70,6 @@ impl<K, V> Table<K, V> {
         self.slots.len()
     }
 
-    /// The probe sequence of `hash`: every slot, starting at its home.
-    #[inline]
-    fn probe(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
-        let home = hash as usize & self.mask;
-        (0..self.slots.len()).map(move |i| (home + i) & self.mask)
-    }
-
     /// Slot `i`'s state and entry.
     #[inline]
     pub(crate) fn load<'g>(&self, i: usize, guard: &'g Guard) -> Slot<'g, K, V> {
@@ -137,25 +130,37 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// The slot holding exactly `entry`.
+    /// The slot holding exactly `entry`, whose key hashes to `hash`.
     pub(crate) fn position(
         &self,
         entry: *const Entry<K, V>,
         hash: u64,
         guard: &Guard,
     ) -> Option<usize> {
-        self.probe(hash).find(|&i| match self.load(i, guard) {
-            Slot::Full(p) => p.as_raw() == entry,
-            _ => false,
-        })
+        let mut i = hash as usize & self.mask;
+        // An entry sits before the first `EMPTY` of its probe sequence
+        // (control bytes never go back to `EMPTY`), so stop there.
+        for _ in 0..self.slots.len() {
+            match self.load(i, guard) {
+                Slot::Full(p) if p.as_raw() == entry => return Some(i),
+                Slot::Empty => return None,
+                _ => i = (i + 1) & self.mask,
+            }
+        }
+        None
     }
 
     /// The first empty or tombstone slot on `hash`'s probe sequence.
     /// Writer only; the table must have room.
     pub(crate) fn vacancy(&self, hash: u64, guard: &Guard) -> usize {
-        self.probe(hash)
-            .find(|&i| !matches!(self.load(i, guard), Slot::Full(_)))
-            .expect("the writer keeps the table at most 3/4 full")
+        let mut i = hash as usize & self.mask;
+        for _ in 0..self.slots.len() {
+            if !matches!(self.load(i, guard), Slot::Full(_)) {
+                return i;
+            }
+            i = (i + 1) & self.mask;
+        }
+        unreachable!("the writer keeps the table at most 3/4 full")
     }
 
     /// Publishes `entry` (whose hash is `hash`) in slot `i`. Writer only.
