@@ -58,22 +58,22 @@ fn a_retired_object_is_freed_once_collected() {
     assert_eq!(drops.load(Ordering::SeqCst), 1, "freed exactly once");
 }
 
-#[test]
-fn a_pinned_reader_delays_the_free_until_it_unpins() {
+/// A reader pins with `pin_reader`, loads the slot's object and holds it
+/// until told to read it: no collection meanwhile may free it, and it is
+/// freed once the reader has unpinned.
+fn assert_the_reader_holds(value: u64, pin_reader: fn() -> crate::reclaim::Guard) {
     let drops = Arc::new(AtomicUsize::new(0));
-    let slot = Arc::new(counted(7, &drops));
+    let slot = Arc::new(counted(value, &drops));
     let (loaded_tx, loaded_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let reader = {
         let slot = Arc::clone(&slot);
         std::thread::spawn(move || {
-            let outer = pin();
-            // A nested pin's end must not unpin the thread.
-            drop(pin());
-            let p = slot.load(Ordering::Acquire, &outer);
+            let guard = pin_reader();
+            let p = slot.load(Ordering::Acquire, &guard);
             loaded_tx.send(()).unwrap();
             go_rx.recv().unwrap();
-            // SAFETY: loaded under `outer`, still pinned.
+            // SAFETY: loaded under `guard`, still pinned.
             unsafe { p.deref() }.value
         })
     };
@@ -88,7 +88,7 @@ fn a_pinned_reader_delays_the_free_until_it_unpins() {
         "freed while a pinned reader held it"
     );
     go_tx.send(()).unwrap();
-    assert_eq!(reader.join().unwrap(), 7);
+    assert_eq!(reader.join().unwrap(), value);
     assert!(
         collect_until(&drops, 1),
         "never freed after the reader unpinned"
@@ -96,35 +96,25 @@ fn a_pinned_reader_delays_the_free_until_it_unpins() {
 }
 
 #[test]
+fn a_pinned_reader_delays_the_free_until_it_unpins() {
+    assert_the_reader_holds(7, || {
+        let outer = pin();
+        // A nested pin's end must not unpin the thread.
+        drop(pin());
+        outer
+    });
+}
+
+#[test]
 fn guards_may_end_in_any_order() {
-    let drops = Arc::new(AtomicUsize::new(0));
-    let slot = Arc::new(counted(9, &drops));
-    let (loaded_tx, loaded_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let reader = {
-        let slot = Arc::clone(&slot);
-        std::thread::spawn(move || {
-            let first = pin();
-            let second = pin();
-            // The first guard ends first: the thread stays pinned for the
-            // second.
-            drop(first);
-            let p = slot.load(Ordering::Acquire, &second);
-            loaded_tx.send(()).unwrap();
-            go_rx.recv().unwrap();
-            // SAFETY: loaded under `second`, still pinned.
-            unsafe { p.deref() }.value
-        })
-    };
-    loaded_rx.recv().unwrap();
-    retire(&slot);
-    for _ in 0..5 {
-        reclaim::collect_now();
-    }
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "freed under a live guard");
-    go_tx.send(()).unwrap();
-    assert_eq!(reader.join().unwrap(), 9);
-    assert!(collect_until(&drops, 1), "never freed after the last guard");
+    assert_the_reader_holds(9, || {
+        let first = pin();
+        let second = pin();
+        // The first guard ends first: the thread stays pinned for the
+        // second.
+        drop(first);
+        second
+    });
 }
 
 /// Retires its object when its thread's locals are destroyed, after the
