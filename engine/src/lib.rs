@@ -23,6 +23,7 @@ mod loading;
 #[cfg(feature = "async")]
 mod loading_async;
 mod metrics;
+mod prefetch;
 mod reclaim;
 mod refresh;
 mod shard;

@@ -138,6 +138,9 @@ impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
     fn removed(&mut self, page: Page<K, V>, hash: u64, why: Removal) {
         self.removed.push((page, hash, why));
     }
+    fn prefetch(&mut self, page: &Page<K, V>) {
+        crate::prefetch::prefetch(page.0.as_ptr());
+    }
 }
 
 impl<K, V> Shard<K, V> {
