@@ -86,10 +86,6 @@ pub(crate) trait Host<T> {
     fn expired(&mut self, page: &T) -> bool;
     /// The policy has dropped a resident page, whose hash was `hash`.
     fn removed(&mut self, page: T, hash: u64, why: Removal);
-    /// The page is the next one the cold hand will examine: start loading
-    /// what [`referenced`](Self::referenced) and [`expired`](Self::expired)
-    /// will read.
-    fn prefetch(&mut self, page: &T);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -419,14 +415,14 @@ impl<T> ClockPro<T> {
         self.link_at_head(n);
         self.set_status(n, status);
         self.organize_hands(host);
-        // The next insert's first look is at the cold hand's page, and that
-        // page's entry is rarely in cache: start loading it now.
-        if let Some(next) = self.nodes.get(self.hand_cold as usize) {
-            if let Some(page) = &next.page {
-                host.prefetch(page);
-            }
-        }
         n
+    }
+
+    /// The page the cold hand will examine first, and its hash: the next
+    /// insert's likely victim, for the owner to prefetch.
+    pub(crate) fn next_victim(&self) -> Option<(&T, u64)> {
+        let node = self.nodes.get(self.hand_cold as usize)?;
+        Some((node.page.as_ref()?, node.hash))
     }
 
     /// Forgets a resident page (explicit removal: no adaptation).

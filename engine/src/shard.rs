@@ -138,9 +138,6 @@ impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
     fn removed(&mut self, page: Page<K, V>, hash: u64, why: Removal) {
         self.removed.push((page, hash, why));
     }
-    fn prefetch(&mut self, page: &Page<K, V>) {
-        crate::prefetch::prefetch(page.0.as_ptr());
-    }
 }
 
 impl<K, V> Shard<K, V> {
@@ -329,6 +326,9 @@ impl<K, V> Shard<K, V> {
             }
             return Written::Rejected;
         }
+        // The probe below misses the cache more often than not: start it
+        // now, so the line arrives while the entry is allocated.
+        self.table(guard).prefetch(hash);
         // Allocated before the lock, so other writers do not wait for it.
         let entry = Owned::new(Entry::new(key, value, expires_at, now, weight.max(1)));
         let mut guard_state = lock(&self.state);
@@ -368,6 +368,13 @@ impl<K, V> Shard<K, V> {
             }
             table.publish(slot, entry, hash);
             state.live += 1;
+            // The next evicting insert starts with the cold hand's page:
+            // its entry (reference bit, expiry) and, if it goes, its slot.
+            // Both are rarely in cache; start loading them now.
+            if let Some((victim, hash)) = state.policy.next_victim() {
+                crate::prefetch::prefetch(victim.0.as_ptr());
+                table.prefetch(hash);
+            }
             // Relaxed: see `is_newest`.
             self.newest
                 .store(fresh as *const _ as usize, Ordering::Relaxed);

@@ -88,6 +88,15 @@ impl<K, V> Table<K, V> {
         }
     }
 
+    /// Starts loading the control byte and slot where `hash`'s probe
+    /// begins, for a writer that will probe it after other work.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        let i = hash as usize & self.mask;
+        crate::prefetch::prefetch(&self.ctrl[i]);
+        crate::prefetch::prefetch(&self.slots[i]);
+    }
+
     /// The entry for `key`, and its slot: the readers' hot path.
     #[inline(always)]
     pub(crate) fn find<'g, Q>(
