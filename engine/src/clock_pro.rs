@@ -255,9 +255,11 @@ impl<T> ClockPro<T> {
         }
     }
 
-    /// Moves `n` between statuses, keeping every size in step.
+    /// Moves `n` between statuses, keeping every size in step. A new ghost
+    /// takes its hash's place in the index: the older ghost it displaces
+    /// (another key with the same hash) is returned, still a ghost.
     #[inline(always)]
-    fn set_status(&mut self, n: u32, status: Status) {
+    fn set_status(&mut self, n: u32, status: Status) -> Option<u32> {
         let (old, w, hash) = (
             self.status(n),
             u64::from(self.node(n).weight),
@@ -286,6 +288,7 @@ impl<T> ClockPro<T> {
         if old.in_test() {
             self.in_test_count -= 1;
         }
+        let mut displaced = None;
         match status {
             Status::Hot => {
                 self.hot += w;
@@ -297,7 +300,7 @@ impl<T> ClockPro<T> {
             }
             Status::Ghost => {
                 self.ghost += w;
-                self.ghosts.insert(hash, n);
+                displaced = self.ghosts.insert(hash, n).filter(|&o| o != n);
             }
             Status::Free => {}
         }
@@ -305,6 +308,7 @@ impl<T> ClockPro<T> {
             self.in_test_count += 1;
         }
         self.nodes[n as usize].status = status;
+        displaced
     }
 
     fn link_at_head(&mut self, n: u32) {
@@ -538,12 +542,12 @@ impl<T> ClockPro<T> {
         } else {
             if self.status(n) == Status::ColdInTest {
                 // Two keys with one hash: the older ghost gives way.
-                if let Some(&older) = self.ghosts.get(&self.node(n).hash) {
+                let page = self.nodes[n as usize].page.take().expect("resident");
+                let older = self.set_status(n, Status::Ghost);
+                self.hand_cold = self.node(n).prev;
+                if let Some(older) = older {
                     self.terminate_test(host, older);
                 }
-                let page = self.nodes[n as usize].page.take().expect("resident");
-                self.set_status(n, Status::Ghost);
-                self.hand_cold = self.node(n).prev;
                 host.removed(page, self.node(n).hash, Removal::Capacity);
             } else {
                 let hash = self.node(n).hash;
