@@ -200,7 +200,11 @@ impl<K, V> Shard<K, V> {
     ) {
         let raw = page.0.as_ptr() as *const Entry<K, V>;
         let table = self.table(guard);
-        if let Some(i) = table.position(raw, hash, guard) {
+        let at = table.position(raw, hash, guard);
+        // A resident page's entry is always in the table, at the hash its
+        // policy node keeps; anything else would retire a reachable entry.
+        debug_assert!(at.is_some(), "a resident entry is not in the table");
+        if let Some(i) = at {
             table.unlink(i);
             state.live -= 1;
             state.tombstones += 1;
