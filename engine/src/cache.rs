@@ -167,6 +167,11 @@ where
         b: CacheBuilder<K, V, S>,
         register: impl FnOnce(&Arc<CacheStats>, &str) -> Result<Registered, ConfigError>,
     ) -> Result<Self, ConfigError> {
+        // Settle the reclamation's fence choice now, not at the first `get`:
+        // registering for `membarrier` takes ~8 µs in a single-threaded
+        // process but 4–15 ms once other threads run (the kernel waits for an
+        // RCU grace period), and every thread's first pin would wait for it.
+        crate::reclaim::asymmetric();
         let capacity = b.max_capacity.unwrap_or(crate::builder::DEFAULT_CAPACITY);
         let n = shard_count(b.shards, capacity);
         let per = capacity / n as u64;

@@ -75,8 +75,10 @@ pub fn collect_garbage() {
 /// the store-load barrier to `membarrier(2)` run by the rare collection
 /// (`true`, Linux with the syscall available), or pay a full fence on every
 /// pin (`false`: other systems, a seccomp filter refusing the syscall, or
-/// `CLOCKWISE_NO_MEMBARRIER=1` in the environment before the first cache
-/// operation). Decided once per process; worth logging at start-up.
+/// `CLOCKWISE_NO_MEMBARRIER=1` in the environment before the first cache is
+/// built). Decided once per process, when the first cache is built
+/// (registering for `membarrier` takes milliseconds once other threads run,
+/// and that belongs at start-up, not in the first `get`); worth logging.
 ///
 /// ```
 /// println!("clockwise reads use membarrier: {}", clockwise::uses_membarrier());
