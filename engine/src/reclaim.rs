@@ -78,7 +78,7 @@ use std::ptr;
 mod ptrs;
 pub use ptrs::{Atomic, Owned, Shared};
 
-/// Set (to anything but `0`) before a process first uses a cache, this
+/// Set (to anything but `0`) before a process builds its first cache, this
 /// environment variable makes both sides use full fences instead of
 /// `membarrier`: for systems where the syscall misbehaves, and to test the
 /// fallback.
