@@ -132,6 +132,9 @@ impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
     fn clear_referenced(&mut self, page: &Page<K, V>) {
         page.entry().referenced.store(false, Ordering::Relaxed);
     }
+    fn mark_referenced(&mut self, page: &Page<K, V>) {
+        page.entry().referenced.store(true, Ordering::Relaxed);
+    }
     fn expired(&mut self, page: &Page<K, V>) -> bool {
         page.entry().expired(self.now)
     }
@@ -289,9 +292,8 @@ impl<K, V> Shard<K, V> {
                 // SAFETY: loaded under `guard` from the current table.
                 let entry = unsafe { p.deref() };
                 if entry.expired(now) {
-                    let mut host = ShardHost::at(now);
                     let hash = state.policy.hash(entry.node());
-                    if let Some(page) = state.policy.remove(&mut host, entry.node()) {
+                    if let Some(page) = state.policy.remove(entry.node()) {
                         self.unlink(state, page, hash, RemovalCause::Expired, guard, out);
                     }
                 }
@@ -322,8 +324,7 @@ impl<K, V> Shard<K, V> {
             let mut guard_state = lock(&self.state);
             let state = &mut *guard_state;
             if let Some((_, old)) = self.table(guard).find(hash, &key, guard) {
-                let mut host = ShardHost::at(now);
-                if let Some(page) = state.policy.remove(&mut host, old.node()) {
+                if let Some(page) = state.policy.remove(old.node()) {
                     self.unlink(state, page, hash, RemovalCause::Replaced, guard, out);
                 }
                 self.publish_gauges(state);
@@ -410,8 +411,7 @@ impl<K, V> Shard<K, V> {
         let mut state = lock(&self.state);
         let (_, entry) = self.table(guard).find(hash, key, guard)?;
         let before = out.len();
-        let mut host = ShardHost::at(0);
-        let page = state.policy.remove(&mut host, entry.node())?;
+        let page = state.policy.remove(entry.node())?;
         self.unlink(&mut state, page, hash, RemovalCause::Explicit, guard, out);
         self.publish_gauges(&state);
         out.get(before).map(|&(e, _)| e)
@@ -435,9 +435,8 @@ impl<K, V> Shard<K, V> {
             .page(node)
             .is_some_and(|p| std::ptr::eq(p.entry(), entry));
         if ours && entry.expired(now) {
-            let mut host = ShardHost::at(now);
             let hash = state.policy.hash(node);
-            if let Some(page) = state.policy.remove(&mut host, node) {
+            if let Some(page) = state.policy.remove(node) {
                 self.unlink(&mut state, page, hash, RemovalCause::Expired, guard, out);
                 self.publish_gauges(&state);
             }
@@ -464,10 +463,9 @@ impl<K, V> Shard<K, V> {
                 .collect(),
             None => state.policy.pages().map(|(n, _)| n).collect(),
         };
-        let mut host = ShardHost::at(0);
         for node in doomed {
             let hash = state.policy.hash(node);
-            if let Some(page) = state.policy.remove(&mut host, node) {
+            if let Some(page) = state.policy.remove(node) {
                 self.unlink(&mut state, page, hash, RemovalCause::Explicit, guard, out);
             }
         }

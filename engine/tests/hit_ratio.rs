@@ -16,41 +16,44 @@ const LRU_FRIENDLY: [&str; 4] = ["sprite", "scan", "zigzag", "backf"];
 
 /// `(trace, capacity, our hit ratio when recorded)` for points still below
 /// the reference. Empty this list as the policy improves.
+///
+/// The policy follows the reference simulator's adaptive mode; `clockpro_ref`
+/// is the better of that mode and its fixed 5% cold allocation. Of these 25:
+/// - 16 are points where the fixed mode beats the adaptive one (2_pools@4000,
+///   backf@100/250, cpp@300/400/500/800, gli@1250, multi2@2000,
+///   multi3@2500/4000, sprite@200/300/400, zigzag@250/500);
+/// - 8 trail by 0.01 to 0.11 because the shard cannot skip repeated requests
+///   as the simulator does: it skips the reference bit only for hits on the
+///   page it inserted last, however many hits on other pages came between
+///   (cpp@200, multi2@1000/1500, multi3@500/1000/1500, sprite@600/1000);
+/// - cs@100 trails by 0.11 because the simulator's cold hand can land on a
+///   non-resident page and count it freed a second time; ours skips those.
 const KNOWN_SHORTFALLS: &[(&str, u64, f64)] = &[
-    ("2_pools", 3000, 63.90), // reference 63.96
-    ("2_pools", 4000, 68.47), // reference 68.53
-    ("backf", 500, 43.48),    // reference 45.89
-    ("backf", 700, 73.84),    // reference 82.23
-    ("cpp", 50, 54.64),       // reference 55.52
-    ("cpp", 100, 77.04),      // reference 77.32
-    ("cpp", 400, 85.71),      // reference 85.76
-    ("cpp", 500, 85.87),      // reference 85.97
-    ("cs", 100, 6.65),        // reference 6.67
-    ("cs", 300, 18.01),       // reference 18.04
-    ("cs", 500, 29.13),       // reference 29.29
-    ("cs", 700, 41.85),       // reference 42.01
-    ("cs", 1000, 59.14),      // reference 59.36
-    ("cs", 1300, 76.21),      // reference 76.73
-    ("gli", 500, 32.80),      // reference 33.20
+    ("2_pools", 4000, 68.51), // reference 68.53
+    ("backf", 100, 0.12),     // reference 0.61
+    ("backf", 250, 0.24),     // reference 1.47
+    ("cpp", 200, 84.38),      // reference 84.39
+    ("cpp", 300, 85.08),      // reference 85.16
+    ("cpp", 400, 85.65),      // reference 85.76
+    ("cpp", 500, 85.91),      // reference 85.97
+    ("cpp", 800, 86.38),      // reference 86.39
+    ("cs", 100, 6.56),        // reference 6.67
     ("gli", 1250, 51.85),     // reference 52.40
-    ("multi1", 750, 62.27),   // reference 62.28
-    ("multi2", 500, 48.64),   // reference 49.75
-    ("multi2", 1000, 57.09),  // reference 57.17
+    ("multi2", 1000, 57.16),  // reference 57.17
     ("multi2", 1500, 65.20),  // reference 65.22
-    ("multi2", 2000, 69.86),  // reference 70.20
-    ("multi2", 3000, 78.05),  // reference 78.09
-    ("multi3", 1000, 51.80),  // reference 51.88
-    ("multi3", 1500, 56.33),  // reference 56.69
-    ("multi3", 2000, 61.97),  // reference 62.11
-    ("multi3", 2500, 64.29),  // reference 64.73
-    ("multi3", 3000, 68.39),  // reference 68.63
-    ("multi3", 4000, 71.99),  // reference 72.94
-    ("ps", 250, 52.18),       // reference 52.31
-    ("sprite", 100, 28.10),   // reference 28.33
-    ("sprite", 200, 46.06),   // reference 46.32
-    ("sprite", 300, 59.50),   // reference 59.92
-    ("sprite", 400, 70.19),   // reference 70.28
-    ("zigzag", 1500, 50.14),  // reference 67.05
+    ("multi2", 2000, 70.09),  // reference 70.20
+    ("multi3", 500, 40.37),   // reference 40.38
+    ("multi3", 1000, 51.87),  // reference 51.88
+    ("multi3", 1500, 56.68),  // reference 56.69
+    ("multi3", 2500, 64.56),  // reference 64.73
+    ("multi3", 4000, 72.37),  // reference 72.94
+    ("sprite", 200, 46.18),   // reference 46.32
+    ("sprite", 300, 59.59),   // reference 59.92
+    ("sprite", 400, 69.88),   // reference 70.28
+    ("sprite", 600, 81.74),   // reference 81.85
+    ("sprite", 1000, 88.84),  // reference 88.90
+    ("zigzag", 250, 0.05),    // reference 0.53
+    ("zigzag", 500, 0.19),    // reference 1.15
 ];
 
 fn traces_dir() -> Option<PathBuf> {

@@ -256,3 +256,28 @@ fn gauges_track_the_policy() {
     assert!(test > 0 && test <= 100, "test size {test}");
     assert_eq!(s.gauge("capacity"), Some(100));
 }
+
+/// Found by `cargo fuzz`: an update that grows a hot page leaves the hot
+/// weight above the capacity while the cold hand, making room, settles a
+/// referenced cold page (the cold allocation must not underflow).
+#[test]
+fn an_update_that_grows_a_hot_page_evicts_around_a_referenced_cold_one() {
+    let cache: Cache<u32, u32> = Cache::builder()
+        .max_capacity(100)
+        .shards(1)
+        .weigher(|_, v: &u32| *v)
+        .build();
+    cache.insert(1, 50); // hot
+    cache.insert(2, 49); // hot: the free weight is down to the cold minimum
+    cache.insert(3, 1); // cold, in its test period
+    cache.insert(3, 1); // an update is an access: the cold page is referenced
+    cache.insert(1, 60); // hot weight 109 until the hands make room
+    cache.validate();
+    assert!(cache.weighted_size() <= 100, "{}", cache.weighted_size());
+    // The referenced cold page turned hot and the unreferenced hot page was
+    // demoted and evicted.
+    assert_eq!(cache.get(&1), Some(60));
+    assert_eq!(cache.get(&3), Some(1));
+    assert_eq!(cache.get(&2), None);
+    assert_eq!(cache.weighted_size(), 61);
+}
