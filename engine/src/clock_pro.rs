@@ -27,7 +27,8 @@
 //! `../shared/traces/anchors.csv`. A reimplementation of the simulator's
 //! rules reproduced all 84 published anchors of both of its modes exactly,
 //! so this policy follows those rules rather than the paper's prose, which
-//! differs in places:
+//! differs in places (`tests/policy.rs` checks it against a restatement of
+//! them, hit for hit):
 //! - **Warm-up.** While the cache fills, new pages are hot until the free
 //!   weight would fall below the minimum cold allocation, then cold in test.
 //! - **Hits** only set the page's reference bit (the shard skips even that

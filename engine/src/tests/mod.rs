@@ -3,5 +3,6 @@
 
 mod behaviour;
 mod model;
+mod policy;
 mod reclaim;
 mod stress;
