@@ -76,6 +76,7 @@ use std::marker::PhantomData;
 use std::ptr;
 
 mod ptrs;
+mod recycle;
 pub use ptrs::{Atomic, Owned, Shared};
 
 /// Set (to anything but `0`) before a process builds its first cache, this
@@ -532,7 +533,7 @@ impl Guard {
         unsafe fn free<T>(p: *mut ()) {
             // SAFETY: `p` came from `Box::into_raw` (`Owned`) and is freed
             // once (the caller's contract).
-            drop(unsafe { Box::from_raw(p.cast::<T>()) });
+            unsafe { recycle::free(p.cast::<T>()) };
         }
         let d = Deferred {
             ptr: ptr.as_raw() as *mut (),

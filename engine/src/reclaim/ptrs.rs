@@ -123,9 +123,10 @@ impl<T> From<*const T> for Shared<'_, T> {
 pub struct Owned<T>(Box<T>);
 
 impl<T> Owned<T> {
-    /// Moves `value` to the heap.
+    /// Moves `value` to the heap, into a block this thread's collections
+    /// freed if one of the right layout is at hand (`recycle`).
     pub fn new(value: T) -> Owned<T> {
-        Owned(Box::new(value))
+        Owned(super::recycle::boxed(value))
     }
 
     fn into_raw(self) -> *mut T {
