@@ -4,9 +4,11 @@
 //!
 //! - `key`, `value`, `expires_at`, `written_at` and `weight` are written before the
 //!   entry is published (a `Release` store into a table slot) and never after.
-//! - `referenced` is set by readers (only when clear) and cleared by the
-//!   shard's hands under the shard lock. A set racing a clear may be lost;
-//!   CLOCK tolerates that (the page gets one chance fewer).
+//! - `referenced` is set by readers (only when clear) and, under the shard
+//!   lock, cleared by the shard's hands and set by an update and by the
+//!   cold hand's landing mark (`clock_pro`). All are `Relaxed`: the bit
+//!   orders nothing. A set racing a clear may be lost; CLOCK tolerates that
+//!   (the page gets one chance fewer).
 //! - `node` is the entry's node in the shard's CLOCK-Pro list; it is read and
 //!   written only under the shard lock.
 //! - An entry is freed only through `Guard::defer_destroy`, after it has been

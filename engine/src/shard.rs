@@ -5,8 +5,9 @@
 //!
 //! - `table` (the pointer) and every slot in the table: only the holder of
 //!   `state`'s lock. Readers load them with `Acquire`.
-//! - Entries' reference bits: readers set them, the lock holder's hands clear
-//!   them (see [`crate::entry`]).
+//! - Entries' reference bits: readers set them; the lock holder clears them
+//!   (the hands) and sets them (updates, the cold hand's landing mark); see
+//!   [`crate::entry`].
 //! - `newest`: the address of the entry inserted last, written by the lock
 //!   holder, read by readers to skip setting the bit on a re-reference that
 //!   is correlated with the insert. Only compared, never dereferenced.
