@@ -48,17 +48,19 @@
 //!   credits, after clearing them if the cold allocation is at its bound:
 //!   - credits below zero (cold should shrink): it turns hot without running
 //!     the hot hand (`credits += w`);
-//!   - credits above zero (cold should grow): the hot hand demotes a hot
-//!     page and the cold page starts a new test period at the head
-//!     (`credits -= demoted`). The simulator then marks the page the cold
-//!     hand lands on as referenced, which its comment suggests was meant
-//!     for the moved page. The mark stays because it wins: with it, 25 of
-//!     the 84 points are below the anchors and the shortfalls sum to 6.1
-//!     points; without it, 31 and 12.8 (`tests/hit_ratio.rs`);
-//!   - no credits: it turns hot if the hot hand demotes a page before
-//!     reaching it.
+//!   - credits above zero (cold should grow): the hot hand runs
+//!     (`credits -= demoted`), and unless it reached the page, the page
+//!     starts a new test period at the head. The simulator then marks the
+//!     page the cold hand lands on as referenced, which its comment
+//!     suggests was meant for the moved page. The mark stays because it
+//!     wins: with it, 25 of the 84 points are below the anchors and the
+//!     shortfalls sum to 6.1 points; without it, 31 and 12.8
+//!     (`tests/hit_ratio.rs`);
+//!   - no credits: the hot hand runs, and the page turns hot if it demoted
+//!     a page.
 //!
-//!   If the hot hand reaches the page first, the page is evicted.
+//!   A page the hot hand reached and that was not kept loses its bit and is
+//!   evicted at the cold hand's next look.
 //! - **A test period that ends unused** costs credits (`-w`) if the page
 //!   was a ghost; a resident page just leaves its test period and its
 //!   reference bit is cleared.
