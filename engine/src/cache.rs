@@ -291,12 +291,9 @@ where
         // else: hits are derived at snapshot time as calls minus misses, and
         // only a miss bumps its own counter. The timed calls and the misses
         // take their own, out-of-line paths, so a hit's path is straight.
-        let call = match &m.calls {
-            Some(calls) => guard.count_call(calls),
-            None => count_get_in_stripes(m),
-        };
-        if call & m.sample_mask == 0 {
-            return self.lookup_timed(shard, hash, key, guard, m);
+        let call = guard.count_call(&m.calls);
+        if call & m.fast_mask == 0 {
+            return self.lookup_off_path(shard, hash, key, guard, m);
         }
         match self.read(shard, shard.find(hash, key, guard), guard) {
             Ok(entry) => Some(entry),
@@ -307,8 +304,35 @@ where
         }
     }
 
-    /// A sampled `get`'s lookup: timed into the get-latency histogram.
+    /// A `get` off the straight path: one to sample, or any `get` of a
+    /// cache whose calls are counted in its stripes (no free column).
     #[inline(never)]
+    fn lookup_off_path<'g, Q>(
+        &self,
+        shard: &Shard<K, V>,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+        m: &Metrics,
+    ) -> Option<&'g Entry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if !m.calls.counted() && count_get_in_stripes(m) & m.sample_mask != 0 {
+            return match self.read(shard, shard.find(hash, key, guard), guard) {
+                Ok(entry) => Some(entry),
+                Err(miss) => {
+                    count_miss(m, miss);
+                    None
+                }
+            };
+        }
+        self.lookup_timed(shard, hash, key, guard, m)
+    }
+
+    /// A sampled `get`'s lookup: timed into the get-latency histogram.
+    #[inline(always)]
     fn lookup_timed<'g, Q>(
         &self,
         shard: &Shard<K, V>,

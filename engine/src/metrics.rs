@@ -79,10 +79,11 @@ pub(crate) struct Metrics {
     pub(crate) counters: CounterSet<N>,
     /// Where gets are counted: a column of the reclamation records, so a
     /// `get` bumps a cell in the line its pin already holds, with no second
-    /// thread-local lookup. `None` when every column is taken (more than
-    /// [`CALL_COUNTERS`](crate::reclaim::CALL_COUNTERS) caches with metrics
-    /// alive at once): gets then go to [`Counter::Get`].
-    pub(crate) calls: Option<CallCounter>,
+    /// thread-local lookup. When every column is taken (more than
+    /// [`CALL_COUNTERS`](crate::reclaim::CALL_COUNTERS)` - 1` caches with
+    /// metrics alive at once) it is the scratch column, and gets are
+    /// counted again in [`Counter::Get`] (see `fast_mask`).
+    pub(crate) calls: CallCounter,
     pub(crate) get_latency: Histogram,
     pub(crate) insert_latency: Histogram,
     /// Every load is timed: loads are slow, so the clock reads are noise.
@@ -93,6 +94,11 @@ pub(crate) struct Metrics {
     /// `sample_every - 1`, a power of two minus one: a call is timed when
     /// its thread's call number has these bits clear.
     pub(crate) sample_mask: u64,
+    /// What a `get` tests its call number against to leave the straight
+    /// path: `sample_mask`, or 0 (every call) when `calls` is the scratch
+    /// column, so those gets take the out-of-line path that counts them in
+    /// the stripes.
+    pub(crate) fast_mask: u64,
 }
 
 /// The latency histograms' layout: 1 ns to 60 s with two significant
@@ -112,14 +118,17 @@ impl Metrics {
             .unwrap_or(1 << 31);
         let config = latency_layout().sample_every(every);
         let histogram = || Histogram::new(config, clock.clone()).expect("the layout is valid");
+        let calls = CallCounter::new();
+        let sample_mask = u64::from(every) - 1;
         Metrics {
             counters: CounterSet::new(NAMES).expect("the counter names are valid and distinct"),
-            calls: CallCounter::new(),
+            fast_mask: if calls.counted() { sample_mask } else { 0 },
+            calls,
             get_latency: histogram(),
             insert_latency: histogram(),
             load_latency: OnceLock::new(),
             clock,
-            sample_mask: u64::from(every) - 1,
+            sample_mask,
         }
     }
 
@@ -133,8 +142,9 @@ impl Metrics {
 
     pub(crate) fn snapshot_into(&self, snap: &mut Snapshot) {
         let mut values = self.counters.values();
-        if let Some(calls) = &self.calls {
-            values[Counter::Get as usize] = values[Counter::Get as usize].wrapping_add(calls.sum());
+        if self.calls.counted() {
+            values[Counter::Get as usize] =
+                values[Counter::Get as usize].wrapping_add(self.calls.sum());
         }
         // Exact once writers are quiet. While they run, a miss may be seen
         // before its call (no ordering across cells), so saturate.

@@ -123,9 +123,10 @@ struct Record {
 }
 
 /// Call counters each record carries: caches with metrics count their gets
-/// here, in the line the pin already holds, while this many are alive;
-/// later ones use their counter stripes.
-pub(crate) const CALL_COUNTERS: usize = if cfg!(clockwise_loom) { 2 } else { 63 };
+/// here, in the line the pin already holds, while this many minus one are
+/// alive; later ones also count in their stripes (the last column is the
+/// scratch column, see [`CallCounter`]).
+pub(crate) const CALL_COUNTERS: usize = if cfg!(clockwise_loom) { 3 } else { 63 };
 
 /// A retired object and how to free it.
 struct Deferred {
@@ -630,6 +631,11 @@ impl Drop for Guard {
 
 /// A column of call counters: one cell in every record, so each thread
 /// counts a cache's calls in the line its pin already holds.
+///
+/// When every column is taken, a counter gets the scratch column, which
+/// all such counters share and nobody reads: counting there costs a `get`
+/// exactly what counting in its own column does (no branch on which), and
+/// [`counted`](Self::counted) tells the owner to count elsewhere.
 #[derive(Debug)]
 pub struct CallCounter {
     column: usize,
@@ -637,14 +643,21 @@ pub struct CallCounter {
     baseline: u64,
 }
 
+/// The last column: written by counters that found no free one, never read.
+const SCRATCH: usize = CALL_COUNTERS - 1;
+
 impl CallCounter {
-    /// A free column, or `None` if all [`CALL_COUNTERS`] are taken.
-    pub fn new() -> Option<CallCounter> {
-        const ALL: u64 = u64::MAX >> (64 - CALL_COUNTERS);
+    /// A free column, or the scratch column if all
+    /// [`CALL_COUNTERS`]` - 1` are taken.
+    pub fn new() -> CallCounter {
+        const ALL: u64 = u64::MAX >> (64 - SCRATCH);
         let mut records = lock(&domain().records);
         let free = !records.columns & ALL;
         if free == 0 {
-            return None;
+            return CallCounter {
+                column: SCRATCH,
+                baseline: 0,
+            };
         }
         let column = free.trailing_zeros() as usize;
         records.columns |= 1 << column;
@@ -652,20 +665,30 @@ impl CallCounter {
         // read: its calls happen-before its drop (the cache's last handle
         // went away), which gave the column back under this lock.
         let baseline = column_sum(&records, column);
-        Some(CallCounter { column, baseline })
+        CallCounter { column, baseline }
     }
 
-    /// Calls counted so far, on every thread. Like a striped counter's sum:
-    /// between the true totals at the call's start and end while threads
-    /// count, exact once they have stopped.
+    /// False for a counter on the scratch column: its counts are lost.
+    pub fn counted(&self) -> bool {
+        self.column != SCRATCH
+    }
+
+    /// Calls counted so far, on every thread (0 on the scratch column).
+    /// Like a striped counter's sum: between the true totals at the call's
+    /// start and end while threads count, exact once they have stopped.
     pub fn sum(&self) -> u64 {
+        if !self.counted() {
+            return 0;
+        }
         column_sum(&lock(&domain().records), self.column).wrapping_sub(self.baseline)
     }
 }
 
 impl Drop for CallCounter {
     fn drop(&mut self) {
-        lock(&domain().records).columns &= !(1 << self.column);
+        if self.counted() {
+            lock(&domain().records).columns &= !(1 << self.column);
+        }
     }
 }
 
