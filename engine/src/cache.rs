@@ -374,17 +374,30 @@ where
         entry: Option<&'g Entry<K, V>>,
         guard: &Guard,
     ) -> Result<&'g Entry<K, V>, Miss> {
-        let entry = entry.ok_or(Miss::Absent)?;
+        let Some(entry) = entry else {
+            guard.note_access(0);
+            return Err(Miss::Absent);
+        };
         if entry.expires_at != NEVER {
             let now = self.now();
             if entry.expired(now) {
+                guard.note_access(0);
                 self.expired(shard, entry, now, guard);
                 return Err(Miss::Expired);
             }
         }
-        if !entry.referenced.load(crate::sync::Ordering::Relaxed) && !shard.is_newest(entry) {
+        // A hit right after this thread's own access to the same entry (a
+        // read-through's insert, then its re-read) is one use, not two: the
+        // bit is left for the next, separate access, as the simulator whose
+        // hit ratios are the bar skips repeated requests. Addresses are only
+        // compared: one freed and reused for another entry at worst skips
+        // that entry's bit once.
+        let address = entry as *const Entry<K, V> as usize;
+        if !entry.referenced.load(crate::sync::Ordering::Relaxed) && guard.last_access() != address
+        {
             entry.touch();
         }
+        guard.note_access(address);
         Ok(entry)
     }
 

@@ -31,10 +31,9 @@
 //! them, hit for hit):
 //! - **Warm-up.** While the cache fills, new pages are hot until the free
 //!   weight would fall below the minimum cold allocation, then cold in test.
-//! - **Hits** only set the page's reference bit (the shard skips even that
-//!   for a hit on the page it inserted last: a re-reference right after a
-//!   miss is one use, as the simulator, which ignores repeated requests,
-//!   counts it).
+//! - **Hits** only set the page's reference bit (the cache skips even that
+//!   for a read right after the same thread's access to the same entry:
+//!   the simulator ignores repeated requests).
 //! - **A miss on a page in its test period** (a ghost) runs the cold hand
 //!   until the page fits, then the hot hand until it demotes a hot page or
 //!   reaches the ghost. If it demoted one, the page comes back hot and the
@@ -53,8 +52,8 @@
 //!     starts a new test period at the head. The simulator then marks the
 //!     page the cold hand lands on as referenced, which its comment
 //!     suggests was meant for the moved page. The mark stays because it
-//!     wins: with it, 25 of the 84 points are below the anchors and the
-//!     shortfalls sum to 6.1 points; without it, 31 and 12.8
+//!     wins: with it, 17 of the 84 points are below the anchors and the
+//!     shortfalls sum to 5.7 points; without it, 34 and 12.7
 //!     (`tests/hit_ratio.rs`);
 //!   - no credits: the hot hand runs, and the page turns hot if it demoted
 //!     a page.

@@ -38,6 +38,10 @@
 //!   one holder's counts before the next one's. Readers sum a column under
 //!   that lock. Counting a `get` there touches no line the pin does not
 //!   already hold.
+//! - A record also carries its holder's last-access note (`last`, an
+//!   address the cache compares to skip a repeated read's reference bit):
+//!   only the holder reads and writes it, `Relaxed`, while pinned; it is
+//!   never dereferenced.
 //! - Retire: the writer unlinks the object first, then pushes it on its
 //!   thread's bag. Full bags are sealed into the domain's `sealed` list under
 //!   its mutex (so the unlinks happen-before whoever takes them).
@@ -69,7 +73,7 @@
 //! objects unless a reader is descheduled mid-lookup.
 
 use crate::sync::{
-    compiler_fence, fence, lock, try_lock, AtomicU64, Cell, Mutex, Ordering, RefCell,
+    compiler_fence, fence, lock, try_lock, AtomicU64, AtomicUsize, Cell, Mutex, Ordering, RefCell,
 };
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
@@ -110,11 +114,15 @@ pub(crate) fn collect_at_for(cost: std::time::Duration) -> usize {
 }
 
 /// One thread's announcement, on lines of its own (collectors read it),
-/// and its call counters.
+/// its last-access note and its call counters.
 struct Record {
     /// 0 while not pinned; while pinned, [`Hot::word`] as read at the pin
     /// (odd: [`PINNED`] is set).
     state: AtomicU64,
+    /// The address of what this thread's holder last looked up or wrote
+    /// (see [`Guard::last_access`]): only the holder reads and writes it,
+    /// `Relaxed`, and only ever compares it.
+    last: AtomicUsize,
     /// Column `i` belongs to the [`CallCounter`] holding index `i`; only the
     /// record's current holder writes it (`Relaxed` load + store), while
     /// pinned. Never reset: a counter subtracts the column's sum at its
@@ -126,7 +134,7 @@ struct Record {
 /// here, in the line the pin already holds, while this many minus one are
 /// alive; later ones also count in their stripes (the last column is the
 /// scratch column, see [`CallCounter`]).
-pub(crate) const CALL_COUNTERS: usize = if cfg!(clockwise_loom) { 3 } else { 63 };
+pub(crate) const CALL_COUNTERS: usize = if cfg!(clockwise_loom) { 3 } else { 62 };
 
 /// A retired object and how to free it.
 struct Deferred {
@@ -239,6 +247,7 @@ impl Domain {
         }
         let r = RecordPtr(Box::into_raw(Box::new(CachePadded::new(Record {
             state: AtomicU64::new(0),
+            last: AtomicUsize::new(0),
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
         }))));
         records.all.push(r);
@@ -563,6 +572,35 @@ impl Guard {
             // This guard pins the thread, so an outermost unpin will see it.
             let _ = FAST.try_with(|f| f.nest.set(f.nest.get() | COLLECT));
         }
+    }
+
+    /// What the thread last noted with [`note_access`](Self::note_access)
+    /// (0 if nothing since its record was created): an address, only to
+    /// compare.
+    #[inline(always)]
+    pub fn last_access(&self) -> usize {
+        debug_assert!(
+            !self.record.is_null(),
+            "the unprotected guard notes nothing"
+        );
+        // SAFETY: a pinned guard's record lives as long as the domain.
+        let record: &Record = unsafe { &*self.record };
+        // Relaxed: only this thread, the record's holder, touches the field.
+        record.last.load(Ordering::Relaxed)
+    }
+
+    /// Notes `address` as what this thread looked up or wrote last, in the
+    /// line its pin already holds.
+    #[inline(always)]
+    pub fn note_access(&self, address: usize) {
+        debug_assert!(
+            !self.record.is_null(),
+            "the unprotected guard notes nothing"
+        );
+        // SAFETY: as in `last_access`.
+        let record: &Record = unsafe { &*self.record };
+        // Relaxed: as in `last_access`.
+        record.last.store(address, Ordering::Relaxed);
     }
 
     /// Adds one call to `counter`'s column in this thread's record and

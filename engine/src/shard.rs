@@ -8,9 +8,6 @@
 //! - Entries' reference bits: readers set them; the lock holder clears them
 //!   (the hands) and sets them (updates, the cold hand's landing mark); see
 //!   [`crate::entry`].
-//! - `newest`: the address of the entry inserted last, written by the lock
-//!   holder, read by readers to skip setting the bit on a re-reference that
-//!   is correlated with the insert. Only compared, never dereferenced.
 //! - `gauges`: written by the lock holder after each write, read by
 //!   snapshots; each is exact whenever the lock is free.
 //!
@@ -22,7 +19,7 @@
 use crate::clock_pro::{ClockPro, Host, Removal, Sizes};
 use crate::entry::Entry;
 use crate::reclaim::{self, Atomic, Guard, Owned, Shared};
-use crate::sync::{lock, try_lock, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{lock, try_lock, AtomicU64, Mutex, Ordering};
 use crate::table::{Slot, Table};
 use crate::RemovalCause;
 use crossbeam_utils::CachePadded;
@@ -85,7 +82,6 @@ pub(crate) struct Shard<K, V> {
     /// Read by every lookup, written only when the table is replaced: on a
     /// line of its own, away from the fields writers touch on every write.
     table: CachePadded<Atomic<Table<K, V>>>,
-    newest: AtomicUsize,
     state: Mutex<State<K, V>>,
     capacity: u64,
     /// Shared with the cache's [`CacheStats`](crate::cache_stats::CacheStats).
@@ -148,7 +144,6 @@ impl<K, V> Shard<K, V> {
     pub(crate) fn new(capacity: u64) -> Shard<K, V> {
         Shard {
             table: CachePadded::new(Atomic::new(Table::new(16))),
-            newest: AtomicUsize::new(0),
             state: Mutex::new(State {
                 policy: ClockPro::new(capacity),
                 live: 0,
@@ -181,13 +176,6 @@ impl<K, V> Shard<K, V> {
         Q: Eq + ?Sized,
     {
         self.table(guard).find(hash, key, guard).map(|(_, e)| e)
-    }
-
-    /// True if `entry` is the shard's most recent insert.
-    #[inline]
-    pub(crate) fn is_newest(&self, entry: &Entry<K, V>) -> bool {
-        // Relaxed: a heuristic; a stale answer only mis-sets one bit.
-        self.newest.load(Ordering::Relaxed) == entry as *const _ as usize
     }
 
     /// Removes `page`'s entry (whose key hashes to `hash`) from the table
@@ -381,11 +369,10 @@ impl<K, V> Shard<K, V> {
                 crate::prefetch::prefetch(victim.0.as_ptr());
                 table.prefetch(hash);
             }
-            // Relaxed: see `is_newest`.
-            self.newest
-                .store(fresh as *const _ as usize, Ordering::Relaxed);
             Written::Inserted
         };
+        // This thread's next read of the key repeats this access.
+        guard.note_access(fresh as *const Entry<K, V> as usize);
         self.drain_host(state, &mut host, guard, out);
         if expires_at != crate::entry::NEVER {
             state.expiring = true;

@@ -281,3 +281,49 @@ fn an_update_that_grows_a_hot_page_evicts_around_a_referenced_cold_one() {
     assert_eq!(cache.get(&2), None);
     assert_eq!(cache.weighted_size(), 61);
 }
+
+/// A read right after the same thread's insert of the key is one use with
+/// the insert (as the reference simulator skips repeated requests); a read
+/// after some other access, or by another thread, is a second use.
+#[test]
+fn a_read_right_after_the_same_threads_insert_is_not_a_second_use() {
+    // Capacity 3: keys 1 and 2 go in hot, 3 cold in its test period, so
+    // the insert of 4 sends the cold hand to 3.
+    let filled = || {
+        let cache: Cache<u32, u32> = Cache::builder().max_capacity(3).shards(1).build();
+        for k in 1..=3 {
+            cache.insert(k, k);
+        }
+        cache
+    };
+
+    let repeated = filled();
+    assert_eq!(repeated.get(&3), Some(3)); // the insert's own re-read
+    repeated.insert(4, 4);
+    repeated.validate();
+    assert_eq!(repeated.get(&3), None, "3 was used once: evicted");
+
+    let separate = filled();
+    assert_eq!(separate.get(&1), Some(1));
+    assert_eq!(separate.get(&3), Some(3)); // not right after its insert
+    separate.insert(4, 4);
+    separate.validate();
+    assert_eq!(separate.get(&3), Some(3), "3 was used twice: promoted");
+    assert_eq!(
+        separate.get(&2),
+        None,
+        "2, unreferenced, was demoted and evicted"
+    );
+
+    let other_thread = filled();
+    std::thread::scope(|s| {
+        s.spawn(|| assert_eq!(other_thread.get(&3), Some(3)));
+    });
+    other_thread.insert(4, 4);
+    other_thread.validate();
+    assert_eq!(
+        other_thread.get(&3),
+        Some(3),
+        "another thread's read is a use"
+    );
+}
