@@ -583,7 +583,9 @@ impl Guard {
             !self.record.is_null(),
             "the unprotected guard notes nothing"
         );
-        // SAFETY: a pinned guard's record lives as long as the domain.
+        // SAFETY: a pinned guard's record lives as long as the domain (the
+        // unprotected guard is never used to look anything up or write: see
+        // `unprotected`).
         let record: &Record = unsafe { &*self.record };
         // Relaxed: only this thread, the record's holder, touches the field.
         record.last.load(Ordering::Relaxed)
@@ -744,7 +746,8 @@ fn column_sum(records: &Records, column: usize) -> u64 {
 /// # Safety
 ///
 /// No other thread may be able to reach the objects used through it, and
-/// it must not be used to look anything up (it counts no calls).
+/// it must not be used to look anything up or write anything (it has no
+/// record: it counts no calls and notes no accesses).
 pub(crate) unsafe fn unprotected() -> &'static Guard {
     struct Unprotected(Guard);
     // SAFETY: the unprotected guard holds no record and no thread state.
