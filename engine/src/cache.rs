@@ -138,11 +138,15 @@ pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Counts a get of a cache that found no free call-counter column.
+/// Whether a `get` whose call number left the straight path is timed. A
+/// cache with its own call-counter column left it to be sampled; one on the
+/// scratch column (no free column) leaves it on every call, to be counted
+/// here in its stripes and sampled by that count.
 #[cold]
 #[inline(never)]
-fn count_get_in_stripes(m: &Metrics) -> u64 {
-    m.counters.local().add_and_get(Counter::Get as usize, 1)
+fn off_path_timed(m: &Metrics) -> bool {
+    m.calls.counted()
+        || m.counters.local().add_and_get(Counter::Get as usize, 1) & m.sample_mask == 0
 }
 
 /// Counts a miss, on this thread's stripe.
@@ -292,8 +296,8 @@ where
         // only a miss bumps its own counter. The timed calls and the misses
         // take their own, out-of-line paths, so a hit's path is straight.
         let call = guard.count_call(&m.calls);
-        if call & m.fast_mask == 0 {
-            return self.lookup_off_path(shard, hash, key, guard, m);
+        if call & m.fast_mask == 0 && off_path_timed(m) {
+            return self.lookup_timed(shard, hash, key, guard, m);
         }
         match self.read(shard, shard.find(hash, key, guard), guard) {
             Ok(entry) => Some(entry),
@@ -304,35 +308,8 @@ where
         }
     }
 
-    /// A `get` off the straight path: one to sample, or any `get` of a
-    /// cache whose calls are counted in its stripes (no free column).
-    #[inline(never)]
-    fn lookup_off_path<'g, Q>(
-        &self,
-        shard: &Shard<K, V>,
-        hash: u64,
-        key: &Q,
-        guard: &'g Guard,
-        m: &Metrics,
-    ) -> Option<&'g Entry<K, V>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        if !m.calls.counted() && count_get_in_stripes(m) & m.sample_mask != 0 {
-            return match self.read(shard, shard.find(hash, key, guard), guard) {
-                Ok(entry) => Some(entry),
-                Err(miss) => {
-                    count_miss(m, miss);
-                    None
-                }
-            };
-        }
-        self.lookup_timed(shard, hash, key, guard, m)
-    }
-
     /// A sampled `get`'s lookup: timed into the get-latency histogram.
-    #[inline(always)]
+    #[inline(never)]
     fn lookup_timed<'g, Q>(
         &self,
         shard: &Shard<K, V>,

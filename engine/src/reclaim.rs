@@ -574,35 +574,34 @@ impl Guard {
         }
     }
 
+    /// This guard's record: the thread's own, while pinned.
+    #[inline(always)]
+    fn record(&self) -> &Record {
+        debug_assert!(
+            !self.record.is_null(),
+            "the unprotected guard has no record to count or note in"
+        );
+        // SAFETY: a pinned guard's record lives as long as the domain (the
+        // unprotected guard is never used to look anything up or write: see
+        // `unprotected`).
+        unsafe { &*self.record }
+    }
+
     /// What the thread last noted with [`note_access`](Self::note_access)
     /// (0 if nothing since its record was created): an address, only to
     /// compare.
     #[inline(always)]
     pub fn last_access(&self) -> usize {
-        debug_assert!(
-            !self.record.is_null(),
-            "the unprotected guard notes nothing"
-        );
-        // SAFETY: a pinned guard's record lives as long as the domain (the
-        // unprotected guard is never used to look anything up or write: see
-        // `unprotected`).
-        let record: &Record = unsafe { &*self.record };
         // Relaxed: only this thread, the record's holder, touches the field.
-        record.last.load(Ordering::Relaxed)
+        self.record().last.load(Ordering::Relaxed)
     }
 
     /// Notes `address` as what this thread looked up or wrote last, in the
     /// line its pin already holds.
     #[inline(always)]
     pub fn note_access(&self, address: usize) {
-        debug_assert!(
-            !self.record.is_null(),
-            "the unprotected guard notes nothing"
-        );
-        // SAFETY: as in `last_access`.
-        let record: &Record = unsafe { &*self.record };
         // Relaxed: as in `last_access`.
-        record.last.store(address, Ordering::Relaxed);
+        self.record().last.store(address, Ordering::Relaxed);
     }
 
     /// Adds one call to `counter`'s column in this thread's record and
@@ -610,16 +609,8 @@ impl Guard {
     /// also picks the sampled calls.
     #[inline(always)]
     pub fn count_call(&self, counter: &CallCounter) -> u64 {
-        debug_assert!(
-            !self.record.is_null(),
-            "the unprotected guard counts nothing"
-        );
-        // SAFETY: a pinned guard's record lives as long as the domain (the
-        // unprotected guard is never used to look anything up: see
-        // `unprotected`).
-        let record: &Record = unsafe { &*self.record };
         // SAFETY: `column < CALL_COUNTERS` (`CallCounter::new`).
-        let cell = unsafe { record.calls.get_unchecked(counter.column) };
+        let cell = unsafe { self.record().calls.get_unchecked(counter.column) };
         // Relaxed load + store: this thread holds the record, the column's
         // only writer (see `Record::calls`).
         let n = cell.load(Ordering::Relaxed).wrapping_add(1);

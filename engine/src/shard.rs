@@ -178,6 +178,26 @@ impl<K, V> Shard<K, V> {
         self.table(guard).find(hash, key, guard).map(|(_, e)| e)
     }
 
+    /// Takes `node`'s page from the policy, if it is resident (false if
+    /// not), and removes its entry from the table ([`unlink`](Self::unlink)).
+    fn remove_node<'g>(
+        &self,
+        state: &mut State<K, V>,
+        node: u32,
+        cause: RemovalCause,
+        guard: &'g Guard,
+        out: &mut Removed<'g, K, V>,
+    ) -> bool {
+        let hash = state.policy.hash(node);
+        match state.policy.remove(node) {
+            Some(page) => {
+                self.unlink(state, page, hash, cause, guard, out);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes `page`'s entry (whose key hashes to `hash`) from the table
     /// and retires it.
     #[allow(clippy::too_many_arguments)]
@@ -281,10 +301,7 @@ impl<K, V> Shard<K, V> {
                 // SAFETY: loaded under `guard` from the current table.
                 let entry = unsafe { p.deref() };
                 if entry.expired(now) {
-                    let hash = state.policy.hash(entry.node());
-                    if let Some(page) = state.policy.remove(entry.node()) {
-                        self.unlink(state, page, hash, RemovalCause::Expired, guard, out);
-                    }
+                    self.remove_node(state, entry.node(), RemovalCause::Expired, guard, out);
                 }
             }
         }
@@ -313,9 +330,7 @@ impl<K, V> Shard<K, V> {
             let mut guard_state = lock(&self.state);
             let state = &mut *guard_state;
             if let Some((_, old)) = self.table(guard).find(hash, &key, guard) {
-                if let Some(page) = state.policy.remove(old.node()) {
-                    self.unlink(state, page, hash, RemovalCause::Replaced, guard, out);
-                }
+                self.remove_node(state, old.node(), RemovalCause::Replaced, guard, out);
                 self.publish_gauges(state);
             }
             return Written::Rejected;
@@ -399,8 +414,9 @@ impl<K, V> Shard<K, V> {
         let mut state = lock(&self.state);
         let (_, entry) = self.table(guard).find(hash, key, guard)?;
         let before = out.len();
-        let page = state.policy.remove(entry.node())?;
-        self.unlink(&mut state, page, hash, RemovalCause::Explicit, guard, out);
+        if !self.remove_node(&mut state, entry.node(), RemovalCause::Explicit, guard, out) {
+            return None;
+        }
         self.publish_gauges(&state);
         out.get(before).map(|&(e, _)| e)
     }
@@ -422,12 +438,11 @@ impl<K, V> Shard<K, V> {
             .policy
             .page(node)
             .is_some_and(|p| std::ptr::eq(p.entry(), entry));
-        if ours && entry.expired(now) {
-            let hash = state.policy.hash(node);
-            if let Some(page) = state.policy.remove(node) {
-                self.unlink(&mut state, page, hash, RemovalCause::Expired, guard, out);
-                self.publish_gauges(&state);
-            }
+        if ours
+            && entry.expired(now)
+            && self.remove_node(&mut state, node, RemovalCause::Expired, guard, out)
+        {
+            self.publish_gauges(&state);
         }
     }
 
@@ -452,10 +467,7 @@ impl<K, V> Shard<K, V> {
             None => state.policy.pages().map(|(n, _)| n).collect(),
         };
         for node in doomed {
-            let hash = state.policy.hash(node);
-            if let Some(page) = state.policy.remove(node) {
-                self.unlink(&mut state, page, hash, RemovalCause::Explicit, guard, out);
-            }
+            self.remove_node(&mut state, node, RemovalCause::Explicit, guard, out);
         }
         self.publish_gauges(&state);
     }
