@@ -14,6 +14,10 @@
 //! allocation's bounds are computed in integers, the cold hand never stops
 //! on a page that is not resident, and the hot hand stops when no hot page
 //! is left (the simulator, which refuses fewer than 5 pages, would spin).
+//! It also has explicit removal, which the simulator lacks, with
+//! `ClockPro::remove`'s meaning: the page leaves the clock with no ghost
+//! and no adaptation, and a later miss with room to spare drops the missed
+//! key's ghost without adapting either.
 //!
 //! [`ClockPro`] keeps its state differently (statuses instead of flags,
 //! weights, a ghost index, hands re-settled after each call), so agreeing
@@ -204,8 +208,10 @@ impl Rules {
     fn run_hand_cold(&mut self) {
         if self.hand_cold == NIL {
             self.hand_cold = self.p[self.head].prev;
-            self.advance_hand_cold();
         }
+        // On a resident cold page already, unless a removal took the page
+        // the hand rested on (the hand then stepped to the newer page).
+        self.advance_hand_cold();
         for _ in 0..100_000 {
             let c = self.hand_cold;
             if !self.p[c].referenced || !self.p[c].in_test {
@@ -276,11 +282,30 @@ impl Rules {
         self.p[x].in_test = true;
     }
 
+    /// An explicit removal, as `ClockPro::remove` defines it (the simulator
+    /// has none): the resident page `x` leaves the clock, with no ghost and
+    /// no adaptation; hands on it step to the newer page.
+    fn remove(&mut self, x: usize) {
+        assert!(self.p[x].resident, "removing a page that is not resident");
+        if !self.p[x].cold {
+            self.hot -= 1;
+        }
+        self.free += 1;
+        self.unlink(x, true);
+    }
+
     /// True on a hit.
     fn access(&mut self, x: usize) -> bool {
         if self.p[x].resident {
             self.p[x].referenced = true;
             return true;
+        }
+        if self.free > 0 && self.p[x].listed {
+            // Room without evicting, which only removals make once pages
+            // have been evicted (the simulator has neither): the ghost goes
+            // with no adaptation, as in `ClockPro::insert`.
+            self.unlink(x, true);
+            self.ghosts -= 1;
         }
         if self.free > self.min_cold {
             self.p[x].resident = true;
@@ -356,30 +381,62 @@ impl Host<usize> for Keys {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Access(usize),
+    /// Removes the key if it is resident.
+    Remove(usize),
+}
+
 /// Replays `trace` through both; panics at the first access they disagree on.
 fn agree(trace: &[usize], keys: usize, capacity: u64, validate_every: usize) -> u64 {
+    let ops: Vec<Op> = trace.iter().map(|&x| Op::Access(x)).collect();
+    agree_ops(&ops, keys, capacity, validate_every, |_| {})
+}
+
+/// [`agree`] with removals; `after` sees the policy after each operation.
+fn agree_ops(
+    ops: &[Op],
+    keys: usize,
+    capacity: u64,
+    validate_every: usize,
+    mut after: impl FnMut(&ClockPro<usize>),
+) -> u64 {
     let mut rules = Rules::new(keys, capacity as i64);
     let mut policy = ClockPro::new(capacity);
     let mut host = Keys {
         referenced: vec![false; keys],
         resident: vec![false; keys],
     };
+    let mut nodes = vec![u32::MAX; keys];
     let mut hits = 0;
-    for (i, &x) in trace.iter().enumerate() {
-        let ours = if host.resident[x] {
-            host.referenced[x] = true;
-            true
-        } else {
-            policy.insert(&mut host, x as u64, 1, x);
-            host.resident[x] = true;
-            host.referenced[x] = false;
-            false
-        };
-        assert_eq!(ours, rules.access(x), "access {i} (key {x}) disagrees");
+    for (i, &op) in ops.iter().enumerate() {
+        match op {
+            Op::Access(x) => {
+                let ours = if host.resident[x] {
+                    host.referenced[x] = true;
+                    true
+                } else {
+                    nodes[x] = policy.insert(&mut host, x as u64, 1, x);
+                    host.resident[x] = true;
+                    host.referenced[x] = false;
+                    false
+                };
+                assert_eq!(ours, rules.access(x), "access {i} (key {x}) disagrees");
+                hits += u64::from(ours);
+            }
+            Op::Remove(x) if host.resident[x] => {
+                assert_eq!(policy.remove(nodes[x]), Some(x), "removal {i}");
+                host.resident[x] = false;
+                host.referenced[x] = false;
+                rules.remove(x);
+            }
+            Op::Remove(_) => {}
+        }
         if i % validate_every == 0 {
             policy.validate();
         }
-        hits += u64::from(ours);
+        after(&policy);
     }
     hits
 }
@@ -416,6 +473,58 @@ proptest! {
     ) {
         agree(&trace, keys, capacity, 1);
     }
+
+    /// Removals take pages out of the middle of the cold queue (and the
+    /// clock); the cold hand must still stop where the rules' walk stops.
+    #[test]
+    fn policy_follows_the_rules_with_removals(
+        (trace, keys) in mixed_trace(),
+        removals in prop::collection::vec(0u8..100, 1..400),
+        capacity in 2u64..80,
+    ) {
+        let ops: Vec<Op> = trace
+            .iter()
+            .zip(removals.iter().cycle())
+            .map(|(&x, &r)| if r < 15 { Op::Remove(x) } else { Op::Access(x) })
+            .collect();
+        agree_ops(&ops, keys, capacity, 1, |_| {});
+    }
+}
+
+/// Pages removed from the middle of the cold queue stay in it as `Dropped`
+/// until the hand reaches them, and are compacted away once they outnumber
+/// the cold pages by 32: the queue stays within twice the cold pages.
+#[test]
+fn removed_cold_pages_are_compacted_out_of_the_cold_queue() {
+    // Filling 10,000 fills 9,900 hot pages, then the 1 % cold floor: 100
+    // cold pages in the queue, 9,900 first and 9,999 last.
+    let (keys, capacity) = (10_300, 10_000);
+    let mut ops: Vec<Op> = (0..10_000).map(Op::Access).collect();
+    let filled = ops.len();
+    // Every cold page but the queue's two ends, with no eviction between.
+    ops.extend((9_901..9_999).map(Op::Remove));
+    let removed = ops.len();
+    // New pages fill the room, then evict past the dropped pages.
+    ops.extend((10_000..10_300).map(Op::Access));
+    let (mut at_fill, mut longest, mut worst) = ((0, 0), 0, 0);
+    let mut step = 0;
+    agree_ops(&ops, keys, capacity, 97, |policy| {
+        step += 1;
+        let (cold, queued) = policy.cold_queue_lengths();
+        if step == filled {
+            at_fill = (cold, queued);
+        }
+        if step > filled && step <= removed {
+            longest = longest.max(queued);
+            worst = worst.max(queued.saturating_sub(2 * cold + 33));
+        }
+        if step == ops.len() {
+            policy.validate();
+        }
+    });
+    assert_eq!(at_fill, (100, 100), "cold pages and queue after the fill");
+    assert_eq!(worst, 0, "the cold queue outgrew twice its cold pages");
+    assert!(longest <= 100, "the queue grew while pages were removed");
 }
 
 /// The same on a real trace, if the shared traces are present.

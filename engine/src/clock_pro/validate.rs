@@ -1,0 +1,154 @@
+//! [`ClockPro::validate`]: every structural invariant, checked in tests and
+//! fuzzing after each operation.
+
+use super::{ClockPro, Status, NIL};
+
+impl<T> ClockPro<T> {
+    /// Resident cold pages, and entries in the cold queue (theirs and the
+    /// `Dropped` pages').
+    #[cfg(test)]
+    pub(crate) fn cold_queue_lengths(&self) -> (u64, u64) {
+        (self.cold_count, self.cold_queue.len() as u64)
+    }
+
+    /// Checks every structural invariant; panics with what is broken.
+    #[cfg(any(test, fuzzing, clockwise_loom))]
+    pub(crate) fn validate(&self) {
+        let (mut hot, mut cold, mut ghost) = (0, 0, 0);
+        let (mut hot_count, mut cold_count, mut linked) = (0, 0, 0);
+        if self.head != NIL {
+            let mut n = self.head;
+            loop {
+                let node = self.node(n);
+                assert!(
+                    !matches!(node.status, Status::Free | Status::Dropped),
+                    "{:?} node {n} on the list",
+                    node.status
+                );
+                assert_eq!(self.node(node.next).prev, n, "broken links at {n}");
+                match node.status {
+                    Status::Hot => {
+                        hot += u64::from(node.weight);
+                        hot_count += 1;
+                    }
+                    Status::Cold | Status::ColdInTest => {
+                        cold += u64::from(node.weight);
+                        cold_count += 1;
+                    }
+                    Status::Ghost => {
+                        ghost += u64::from(node.weight);
+                        assert!(node.page.is_none(), "ghost {n} holds a page");
+                        assert_eq!(
+                            self.ghosts.get(&node.hash),
+                            Some(&n),
+                            "ghost {n} not indexed"
+                        );
+                    }
+                    Status::Dropped | Status::Free => unreachable!(),
+                }
+                if node.status.resident() {
+                    assert!(node.page.is_some(), "resident node {n} without a page");
+                }
+                linked += 1;
+                n = node.next;
+                if n == self.head {
+                    break;
+                }
+                assert!(linked <= self.nodes.len(), "the list does not close");
+            }
+        }
+        assert_eq!(
+            (hot, cold, ghost),
+            (self.hot, self.cold, self.ghost),
+            "weights"
+        );
+        assert_eq!(
+            (hot_count, cold_count),
+            (self.hot_count, self.cold_count),
+            "counts"
+        );
+        assert_eq!(
+            linked + self.free.len() + self.dropped as usize,
+            self.nodes.len(),
+            "nodes lost"
+        );
+        assert!(self.free.iter().all(|&f| self.status(f) == Status::Free));
+        assert_eq!(
+            self.ghosts.len() as u64,
+            self.nodes
+                .iter()
+                .filter(|n| n.status == Status::Ghost)
+                .count() as u64
+        );
+        assert!(
+            hot + cold <= self.capacity,
+            "resident weight {} over capacity {}",
+            hot + cold,
+            self.capacity
+        );
+        assert!(
+            ghost <= self.max_ghost,
+            "ghost weight {ghost} over {}",
+            self.max_ghost
+        );
+        assert!(self.min_cold <= self.max_cold && self.max_cold <= self.capacity);
+        let listed = |hand: u32| hand != NIL && self.status(hand) != Status::Free;
+        assert_eq!(listed(self.hand_hot), linked > 0, "hot hand on the list");
+        assert_eq!(listed(self.hand_test), linked > 0, "test hand on the list");
+        // The cold queue holds the resident cold pages in their order on the
+        // clock (oldest first from the tail), so the cold hand rests on the
+        // oldest of them, and between them the `Dropped` pages, none first.
+        let mut on_clock = Vec::new();
+        if self.head != NIL {
+            let mut n = self.tail();
+            loop {
+                if self.status(n).resident_cold() {
+                    on_clock.push(n);
+                }
+                n = self.node(n).prev;
+                if n == self.tail() {
+                    break;
+                }
+            }
+        }
+        let queued: Vec<u32> = self
+            .cold_queue
+            .iter()
+            .filter(|&n| self.status(n) != Status::Dropped)
+            .collect();
+        assert_eq!(queued, on_clock, "the cold queue and the clock disagree");
+        let dropped = self.cold_queue.len() - queued.len();
+        assert_eq!(dropped as u64, self.dropped, "dropped pages");
+        assert_eq!(
+            dropped,
+            self.nodes
+                .iter()
+                .filter(|n| n.status == Status::Dropped)
+                .count(),
+            "a dropped page outside the cold queue"
+        );
+        let mut distinct: Vec<u32> = self.cold_queue.iter().collect();
+        distinct.sort_unstable();
+        assert!(
+            distinct
+                .iter()
+                .zip(distinct.iter().skip(1))
+                .all(|(a, b)| a != b),
+            "a page queued twice"
+        );
+        if let Some(f) = self.cold_queue.front() {
+            assert_ne!(
+                self.status(f),
+                Status::Dropped,
+                "a dropped page at the front"
+            );
+        }
+        // Compacted on a drop past the cold pages plus 32, and cold pages
+        // weigh at least 1 each.
+        assert!(
+            self.dropped <= self.capacity + 32,
+            "{} dropped pages",
+            self.dropped
+        );
+    }
+}
