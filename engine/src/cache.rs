@@ -185,7 +185,16 @@ where
             .collect();
         let clock = b.clock.unwrap_or_default();
         let origin = clock.now();
-        let metrics = b.stats.then(|| Metrics::new(b.sample_every, clock.clone()));
+        let (get_every, insert_every) = match b.sample_every {
+            Some(n) => (n, n),
+            None => (
+                crate::builder::DEFAULT_GET_SAMPLE_EVERY,
+                crate::builder::DEFAULT_SAMPLE_EVERY,
+            ),
+        };
+        let metrics = b
+            .stats
+            .then(|| Metrics::new(get_every, insert_every, clock.clone()));
         let gauges = shards.iter().map(|s| Arc::clone(&s.gauges)).collect();
         let stats = Arc::new(CacheStats::new(
             metrics,
@@ -302,7 +311,9 @@ where
         match self.read(shard, shard.find(hash, key, guard), guard) {
             Ok(entry) => Some(entry),
             Err(miss) => {
-                count_miss(m, miss);
+                // Through `self`, not `m`: keeping `m` for the miss would
+                // hold it in a register (or the stack) across the probe.
+                self.count_miss(miss);
                 None
             }
         }
@@ -329,6 +340,15 @@ where
         }
         m.get_latency.finish(sample);
         found.ok()
+    }
+
+    /// Counts a miss of a cache with metrics.
+    #[cold]
+    #[inline(never)]
+    fn count_miss(&self, miss: Miss) {
+        if let Some(m) = &self.inner.stats.metrics {
+            count_miss(m, miss);
+        }
     }
 
     /// The live value of `key`, without counting or touching anything: the

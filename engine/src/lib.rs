@@ -32,7 +32,9 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{CacheBuilder, ConfigError, DEFAULT_CAPACITY, DEFAULT_SAMPLE_EVERY};
+pub use builder::{
+    CacheBuilder, ConfigError, DEFAULT_CAPACITY, DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY,
+};
 pub use cache::Cache;
 pub use clockwise_stats as stats;
 pub use loading::LoadError;

@@ -91,8 +91,8 @@ pub(crate) struct Metrics {
     /// pay for it; see [`load_latency`](Self::load_latency).
     load_latency: OnceLock<Histogram>,
     clock: clockwise_stats::Clock,
-    /// `sample_every - 1`, a power of two minus one: a call is timed when
-    /// its thread's call number has these bits clear.
+    /// The get-sampling period minus one (a power of two minus one): a
+    /// `get` is timed when its thread's call number has these bits clear.
     pub(crate) sample_mask: u64,
     /// What a `get` tests its call number against to leave the straight
     /// path: `sample_mask`, or 0 (every call) when `calls` is the scratch
@@ -111,21 +111,23 @@ fn latency_layout() -> HistogramConfig {
 }
 
 impl Metrics {
-    pub(crate) fn new(sample_every: u32, clock: clockwise_stats::Clock) -> Metrics {
-        let every = sample_every
-            .max(1)
-            .checked_next_power_of_two()
-            .unwrap_or(1 << 31);
-        let config = latency_layout().sample_every(every);
-        let histogram = || Histogram::new(config, clock.clone()).expect("the layout is valid");
+    /// Metrics timing one `get` in `get_every` and one `insert` in
+    /// `insert_every` per thread (each rounded up to a power of two).
+    pub(crate) fn new(get_every: u32, insert_every: u32, clock: clockwise_stats::Clock) -> Metrics {
+        let period = |n: u32| n.max(1).checked_next_power_of_two().unwrap_or(1 << 31);
+        let (get_every, insert_every) = (period(get_every), period(insert_every));
+        let histogram = |every| {
+            Histogram::new(latency_layout().sample_every(every), clock.clone())
+                .expect("the layout is valid")
+        };
         let calls = CallCounter::new();
-        let sample_mask = u64::from(every) - 1;
+        let sample_mask = u64::from(get_every) - 1;
         Metrics {
             counters: CounterSet::new(NAMES).expect("the counter names are valid and distinct"),
             fast_mask: if calls.counted() { sample_mask } else { 0 },
             calls,
-            get_latency: histogram(),
-            insert_latency: histogram(),
+            get_latency: histogram(get_every),
+            insert_latency: histogram(insert_every),
             load_latency: OnceLock::new(),
             clock,
             sample_mask,

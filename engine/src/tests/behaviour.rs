@@ -220,6 +220,48 @@ fn stats_off_records_nothing_but_gauges() {
     assert!(s.histogram("get_latency").is_none());
 }
 
+/// By default 1 `get` in 1,024 and 1 `insert` in 64 are timed, each
+/// recorded with that weight, so the counts estimate the calls and are
+/// multiples of the period; a set period applies to both.
+#[test]
+fn latency_sampling_periods_default_per_call_kind() {
+    const GETS: u64 = 9_100;
+    const INSERTS: u64 = 6_450;
+    let sampled = |builder: crate::CacheBuilder<u64, u64>| {
+        let cache = builder.max_capacity(10_000).build();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for k in 0..INSERTS {
+                    cache.insert(k, k);
+                }
+                for k in 0..GETS {
+                    assert_eq!(cache.get(&k).is_some(), k < INSERTS);
+                }
+            });
+        });
+        let s = cache.stats();
+        let h = |name| s.histogram(name).expect("histogram").count();
+        (h("get_latency"), h("insert_latency"))
+    };
+    // Which calls of a thread are timed depends on its call numbers so far,
+    // so the counts are within one period of the calls, in whole periods.
+    // (Timed 1 in 64, 9,100 gets would weigh 9,088 or 9,152: not 1,024s.)
+    let weighed =
+        |count: u64, calls: u64, period: u64| count % period == 0 && count.abs_diff(calls) < period;
+    let (gets, inserts) = sampled(Cache::builder());
+    assert!(weighed(gets, GETS, 1_024), "{gets} get samples' weight");
+    assert!(
+        weighed(inserts, INSERTS, 64),
+        "{inserts} insert samples' weight"
+    );
+    let (gets, inserts) = sampled(Cache::builder().latency_sample_every(4_096));
+    assert!(weighed(gets, GETS, 4_096), "{gets} get samples' weight");
+    assert!(
+        weighed(inserts, INSERTS, 4_096),
+        "{inserts} insert samples' weight"
+    );
+}
+
 #[test]
 fn every_latency_histogram_is_reported_before_its_first_use() {
     let cache: Cache<u8, u8> = Cache::builder().max_capacity(10).build();
