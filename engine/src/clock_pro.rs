@@ -506,19 +506,15 @@ impl<T> ClockPro<T> {
     /// Takes `n` out of the clock for good and returns its page, if resident.
     fn discard(&mut self, n: u32) -> Option<T> {
         self.unlink(n);
+        let page = self.nodes[n as usize].page.take();
         let queue = &self.cold_queue;
-        let mid_queue =
-            self.status(n).resident_cold() && queue.front() != Some(n) && queue.back() != Some(n);
-        if mid_queue {
+        if self.status(n).resident_cold() && queue.front() != Some(n) && queue.back() != Some(n) {
             self.set_status(n, Status::Dropped);
             self.dropped += 1;
+            self.compact_cold_queue();
         } else {
             self.set_status(n, Status::Free);
             self.free.push(n);
-        }
-        let page = self.nodes[n as usize].page.take();
-        if mid_queue {
-            self.compact_cold_queue();
         }
         page
     }
@@ -605,17 +601,18 @@ impl<T> ClockPro<T> {
     /// until the weight fits. The page itself may be evicted.
     pub(crate) fn replace(&mut self, host: &mut impl Host<T>, n: u32, page: T, weight: u64) -> T {
         debug_assert!(weight <= self.capacity && weight > 0);
-        if self.weight_of(n) == weight {
+        let old_weight = self.weight_of(n);
+        let old = self.nodes[n as usize]
+            .page
+            .replace(page)
+            .expect("a resident page has a handle");
+        if old_weight == weight {
             // Same weight (every unweighted update): no size changes, so
             // nothing to evict and no hand to move.
-            return self.nodes[n as usize]
-                .page
-                .replace(page)
-                .expect("a resident page has a handle");
+            return old;
         }
         // In place: the page keeps its status and its place in the clock
         // and in the cold queue.
-        let old = self.weight_of(n);
         let class = match self.status(n) {
             Status::Hot => &mut self.hot,
             Status::Cold | Status::ColdInTest => &mut self.cold,
@@ -623,12 +620,8 @@ impl<T> ClockPro<T> {
                 unreachable!("only resident pages are replaced")
             }
         };
-        *class = *class - old + weight;
+        *class = *class - old_weight + weight;
         self.nodes[n as usize].weight = u32::try_from(weight).expect("entry weights are u32");
-        let old = self.nodes[n as usize]
-            .page
-            .replace(page)
-            .expect("a resident page has a handle");
         self.steps = 0;
         while self.hot + self.cold > self.capacity {
             self.evict_one(host);
@@ -683,7 +676,7 @@ impl<T> ClockPro<T> {
             if c == NIL {
                 return false;
             }
-            debug_assert!(c != NIL && self.status(c).resident_cold());
+            debug_assert!(self.status(c).resident_cold());
             self.steps += 1;
             let forced = self.steps > Self::MAX_STEPS;
             let page = self.node(c).page.as_ref().expect("resident");

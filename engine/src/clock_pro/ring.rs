@@ -47,16 +47,14 @@ impl Ring {
     /// Doubles the slots, moving the items to the start of the new ones.
     #[cold]
     fn grow(&mut self) {
-        let items: Vec<u32> = self.iter().collect();
-        let size = (self.slots.len() * 2).max(8);
-        self.slots = items
-            .iter()
-            .copied()
-            .chain(std::iter::repeat(0))
-            .take(size)
-            .collect();
+        let len = self.len();
+        let mut slots = vec![0; (self.slots.len() * 2).max(8)];
+        for (slot, n) in slots.iter_mut().zip(self.iter()) {
+            *slot = n;
+        }
+        self.slots = slots;
         self.head = 0;
-        self.tail = items.len();
+        self.tail = len;
     }
 
     pub(super) fn pop_front(&mut self) -> Option<u32> {
