@@ -28,6 +28,10 @@ pub(crate) use std::cell::{Cell, RefCell};
 /// Orders only this thread's accesses against the compiler (the light half
 /// of `crate::reclaim`'s asymmetric fence; loom builds use full fences).
 pub(crate) use std::sync::atomic::compiler_fence;
+/// The depot of recycled allocation blocks (`crate::reclaim::recycle`),
+/// a `static`, so `const`-built: std's in every build. It is outside every
+/// lock-free protocol, and unused under loom, where nothing is recycled.
+pub(crate) use std::sync::Mutex as StdMutex;
 /// Initialized once, off every read and write path (a loading cache's first
 /// load creates its load-latency histogram) and outside every lock-free
 /// protocol: std's in every build (loom 0.7 has none).
