@@ -100,23 +100,30 @@ struct Bin {
     blocks: Vec<NonNull<u8>>,
 }
 
-struct Bins(Vec<Bin>);
+/// Up to [`BINS`] bins, inline in the thread-local (no pointer to chase),
+/// taken in order: a bin not yet given a layout has a zero-sized one, which
+/// no recyclable layout is.
+struct Bins([Bin; BINS]);
+
+/// A bin not yet given a layout.
+const UNUSED: Bin = Bin {
+    layout: Layout::new::<()>(),
+    blocks: Vec::new(),
+};
 
 impl Bins {
     /// The bin for `layout`, made if there is room for one more.
+    #[inline]
     fn bin(&mut self, layout: Layout) -> Option<&mut Bin> {
-        let i = match self.0.iter().position(|b| b.layout == layout) {
-            Some(i) => i,
-            None if self.0.len() < BINS => {
-                self.0.push(Bin {
-                    layout,
-                    blocks: Vec::new(),
-                });
-                self.0.len() - 1
-            }
-            None => return None,
-        };
-        Some(&mut self.0[i])
+        // Bins are taken in order and never given back, so the first bin
+        // that is `layout`'s or unused is the one: `layout` has no bin
+        // further on.
+        let bin = self
+            .0
+            .iter_mut()
+            .find(|b| b.layout == layout || b.layout.size() == 0)?;
+        bin.layout = layout;
+        Some(bin)
     }
 }
 
@@ -133,7 +140,7 @@ impl Drop for Bins {
 }
 
 thread_local! {
-    static LOCAL: RefCell<Bins> = const { RefCell::new(Bins(Vec::new())) };
+    static LOCAL: RefCell<Bins> = const { RefCell::new(Bins([UNUSED; BINS])) };
 }
 
 fn recyclable(layout: Layout) -> bool {
