@@ -92,38 +92,15 @@
 //! and the hot hand demotes whatever the bit, so a call takes at most
 //! `MAX_STEPS` plus one lap of each hand.
 
+mod ghosts;
 mod ring;
 #[cfg(any(test, fuzzing, clockwise_loom))]
 mod validate;
 
+use ghosts::Ghosts;
 use ring::Ring;
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 const NIL: u32 = u32::MAX;
-
-/// The ghost index's keys are already 64-bit hashes from the cache's
-/// (randomly seeded) hasher, so hashing them again would only cost time.
-#[derive(Default)]
-struct KeyIsHash(u64);
-
-impl Hasher for KeyIsHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used; fold anything else in all the same.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type GhostIndex = HashMap<u64, u32, BuildHasherDefault<KeyIsHash>>;
 
 /// Why the policy removed a resident page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,7 +204,7 @@ pub(crate) struct ClockPro<T> {
     /// or shrink (below zero).
     credits: i64,
     /// Ghost pages by hash.
-    ghosts: GhostIndex,
+    ghosts: Ghosts,
     /// Hand steps taken by the current call.
     steps: u32,
 }
@@ -266,7 +243,7 @@ impl<T> ClockPro<T> {
             hot_count: 0,
             cold_count: 0,
             credits: 0,
-            ghosts: GhostIndex::default(),
+            ghosts: Ghosts::default(),
             steps: 0,
         }
     }
@@ -355,12 +332,8 @@ impl<T> ClockPro<T> {
             }
             Status::Ghost => {
                 self.ghost -= w;
-                // One probe: the index may name a newer ghost of this hash.
-                if let Entry::Occupied(e) = self.ghosts.entry(hash) {
-                    if *e.get() == n {
-                        e.remove();
-                    }
-                }
+                // The index may name a newer ghost of this hash instead.
+                self.ghosts.remove(hash, n);
             }
             Status::Dropped | Status::Free => {}
         }
@@ -382,7 +355,8 @@ impl<T> ClockPro<T> {
             }
             Status::Ghost => {
                 self.ghost += w;
-                displaced = self.ghosts.insert(hash, n).filter(|&o| o != n);
+                let nodes = &self.nodes;
+                displaced = self.ghosts.insert(hash, n, |g| nodes[g as usize].hash);
             }
             Status::Dropped | Status::Free => {}
         }
@@ -549,7 +523,8 @@ impl<T> ClockPro<T> {
     ) -> u32 {
         debug_assert!(weight <= self.capacity && weight > 0);
         self.steps = 0;
-        let ghost = self.ghosts.get(&hash).copied();
+        let nodes = &self.nodes;
+        let ghost = self.ghosts.get(hash, |g| nodes[g as usize].hash);
         let free = self.free_weight();
         let status = if free >= weight && free - weight >= self.min_cold {
             Status::Hot

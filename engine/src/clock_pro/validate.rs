@@ -39,8 +39,8 @@ impl<T> ClockPro<T> {
                         ghost += u64::from(node.weight);
                         assert!(node.page.is_none(), "ghost {n} holds a page");
                         assert_eq!(
-                            self.ghosts.get(&node.hash),
-                            Some(&n),
+                            self.ghosts.get(node.hash, |g| self.nodes[g as usize].hash),
+                            Some(n),
                             "ghost {n} not indexed"
                         );
                     }
