@@ -17,23 +17,14 @@ use std::time::{Duration, Instant};
 const KEYS: u64 = 10_000;
 const STREAM: usize = 1 << 20;
 
-/// `len` keys drawn from Zipf(`s`) over `0..n` (rank 0 most popular),
-/// scrambled so that popular keys are not adjacent integers.
+#[path = "common/zipf.rs"]
+mod zipf;
+
+/// `len` keys drawn from Zipf(`s`) over `0..n`, from a seeded `StdRng`.
 fn zipf(n: u64, s: f64, len: usize, seed: u64) -> Vec<u64> {
-    let mut cdf = Vec::with_capacity(n as usize);
-    let mut total = 0.0;
-    for k in 1..=n {
-        total += 1.0 / (k as f64).powf(s);
-        cdf.push(total);
-    }
+    let law = zipf::Zipf::new(n, s);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    (0..len)
-        .map(|_| {
-            let u = rng.gen::<f64>() * total;
-            let rank = cdf.partition_point(|&c| c < u) as u64;
-            rank.wrapping_mul(0x9E37_79B9_7F4A_7C15) % (n * 7919)
-        })
-        .collect()
+    (0..len).map(|_| law.key(rng.gen::<f64>())).collect()
 }
 
 trait Bench: Sync {

@@ -8,23 +8,19 @@
 
 use std::time::Instant;
 
-/// `len` keys drawn from Zipf(`s`) over `0..n`, scrambled, from xorshift64.
+#[path = "../benches/common/zipf.rs"]
+mod zipf;
+
+/// `len` keys drawn from Zipf(`s`) over `0..n`, from xorshift64.
 fn zipf(n: u64, s: f64, len: usize, seed: u64) -> Vec<u64> {
-    let mut cdf = Vec::with_capacity(n as usize);
-    let mut total = 0.0;
-    for k in 1..=n {
-        total += 1.0 / (k as f64).powf(s);
-        cdf.push(total);
-    }
+    let law = zipf::Zipf::new(n, s);
     let mut x = seed | 1;
     (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let u = (x >> 11) as f64 / (1u64 << 53) as f64 * total;
-            let rank = cdf.partition_point(|&c| c < u) as u64;
-            rank.wrapping_mul(0x9E37_79B9_7F4A_7C15) % (n * 7919)
+            law.key((x >> 11) as f64 / (1u64 << 53) as f64)
         })
         .collect()
 }
