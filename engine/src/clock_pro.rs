@@ -71,9 +71,9 @@
 //! - **The cold allocation** (capacity minus the hot weight) moves within
 //!   1% (at least 1) and 99% of the capacity.
 //! - **Pages moved to the head** have their reference bit cleared.
-//! - **Non-resident pages** keep only a hash and a weight. Their total
-//!   weight is at most the capacity, so a shard tracks at most twice its
-//!   capacity.
+//! - **Non-resident pages** keep only a hash and a weight, in a node (32
+//!   bytes), and a 5-byte bucket of the ghost index. Their total weight is
+//!   at most the capacity, so a shard tracks at most twice its capacity.
 //!
 //! # Work per call
 //!
@@ -203,7 +203,8 @@ pub(crate) struct ClockPro<T> {
     /// Weight by which the cold allocation should still grow (above zero)
     /// or shrink (below zero).
     credits: i64,
-    /// Ghost pages by hash.
+    /// Ghost pages by hash: node indices only, found through the hash in
+    /// the node (see [`ghosts`]).
     ghosts: Ghosts,
     /// Hand steps taken by the current call.
     steps: u32,
