@@ -1,4 +1,4 @@
-//! Configuration of a [`Cache`](crate::Cache).
+//! Configuration of a [`Cache`].
 
 use crate::cache_stats::CacheStats;
 use crate::refresh::{Executor, Reloader};
