@@ -158,7 +158,7 @@ pub struct Histogram {
     buckets: Buckets,
     sample_every: u64,
     clock: crate::Clock,
-    /// [`Layout::total`](crate::Layout::total) stripes, owned ones first.
+    /// [`Layout::total`](crate::slot::Layout::total) stripes, owned ones first.
     stripes: Box<[Stripe]>,
 }
 

@@ -52,7 +52,7 @@ fn stripes<const N: usize>(count: usize) -> Box<[Stripe<N>]> {
 #[derive(Debug)]
 pub struct CounterSet<const N: usize> {
     names: [&'static str; N],
-    /// [`Layout::total`](crate::Layout::total) stripes, owned ones first.
+    /// [`Layout::total`](crate::slot::Layout::total) stripes, owned ones first.
     stripes: Box<[Stripe<N>]>,
 }
 

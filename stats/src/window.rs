@@ -5,7 +5,7 @@
 //! previous one and adds the difference to the current slot of every ring.
 //! Activity is attributed to the tick that observed it, so a window is exact
 //! to one resolution step only when ticks come at least once per second; the
-//! [`Ticker`] does that on a background thread. Memory is fixed: at most
+//! [`Ticker`](crate::Ticker) does that on a background thread. Memory is fixed: at most
 //! 144 slots, each one interval snapshot (sparse histograms).
 
 use crate::{MergeError, Snapshot};
