@@ -80,6 +80,74 @@ impl Ghosts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// A new node becomes the ghost of hash number `h`.
+        Insert(usize),
+        /// Forget node number `n` (of those made so far) as a ghost.
+        Remove(usize),
+        Get(usize),
+    }
+
+    /// Hashes that collide in the top bits (one shard's), in the bottom bits
+    /// (one bucket), and repeat (two keys with one hash).
+    fn hash(h: usize) -> u64 {
+        let h = h as u64;
+        match h % 3 {
+            0 => (7 << 61) | h,
+            1 => h << 40,
+            _ => h / 3,
+        }
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0usize..64).prop_map(Op::Insert),
+            2 => (0usize..1000).prop_map(Op::Remove),
+            2 => (0usize..64).prop_map(Op::Get),
+        ]
+    }
+
+    proptest! {
+        /// The index against a `HashMap` from hash to node, with the same
+        /// displacement rule.
+        #[test]
+        fn ghosts_behave_as_a_map(ops in prop::collection::vec(op(), 0..400)) {
+            let mut hashes: Vec<u64> = Vec::new();
+            let mut ghosts = Ghosts::default();
+            let mut model: HashMap<u64, u32> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(h) => {
+                        let (h, n) = (hash(h), hashes.len() as u32);
+                        hashes.push(h);
+                        let displaced = ghosts.insert(h, n, |g| hashes[g as usize]);
+                        prop_assert_eq!(displaced, model.insert(h, n));
+                    }
+                    Op::Remove(i) if !hashes.is_empty() => {
+                        let n = (i % hashes.len()) as u32;
+                        let h = hashes[n as usize];
+                        ghosts.remove(h, n);
+                        if model.get(&h) == Some(&n) {
+                            model.remove(&h);
+                        }
+                    }
+                    Op::Remove(_) => {}
+                    Op::Get(h) => {
+                        let h = hash(h);
+                        prop_assert_eq!(
+                            ghosts.get(h, |g| hashes[g as usize]),
+                            model.get(&h).copied()
+                        );
+                    }
+                }
+                prop_assert_eq!(ghosts.len(), model.len());
+            }
+        }
+    }
 
     #[test]
     fn finds_replaces_and_forgets_by_hash() {
