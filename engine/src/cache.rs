@@ -250,6 +250,11 @@ where
         unsafe { self.inner.shards.get_unchecked(i) }
     }
 
+    /// Shard number `i`, if there is one.
+    pub(crate) fn shard_at(&self, i: usize) -> Option<&Shard<K, V>> {
+        self.inner.shards.get(i)
+    }
+
     /// The index of `hash`'s shard: `hash * len / 2^64 < len`.
     #[inline(always)]
     pub(crate) fn shard_index(&self, hash: u64) -> usize {

@@ -19,6 +19,7 @@ mod cache_stats;
 mod clock_pro;
 mod entry;
 mod flight;
+mod iter;
 mod loading;
 #[cfg(feature = "async")]
 mod loading_async;
@@ -37,6 +38,7 @@ pub use builder::{
 };
 pub use cache::Cache;
 pub use clockwise_stats as stats;
+pub use iter::Iter;
 pub use loading::LoadError;
 
 /// Gives back the calling loom model thread's reclamation record and stats slot,

@@ -178,6 +178,20 @@ impl<K, V> Shard<K, V> {
         self.table(guard).find(hash, key, guard).map(|(_, e)| e)
     }
 
+    /// Lock-free: every entry in the current table (for iteration).
+    pub(crate) fn entries<'g>(&self, guard: &'g Guard) -> impl Iterator<Item = &'g Entry<K, V>>
+    where
+        K: 'g,
+        V: 'g,
+    {
+        self.table(guard).entries(guard).map(|p| {
+            // SAFETY: loaded under `guard` from a table loaded under it;
+            // entries are freed only through `defer_destroy` after being
+            // unlinked, so it stays valid while `guard` is pinned.
+            unsafe { p.deref() }
+        })
+    }
+
     /// Takes `node`'s page from the policy, if it is resident (false if
     /// not), and removes its entry from the table ([`unlink`](Self::unlink)).
     fn remove_node<'g>(

@@ -28,6 +28,8 @@ pub enum Op {
     Retain(u8),
     /// `invalidate_all()`.
     InvalidateAll,
+    /// `iter()`, compared whole with the model's live entries.
+    Iter,
 }
 
 /// A cache configuration and operations on it.
@@ -114,6 +116,16 @@ pub fn ops(data: &[u8]) {
             Op::InvalidateAll => {
                 cache.invalidate_all();
                 model.clear();
+            }
+            Op::Iter => {
+                let mut got: Vec<(u8, u16)> = cache.iter().collect();
+                got.sort_unstable();
+                let mut want: Vec<(u8, u16)> = model
+                    .keys()
+                    .filter_map(|&k| live(&model, k, now).map(|v| (k, v)))
+                    .collect();
+                want.sort_unstable();
+                assert_eq!(got, want, "iter() at t={now}");
             }
         }
         for (k, v, cause) in log.lock().unwrap().drain(..) {

@@ -21,6 +21,7 @@ enum Op {
     Advance(u8),
     RetainEven,
     InvalidateAll,
+    Iter,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -33,6 +34,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..10).prop_map(Op::Advance),
         1 => Just(Op::RetainEven),
         1 => Just(Op::InvalidateAll),
+        1 => Just(Op::Iter),
     ]
 }
 
@@ -98,6 +100,17 @@ fn run(ops: Vec<Op>, capacity: u64, shards: usize, weighted: bool) -> Result<(),
             }
             Op::RetainEven => cache.retain(|k, _| k % 2 == 0),
             Op::InvalidateAll => cache.invalidate_all(),
+            Op::Iter => {
+                let mut got: Vec<(u8, u16)> = cache.iter().collect();
+                got.sort_unstable();
+                let mut want: Vec<(u8, u16)> = model
+                    .map
+                    .keys()
+                    .filter_map(|&k| model.live(k).map(|v| (k, v)))
+                    .collect();
+                want.sort_unstable();
+                prop_assert_eq!(got, want, "iter() at t={}", model.now);
+            }
         }
         // Apply the op to the model, then what the listener reported.
         match op {
