@@ -358,7 +358,7 @@ where
 
     /// The live value of `key`, without counting or touching anything: the
     /// loaders' re-check under the flights lock.
-    pub(crate) fn peek<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    pub(crate) fn peek_hashed<Q>(&self, hash: u64, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -408,6 +408,27 @@ where
         let mut removed = Removed::new();
         shard.remove_expired(entry, now, guard, &mut removed);
         self.report(removed);
+    }
+
+    /// The value for `key`, if present and not expired, without counting as
+    /// a use: the entry's reference bit is left as it is (so eviction sees
+    /// no access) and no metric is counted. An expired entry reads as
+    /// absent and is left for the hands and the sweep to free. Lock-free
+    /// like [`get`](Self::get).
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, &str> = clockwise::Cache::builder().max_capacity(10).build();
+    /// cache.insert(1, "one");
+    /// assert_eq!(cache.peek(&1), Some("one"));
+    /// assert_eq!(cache.peek(&2), None);
+    /// assert_eq!(cache.stats().counter("get"), 0);
+    /// ```
+    pub fn peek<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.peek_hashed(self.hash(key), key)
     }
 
     /// True if `key` is present and not expired. Does not count as a use.

@@ -210,7 +210,7 @@ where
             let role = self
                 .inner
                 .flights
-                .join(shard, &key, kind, |k| self.peek(hash, k));
+                .join(shard, &key, kind, |k| self.peek_hashed(hash, k));
             let flight = match role {
                 Role::Ready(v) => return Ok(Some(v)),
                 Role::Lead(leader) => return self.lead(leader, load),

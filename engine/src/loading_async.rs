@@ -147,7 +147,7 @@ where
             let flight: Arc<Flight<K, V>> = match self
                 .inner
                 .flights
-                .join(shard, &key, kind, |k| self.peek(hash, k))
+                .join(shard, &key, kind, |k| self.peek_hashed(hash, k))
             {
                 Role::Ready(v) => return Ok(Some(v)),
                 Role::Lead(leader) => {

@@ -30,6 +30,8 @@ pub enum Op {
     InvalidateAll,
     /// `iter()`, compared whole with the model's live entries.
     Iter,
+    /// `peek(key)`.
+    Peek(u8),
 }
 
 /// A cache configuration and operations on it.
@@ -96,6 +98,7 @@ pub fn ops(data: &[u8]) {
                 }
             }
             Op::Get(k) => assert_eq!(cache.get(&k), live(&model, k, now), "get({k})"),
+            Op::Peek(k) => assert_eq!(cache.peek(&k), live(&model, k, now), "peek({k})"),
             Op::Contains(k) => assert_eq!(cache.contains_key(&k), live(&model, k, now).is_some()),
             Op::Remove(k) => {
                 assert_eq!(

@@ -369,3 +369,23 @@ fn a_read_right_after_the_same_threads_insert_is_not_a_second_use() {
         "another thread's read is a use"
     );
 }
+
+/// `peek` reads without using: the same scenario as above, where a `get`
+/// of 3 (not right after its insert) saves it, a `peek` does not, and
+/// counts no metric.
+#[test]
+fn a_peek_is_not_a_use() {
+    let cache: Cache<u32, u32> = Cache::builder().max_capacity(3).shards(1).build();
+    for k in 1..=3 {
+        cache.insert(k, k);
+    }
+    assert_eq!(cache.get(&1), Some(1));
+    assert_eq!(cache.peek(&3), Some(3));
+    assert_eq!(cache.peek(&9), None);
+    cache.insert(4, 4);
+    cache.validate();
+    assert_eq!(cache.peek(&3), None, "3 was never used: evicted");
+    let stats = cache.stats();
+    assert_eq!(stats.counter("get"), 1, "only the get of 1 counts");
+    assert_eq!(stats.counter("hit"), 1);
+}

@@ -16,6 +16,7 @@ enum Op {
     Insert(u8, u16),
     InsertTtl(u8, u16, u8),
     Get(u8),
+    Peek(u8),
     Contains(u8),
     Remove(u8),
     Advance(u8),
@@ -29,6 +30,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Op::Insert(k, v)),
         2 => (any::<u8>(), any::<u16>(), 1u8..20).prop_map(|(k, v, t)| Op::InsertTtl(k, v, t)),
         6 => any::<u8>().prop_map(Op::Get),
+        1 => any::<u8>().prop_map(Op::Peek),
         1 => any::<u8>().prop_map(Op::Contains),
         2 => any::<u8>().prop_map(Op::Remove),
         1 => (0u8..10).prop_map(Op::Advance),
@@ -89,6 +91,7 @@ fn run(ops: Vec<Op>, capacity: u64, shards: usize, weighted: bool) -> Result<(),
                 let want = model.live(k);
                 prop_assert_eq!(got, want, "get({}) at t={}", k, model.now);
             }
+            Op::Peek(k) => prop_assert_eq!(cache.peek(&k), model.live(k), "peek({})", k),
             Op::Contains(k) => prop_assert_eq!(cache.contains_key(&k), model.live(k).is_some()),
             Op::Remove(k) => {
                 let got = cache.remove(&k);
