@@ -1,24 +1,25 @@
 //! Iteration over a cache's entries: [`Cache::iter`].
 //!
 //! Lock-free like `get`: each shard's table is read under one reclamation
-//! pin, without its write lock, and its live entries are cloned into a
-//! buffer that the iterator then hands out. So writers never wait for an
+//! pin, without its write lock, and its live entries (each key once) are
+//! cloned into a buffer that the iterator then hands out. So writers never wait for an
 //! iteration, an iteration never sees a half-published entry, and it holds
 //! no pin between calls to `next` (a slow consumer does not hold back the
 //! reclamation of removed entries). Reading does not count as a use: no
 //! reference bit is set and no metric is counted.
 
 use crate::cache::Cache;
-use crate::entry::NEVER;
+use crate::entry::{Entry, NEVER};
+use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash};
 
 /// An iterator over a cache's unexpired entries, as `(key, value)` clones;
 /// made by [`Cache::iter`].
 ///
-/// Weakly consistent: each shard is read at one moment, so an entry present
+/// Weakly consistent: each shard is read in one pass, so an entry present
 /// for the whole iteration is yielded exactly once, while one inserted or
-/// removed meanwhile may or may not be. The order is unspecified. The
-/// iterator buffers one shard's entries at a time.
+/// removed meanwhile may or may not be; no key is yielded twice. The order
+/// is unspecified. The iterator buffers one shard's entries at a time.
 pub struct Iter<'a, K, V, S> {
     cache: &'a Cache<K, V, S>,
     /// The next shard to read.
@@ -84,9 +85,23 @@ where
             self.shard += 1;
             let now = self.cache.now();
             let guard = crate::reclaim::pin();
-            let live: Vec<(K, V)> = shard
+            // A key removed and inserted again while the pass runs can sit
+            // in two slots of it: behind the pass, then ahead of it, where
+            // its probe sequence wraps around the table's end. So a set of
+            // keys keeps the first one seen. The entries are listed first
+            // and the set sized for them: growing it would rehash every key
+            // read so far, each a miss into its entry. (Both in one pass
+            // was slower: 62 against 52 ns per entry over 1M entries; 24
+            // without the set.)
+            let found: Vec<&Entry<K, V>> = shard
                 .entries(&guard)
                 .filter(|e| e.expires_at == NEVER || !e.expired(now))
+                .collect();
+            let mut keys: HashSet<&K, ahash::RandomState> =
+                HashSet::with_capacity_and_hasher(found.len(), ahash::RandomState::new());
+            let live: Vec<(K, V)> = found
+                .into_iter()
+                .filter(|e| keys.insert(&e.key))
                 .map(|e| (e.key.clone(), e.value.clone()))
                 .collect();
             self.buffer = live.into_iter();
@@ -155,7 +170,9 @@ mod tests {
                     assert_eq!(v, k + 1, "a value not written for its key");
                     assert!(seen.insert(k), "key {k} yielded twice");
                 }
-                assert!(seen.len() <= 2_000);
+                // No bound by the capacity: a pass over a shard can meet
+                // entries inserted ahead of it after others it already read
+                // were evicted.
             }
         });
     }

@@ -1,4 +1,5 @@
-//! Threads reading, writing, removing and invalidating at once, bounded in
+//! Threads reading (`get`, `peek`, `iter`), writing, removing and
+//! invalidating at once, bounded in
 //! operation count. Values encode their key, so a torn or misplaced read
 //! shows; `validate()` checks every invariant after the threads are joined.
 
@@ -36,11 +37,16 @@ fn hammer(cache: Cache<u64, u64>, threads: usize, ops: u64) {
                     let key = x % KEYS;
                     match (t, x % 100) {
                         (0, 0) if i % 4096 == 0 => cache.invalidate_all(),
-                        (_, 0..=59) => {
+                        (_, 0..=54) => {
                             seen[0].fetch_add(1, Ordering::Relaxed);
                             if let Some(v) = cache.get(&key) {
                                 seen[1].fetch_add(1, Ordering::Relaxed);
                                 assert_eq!(v >> 32, key, "read another key's value");
+                            }
+                        }
+                        (_, 55..=59) => {
+                            if let Some(v) = cache.peek(&key) {
+                                assert_eq!(v >> 32, key, "peeked another key's value");
                             }
                         }
                         (_, 60..=89) => cache.insert(key, value(key, i)),
@@ -50,7 +56,14 @@ fn hammer(cache: Cache<u64, u64>, threads: usize, ops: u64) {
                                 removed.fetch_add(1, Ordering::Relaxed);
                             }
                         }
-                        _ => cache.retain(|k, v| v >> 32 == *k && k % 7 != 0),
+                        (_, 98) => cache.retain(|k, v| v >> 32 == *k && k % 7 != 0),
+                        _ => {
+                            let mut keys = std::collections::HashSet::new();
+                            for (k, v) in cache.iter() {
+                                assert_eq!(v >> 32, k, "iterated another key's value");
+                                assert!(keys.insert(k), "key {k} iterated twice");
+                            }
+                        }
                     }
                 }
             })
