@@ -1,5 +1,11 @@
 //! clockwise: a lock-free, high-throughput in-process cache with CLOCK-Pro
-//! eviction and metrics that cost nothing measurable on the hot path.
+//! eviction and built-in metrics, whose cost is measured rather than
+//! assumed: a hit with metrics writes only the calling thread's own lines,
+//! and costs about 5 % of an all-hit `get`'s throughput on the machine the
+//! README names (`clockwise-bench overhead`).
+//!
+//! Reads (`get`, `peek`, `contains_key`, `iter`) take no lock; writes lock
+//! one shard. See [`Cache`] for the whole API.
 //!
 //! ```
 //! use std::sync::Arc;
