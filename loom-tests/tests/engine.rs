@@ -236,3 +236,31 @@ fn an_insert_racing_a_load_is_never_overwritten_by_older_data() {
         c.validate();
     });
 }
+
+#[test]
+fn iteration_racing_eviction_and_removal() {
+    model(|| {
+        // The iterating thread reads the table while an insert evicts and a
+        // remove unlinks: every pair it yields must be a value written for
+        // its key, no key twice, and only keys that were ever inserted.
+        let c = cache(2);
+        c.insert(1, value(1, 0));
+        c.insert(2, value(2, 0));
+        let iterating = {
+            let c = Arc::clone(&c);
+            spawn(move || c.iter().collect::<Vec<_>>())
+        };
+        c.insert(3, value(3, 0));
+        c.remove(&2);
+        let seen = iterating.join().unwrap();
+        let mut keys: Vec<u64> = seen.iter().map(|&(k, _)| k).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), seen.len(), "a key twice: {seen:?}");
+        for &(k, v) in &seen {
+            assert!((1..=3).contains(&k), "key {k} never inserted");
+            assert_eq!(v, value(k, 0), "key {k}: {v}");
+        }
+        c.validate();
+    });
+}
