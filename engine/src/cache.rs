@@ -356,16 +356,27 @@ where
         }
     }
 
+    /// `key`'s entry if present and not expired, without counting or
+    /// touching anything; the clock is read only for an entry with a TTL.
+    fn find_live<'g, Q>(&self, hash: u64, key: &Q, guard: &'g Guard) -> Option<&'g Entry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.shard(hash)
+            .find(hash, key, guard)
+            .filter(|e| e.expires_at == NEVER || !e.expired(self.now()))
+    }
+
     /// The live value of `key`, without counting or touching anything: the
-    /// loaders' re-check under the flights lock.
+    /// loaders' re-check under the flights lock, and [`peek`](Self::peek).
     pub(crate) fn peek_hashed<Q>(&self, hash: u64, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let guard = crate::reclaim::pin();
-        let e = self.shard(hash).find(hash, key, &guard)?;
-        (e.expires_at == NEVER || !e.expired(self.now())).then(|| e.value.clone())
+        self.find_live(hash, key, &guard).map(|e| e.value.clone())
     }
 
     /// The outcome of a lookup that found `entry`.
@@ -437,11 +448,8 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hash(key);
         let guard = crate::reclaim::pin();
-        self.shard(hash)
-            .find(hash, key, &guard)
-            .is_some_and(|e| e.expires_at == NEVER || !e.expired(self.now()))
+        self.find_live(self.hash(key), key, &guard).is_some()
     }
 
     /// Inserts or replaces `key`'s value, with the cache's time to live. A
