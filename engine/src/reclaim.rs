@@ -27,10 +27,13 @@
 //!   pinned; while pinned, the domain's [`Hot::word`] as it read it at the
 //!   pin, which is odd and carries the number of collections begun. Nested
 //!   pins only count depth, in a thread-local ([`Fast::nest`]).
-//! - Pin: store the pinned state (`Relaxed`), then the light fence, then
+//! - Pin: store the pinned state (`Release`), then the light fence, then
 //!   the reads. Unpin: store 0 with `Release`, after the last use of any
 //!   entry. Plain stores: no read-modify-write, and no load of the thread's
-//!   own previous store to wait for.
+//!   own previous store to wait for. Both release, because a collector
+//!   that noted a record pinned may next read any later state of it: the
+//!   unpin, or a later pin (of this thread, or of the record's next holder),
+//!   which must carry the earlier section's uses with it too.
 //! - A record also carries call counters ([`CallCounter`]): column `i` of
 //!   every record belongs to the cache holding column `i`. Only the thread
 //!   holding the record writes its cells (`Relaxed` load + store, while
@@ -48,7 +51,9 @@
 //! - Collect (one collector at a time): take every sealed bag; heavy barrier;
 //!   then read every record's `state` (`Acquire`) and note the pinned ones.
 //!   The batch is freed once each noted record's `state` has changed. A
-//!   changed state means an unpin happened since; an unchanged one may be a
+//!   changed state means an unpin happened since, and the `Acquire` read of
+//!   it synchronizes with a release store at or after that unpin (every
+//!   store of `state` is one); an unchanged one may be a
 //!   new pinned section at the same epoch, which only delays the free until
 //!   a later collection (each collection bumps the epoch first).
 //!
@@ -479,10 +484,20 @@ pub struct Guard {
 #[inline(always)]
 fn enter(r: &Record, d: &Domain) {
     // Relaxed load: the word only makes this pinned state differ from the
-    // thread's earlier ones and says which fence to use. Relaxed store: the
-    // fence orders it before the table reads that follow.
+    // thread's earlier ones and says which fence to use. The fence orders
+    // the store before the table reads that follow. Release, though no
+    // reader's own accesses need it: a collector that noted this record
+    // pinned frees once it reads any other state there, and the state it
+    // reads may be this pin, not the unpin before it (a stale `word` makes
+    // it differ; a record handed to another thread makes it another
+    // thread's pin). Release makes that read synchronize with this pin, so
+    // the previous section's uses (this thread's, or through the `records`
+    // lock the previous holder's) happen-before the free. (A later plain
+    // store does not extend the unpin's release sequence.) On x86 a
+    // release store is the same `mov`. Found by the loom model
+    // `two_readers_and_a_replacing_writer` at 4 preemptions.
     let word = d.hot.word.load(Ordering::Relaxed);
-    r.state.store(word, Ordering::Relaxed);
+    r.state.store(word, Ordering::Release);
     Domain::light_fence(word);
 }
 

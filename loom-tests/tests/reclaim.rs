@@ -81,6 +81,12 @@ fn a_pinned_reader_keeps_a_retired_object_alive() {
     });
 }
 
+/// Each reader gives its record back as it ends, so the second reader may
+/// pin on the first one's record. At 4 preemptions this found a free racing
+/// the first reader's read while pin stores were `Relaxed`: the collector
+/// noted the record pinned, then read the second reader's pin (a different
+/// state, from a stale epoch word) and freed without synchronizing with
+/// the first reader's unpin.
 #[test]
 fn two_readers_and_a_replacing_writer() {
     loom::model(|| {
