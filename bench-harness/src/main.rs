@@ -400,14 +400,29 @@ fn overhead(args: &OverheadArgs, json: bool) -> Result<(), Error> {
         "all-hit gets, Zipf 0.99 over {} keys; {} rounds of {} ms blocks, stats on and off alternating",
         args.keys, args.rounds, args.block_ms
     );
+    println!("A/A: a twin of the cache with stats against it (1 on a perfect bench)");
     println!(
-        "{:>4} {:>14} {:>15} {:>12} {:>18}",
-        "thr", "stats on Mops", "stats off Mops", "on/off", "on/off p10..p90"
+        "{:>4} {:>14} {:>15} {:>12} {:>18} {:>8} {:>14}",
+        "thr",
+        "stats on Mops",
+        "stats off Mops",
+        "on/off",
+        "on/off p10..p90",
+        "A/A",
+        "A/A p10..p90"
     );
     for r in &reports {
         println!(
-            "{:>4} {:>14.2} {:>15.2} {:>11.3}x {:>10.3}..{:.3}",
-            r.threads, r.stats_on_mops, r.stats_off_mops, r.ratio, r.ratio_p10, r.ratio_p90
+            "{:>4} {:>14.2} {:>15.2} {:>11.3}x {:>10.3}..{:.3} {:>7.3}x {:>6.3}..{:.3}",
+            r.threads,
+            r.stats_on_mops,
+            r.stats_off_mops,
+            r.ratio,
+            r.ratio_p10,
+            r.ratio_p90,
+            r.control,
+            r.control_p10,
+            r.control_p90
         );
     }
     Ok(())

@@ -1,11 +1,15 @@
-//! What the metrics cost, measured: the same all-hit workload on two
-//! clockwise caches, one with stats and one without, in short alternating
-//! blocks, so that whatever else the machine does falls on both alike.
+//! What the metrics cost, measured: the same all-hit workload on clockwise
+//! caches with stats and without, in short alternating blocks, so that
+//! whatever else the machine does falls on all alike.
 //!
 //! A single pair of long runs on a shared machine differs by more than the
 //! effect being measured (criterion medians of the two moved by ±20% between
 //! runs here); interleaving many short blocks and taking the median of the
 //! per-round ratios does not.
+//!
+//! A third cache, a twin of the one with stats, runs in the same rounds as
+//! an A/A control: its ratio to the first would be 1 on a perfect bench, so
+//! its distance from 1 is how far `ratio` can be trusted.
 
 use crate::interleave::{median, quantile};
 use crate::Workload;
@@ -36,7 +40,8 @@ impl Default for OverheadConfig {
     }
 }
 
-/// Throughput with and without stats, and their ratio.
+/// Throughput with and without stats, and their ratio, beside an A/A
+/// control: the ratio of two caches that both keep stats.
 #[derive(Clone, Debug, Serialize)]
 pub struct OverheadReport {
     /// Threads.
@@ -53,6 +58,19 @@ pub struct OverheadReport {
     pub ratio_p10: f64,
     /// 90th percentile of the per-round ratios.
     pub ratio_p90: f64,
+    /// Median of the per-round ratios of a twin cache with stats to the
+    /// cache with stats: 1 but for the bench's own bias, so `ratio` is
+    /// only known to within this figure's distance from 1.
+    pub control: f64,
+    /// 10th percentile of the control's per-round ratios.
+    pub control_p10: f64,
+    /// 90th percentile of the control's per-round ratios.
+    pub control_p90: f64,
+}
+
+/// A lookup of `cache` that reports a hit: one type for every cache.
+fn reader(cache: &clockwise::Cache<u64, u64>) -> impl Fn(u64) -> bool + Sync + '_ {
+    move |k| cache.get(&k).is_some()
 }
 
 /// Measures stats on against stats off, interleaved.
@@ -66,9 +84,9 @@ pub struct OverheadReport {
 pub fn measure(config: &OverheadConfig) -> OverheadReport {
     let keys = config.keys.max(1);
     let stream = Workload::Zipf(0.99).stream(keys, 1 << 20, 0x0E7E);
-    // The same hash seeds for both, so that both tables have the same
-    // layout: with a random seed each, probe lengths differ between the two
-    // caches by more than the effect measured.
+    // The same hash seeds for all, so that every table has the same layout:
+    // with a random seed each, probe lengths differ between the caches by
+    // more than the effect measured.
     let build = |stats| {
         let cache = clockwise::Cache::<u64, u64>::builder()
             .max_capacity(keys * 2)
@@ -82,47 +100,56 @@ pub fn measure(config: &OverheadConfig) -> OverheadReport {
     };
     let threads = config.threads.max(1);
     let rounds = config.rounds.max(1);
-    let (mut on_mops, mut off_mops, mut ratios) = (vec![], vec![], vec![]);
-    let mut pair = None;
+    let (mut on_mops, mut off_mops) = (vec![], vec![]);
+    let (mut ratios, mut controls) = (vec![], vec![]);
+    // Stats on, stats off, and the control: a twin of the first.
+    const STATS: [bool; 3] = [true, false, true];
+    let mut trio: Option<Vec<clockwise::Cache<u64, u64>>> = None;
     for round in 0..rounds {
-        // A fresh pair every 8 rounds, built in alternating order, so that
-        // no one allocation pattern favours either cache throughout.
+        // A fresh trio every 8 rounds, built in a rotating order, so that
+        // no one allocation pattern favours any cache throughout.
         if round % 8 == 0 {
-            drop(pair.take());
-            pair = Some(if (round / 8) % 2 == 0 {
-                let on = build(true);
-                (on, build(false))
-            } else {
-                let off = build(false);
-                (build(true), off)
+            drop(trio.take());
+            let first = (round / 8) % 3;
+            let mut built: Vec<_> = (0..3)
+                .map(|i| {
+                    let which = (first + i) % 3;
+                    (which, build(STATS[which]))
+                })
+                .collect();
+            built.sort_by_key(|&(which, _)| which);
+            trio = Some(built.into_iter().map(|(_, c)| c).collect());
+        }
+        let caches = trio.as_ref().expect("built above");
+        // One closure type for all, so all run the same machine code: a
+        // closure each would get its own copy of the measured loop, and
+        // where each copy lands moved the control by up to 5 % here.
+        let readers: Vec<_> = caches.iter().map(reader).collect();
+        let run = |i: usize| crate::interleave::block(&readers[i], &stream, threads, config.block);
+        if round % 8 == 0 {
+            // Warm all three (caches, branch predictors, thread slots).
+            (0..3).for_each(|i| {
+                run(i);
             });
         }
-        let (on, off) = pair.as_ref().expect("built above");
-        let (on, off) = (
-            |k: u64| on.get(&k).is_some(),
-            |k: u64| off.get(&k).is_some(),
-        );
-        // Monomorphized per closure: no indirect call in the measured loop.
-        macro_rules! block {
-            ($get:expr) => {
-                crate::interleave::block($get, &stream, threads, config.block)
-            };
+        // Every order of the three in turn: each runs first, second and
+        // third, after each other, equally often.
+        const ORDERS: [[usize; 3]; 6] = [
+            [0, 1, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [0, 2, 1],
+            [2, 1, 0],
+            [1, 0, 2],
+        ];
+        let mut mops = [0.0; 3];
+        for i in ORDERS[round % 6] {
+            mops[i] = run(i);
         }
-        if round % 8 == 0 {
-            // Warm both (caches, branch predictors, thread slots).
-            block!(&on);
-            block!(&off);
-        }
-        let (a, b) = if round % 2 == 0 {
-            let a = block!(&on);
-            (a, block!(&off))
-        } else {
-            let b = block!(&off);
-            (block!(&on), b)
-        };
-        on_mops.push(a);
-        off_mops.push(b);
-        ratios.push(a / b);
+        on_mops.push(mops[0]);
+        off_mops.push(mops[1]);
+        ratios.push(mops[0] / mops[1]);
+        controls.push(mops[2] / mops[0]);
     }
     OverheadReport {
         threads,
@@ -132,5 +159,8 @@ pub fn measure(config: &OverheadConfig) -> OverheadReport {
         ratio: median(&mut ratios),
         ratio_p10: quantile(&mut ratios, 0.1),
         ratio_p90: quantile(&mut ratios, 0.9),
+        control: median(&mut controls),
+        control_p10: quantile(&mut controls, 0.1),
+        control_p90: quantile(&mut controls, 0.9),
     }
 }

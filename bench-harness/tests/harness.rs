@@ -636,7 +636,7 @@ fn binary_replays_an_oracle_general_trace_by_weight() {
 }
 
 #[test]
-fn overhead_interleaves_both_caches_and_reports_consistent_quantiles() {
+fn overhead_interleaves_the_caches_and_reports_consistent_quantiles_and_control() {
     use clockwise_bench::overhead::{measure, OverheadConfig};
     let r = measure(&OverheadConfig {
         threads: 2,
@@ -647,6 +647,8 @@ fn overhead_interleaves_both_caches_and_reports_consistent_quantiles() {
     assert_eq!((r.threads, r.rounds), (2, 5));
     assert!(r.stats_on_mops > 0.0 && r.stats_off_mops > 0.0, "{r:?}");
     assert!(r.ratio_p10 <= r.ratio && r.ratio <= r.ratio_p90, "{r:?}");
+    assert!(r.control > 0.0, "{r:?}");
+    assert!(r.control_p10 <= r.control && r.control <= r.control_p90, "{r:?}");
     let rows = bench_json(&[
         "overhead",
         "--threads",
@@ -660,6 +662,7 @@ fn overhead_interleaves_both_caches_and_reports_consistent_quantiles() {
     ]);
     assert_eq!(rows[0]["rounds"], 2);
     assert!(rows[0]["ratio"].as_f64().unwrap() > 0.0);
+    assert!(rows[0]["control"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
