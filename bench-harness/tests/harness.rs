@@ -648,7 +648,10 @@ fn overhead_interleaves_the_caches_and_reports_consistent_quantiles_and_control(
     assert!(r.stats_on_mops > 0.0 && r.stats_off_mops > 0.0, "{r:?}");
     assert!(r.ratio_p10 <= r.ratio && r.ratio <= r.ratio_p90, "{r:?}");
     assert!(r.control > 0.0, "{r:?}");
-    assert!(r.control_p10 <= r.control && r.control <= r.control_p90, "{r:?}");
+    assert!(
+        r.control_p10 <= r.control && r.control <= r.control_p90,
+        "{r:?}"
+    );
     let rows = bench_json(&[
         "overhead",
         "--threads",

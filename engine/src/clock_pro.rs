@@ -74,6 +74,9 @@
 //! - **Non-resident pages** keep only a hash and a weight, in a node (32
 //!   bytes), and a 5-byte bucket of the ghost index. Their total weight is
 //!   at most the capacity, so a shard tracks at most twice its capacity.
+//! - **Node indices** are `u32`. A shard whose every index is taken (over
+//!   1.4 billion pages of weight 1: see [`MAX_NODES`]) frees one before an
+//!   insert takes one, rather than let an index wrap.
 //!
 //! # Work per call
 //!
@@ -101,6 +104,13 @@ use ghosts::Ghosts;
 use ring::Ring;
 
 const NIL: u32 = u32::MAX;
+
+/// Node indices are `u32` and [`NIL`] is none of them: a shard keeps at
+/// most this many nodes. Its pages, ghosts and `Dropped` pages number at
+/// most three times its capacity plus 33, so only a shard of over 1.4
+/// billion pages of weight 1 gets here; there, [`ClockPro::insert`] frees a
+/// node before taking one (see `free_a_node`), so an index never wraps.
+const MAX_NODES: usize = NIL as usize;
 
 /// Why the policy removed a resident page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,6 +218,8 @@ pub(crate) struct ClockPro<T> {
     ghosts: Ghosts,
     /// Hand steps taken by the current call.
     steps: u32,
+    /// [`MAX_NODES`], lowered by tests.
+    max_nodes: usize,
 }
 
 fn signed(w: u64) -> i64 {
@@ -246,6 +258,17 @@ impl<T> ClockPro<T> {
             credits: 0,
             ghosts: Ghosts::default(),
             steps: 0,
+            max_nodes: MAX_NODES,
+        }
+    }
+
+    /// A policy that keeps at most `max_nodes` nodes (at least 1), to test
+    /// what happens at [`MAX_NODES`] without billions of pages.
+    #[cfg(test)]
+    pub(crate) fn with_max_nodes(capacity: u64, max_nodes: usize) -> ClockPro<T> {
+        ClockPro {
+            max_nodes: max_nodes.max(1),
+            ..ClockPro::new(capacity)
         }
     }
 
@@ -427,9 +450,13 @@ impl<T> ClockPro<T> {
     /// the cold pages (plus slack), so the queue and the nodes it holds stay
     /// within twice the cold pages and each drop costs `O(1)` amortised.
     fn compact_cold_queue(&mut self) {
-        if self.dropped <= self.cold_count + 32 {
-            return;
+        if self.dropped > self.cold_count + 32 {
+            self.drain_dropped();
         }
+    }
+
+    /// Takes every `Dropped` page out of the cold queue and frees its node.
+    fn drain_dropped(&mut self) {
         let (nodes, free) = (&mut self.nodes, &mut self.free);
         self.cold_queue.retain(|n| {
             let node = &mut nodes[n as usize];
@@ -524,6 +551,9 @@ impl<T> ClockPro<T> {
     ) -> u32 {
         debug_assert!(weight <= self.capacity && weight > 0);
         self.steps = 0;
+        if self.free.is_empty() && self.nodes.len() >= self.max_nodes {
+            self.free_a_node(host);
+        }
         let nodes = &self.nodes;
         let ghost = self.ghosts.get(hash, |g| nodes[g as usize].hash);
         let free = self.free_weight();
@@ -795,17 +825,44 @@ impl<T> ClockPro<T> {
     /// drops it.
     fn trim_ghosts(&mut self, host: &mut impl Host<T>) {
         while self.ghost > self.max_ghost {
-            let mut t = self.hand_test;
-            while self.status(t) != Status::Ghost {
-                if self.status(t).resident_cold() {
-                    self.end_resident_test(host, t);
-                }
-                t = self.node(t).prev;
-            }
-            self.hand_test = t;
-            self.credits = self.credits.saturating_sub(signed(self.weight_of(t)));
-            self.discard(t);
+            self.drop_next_ghost(host);
         }
+    }
+
+    /// The test hand moves on to the next ghost, ending resident test
+    /// periods on the way, and drops it (an unused test period: it costs
+    /// credits). There must be a ghost.
+    fn drop_next_ghost(&mut self, host: &mut impl Host<T>) {
+        let mut t = self.hand_test;
+        while self.status(t) != Status::Ghost {
+            if self.status(t).resident_cold() {
+                self.end_resident_test(host, t);
+            }
+            t = self.node(t).prev;
+        }
+        self.hand_test = t;
+        self.credits = self.credits.saturating_sub(signed(self.weight_of(t)));
+        self.discard(t);
+    }
+
+    /// Every node index is taken (see [`MAX_NODES`]): frees one for the page
+    /// being inserted. `Dropped` pages go first (they hold nodes and
+    /// nothing else), then the next ghost, as if its test period ended;
+    /// with neither, the cold hand evicts a page, and a ghost it leaves
+    /// goes next.
+    #[cold]
+    #[inline(never)]
+    fn free_a_node(&mut self, host: &mut impl Host<T>) {
+        while self.free.is_empty() {
+            if self.dropped > 0 {
+                self.drain_dropped();
+            } else if self.ghost > 0 {
+                self.drop_next_ghost(host);
+            } else {
+                self.evict_one(host);
+            }
+        }
+        self.organize_hands();
     }
 
     /// Restores the hands' invariants after a page was added or removed.

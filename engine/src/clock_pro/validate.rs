@@ -11,6 +11,12 @@ impl<T> ClockPro<T> {
         (self.cold_count, self.cold_queue.len() as u64)
     }
 
+    /// Nodes in the arena, whatever their status.
+    #[cfg(test)]
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// Checks every structural invariant; panics with what is broken.
     #[cfg(any(test, fuzzing, clockwise_loom))]
     pub(crate) fn validate(&self) {
@@ -92,6 +98,12 @@ impl<T> ClockPro<T> {
             self.max_ghost
         );
         assert!(self.min_cold <= self.max_cold && self.max_cold <= self.capacity);
+        assert!(
+            self.nodes.len() <= self.max_nodes,
+            "{} nodes, over the limit of {}",
+            self.nodes.len(),
+            self.max_nodes
+        );
         let listed = |hand: u32| hand != NIL && self.status(hand) != Status::Free;
         assert_eq!(listed(self.hand_hot), linked > 0, "hot hand on the list");
         assert_eq!(listed(self.hand_test), linked > 0, "test hand on the list");

@@ -551,3 +551,48 @@ fn policy_follows_the_simulators_rules_on_a_real_trace() {
         assert!(hits > 0);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// At the node limit (`MAX_NODES`, lowered here) an insert frees a node
+    /// first: the arena never grows past it, every inserted page is
+    /// resident, the policy and its host agree on which pages are resident,
+    /// and the invariants hold. Without the check in `insert`, the arena
+    /// grows past the limit at the first insert that finds no free node.
+    #[test]
+    fn an_insert_at_the_node_limit_frees_a_node_first(
+        (trace, keys) in mixed_trace(),
+        removals in prop::collection::vec(0u8..100, 1..400),
+        capacity in 1u64..80,
+        max_nodes in 1usize..40,
+    ) {
+        let mut policy = ClockPro::with_max_nodes(capacity, max_nodes);
+        let mut host = Keys {
+            referenced: vec![false; keys],
+            resident: vec![false; keys],
+        };
+        let mut nodes = vec![u32::MAX; keys];
+        for (&x, &r) in trace.iter().zip(removals.iter().cycle()) {
+            if host.resident[x] {
+                if r < 15 {
+                    prop_assert_eq!(policy.remove(nodes[x]), Some(x));
+                    host.resident[x] = false;
+                } else {
+                    host.referenced[x] = true;
+                }
+            } else {
+                nodes[x] = policy.insert(&mut host, x as u64, 1, x);
+                host.resident[x] = true;
+                host.referenced[x] = false;
+                prop_assert_eq!(policy.page(nodes[x]), Some(&x));
+            }
+            policy.validate();
+            let mut resident: Vec<usize> = policy.pages().map(|(_, &p)| p).collect();
+            resident.sort_unstable();
+            let expected: Vec<usize> = (0..keys).filter(|&k| host.resident[k]).collect();
+            prop_assert_eq!(resident, expected);
+            prop_assert!(policy.node_count() <= max_nodes);
+        }
+    }
+}
