@@ -71,12 +71,15 @@
 //! - **The cold allocation** (capacity minus the hot weight) moves within
 //!   1% (at least 1) and 99% of the capacity.
 //! - **Pages moved to the head** have their reference bit cleared.
-//! - **Non-resident pages** keep only a hash and a weight, in a node (32
+//! - **Non-resident pages** keep only a hash and a weight, in a node (24
 //!   bytes), and a 5-byte bucket of the ghost index. Their total weight is
 //!   at most the capacity, so a shard tracks at most twice its capacity.
-//! - **Node indices** are `u32`. A shard whose every index is taken (over
-//!   1.4 billion pages of weight 1: see [`MAX_NODES`]) frees one before an
-//!   insert takes one, rather than let an index wrap.
+//! - **Nodes** keep 32 bits of the key's hash (all the shard's table and
+//!   the ghost index use: two keys that share them share a ghost, as keys
+//!   with one full hash did) and 29-bit links, the status in the top bits
+//!   of one. A shard whose every index is taken (over 178 million pages of
+//!   weight 1: see [`MAX_NODES`]) frees one before an insert takes one,
+//!   rather than let an index wrap.
 //!
 //! # Work per call
 //!
@@ -103,14 +106,29 @@ mod validate;
 use ghosts::Ghosts;
 use ring::Ring;
 
-const NIL: u32 = u32::MAX;
+/// Bits of a node index, the rest of a node's `prev_bits` holding its
+/// status (see [`Node`]).
+const INDEX_BITS: u32 = 29;
 
-/// Node indices are `u32` and [`NIL`] is none of them: a shard keeps at
+/// The index bits of a node's link words.
+const INDEX: u32 = (1 << INDEX_BITS) - 1;
+
+/// No node.
+const NIL: u32 = INDEX;
+
+/// Node indices are 29-bit and [`NIL`] is none of them: a shard keeps at
 /// most this many nodes. Its pages, ghosts and `Dropped` pages number at
-/// most three times its capacity plus 33, so only a shard of over 1.4
-/// billion pages of weight 1 gets here; there, [`ClockPro::insert`] frees a
+/// most three times its capacity plus 33, so only a shard of over 178
+/// million pages of weight 1 gets here; there, [`ClockPro::insert`] frees a
 /// node before taking one (see `free_a_node`), so an index never wraps.
 const MAX_NODES: usize = NIL as usize;
+
+/// The part of a key hash the policy keeps: its low 32 bits, which are all
+/// the shard's table and the ghost index use.
+#[inline(always)]
+fn short(hash: u64) -> u64 {
+    hash & u64::from(u32::MAX)
+}
 
 /// Why the policy removed a resident page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,17 +155,17 @@ pub(crate) trait Host<T> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
-    Hot,
-    Cold,
-    ColdInTest,
+    Hot = 0,
+    Cold = 1,
+    ColdInTest = 2,
     /// Evicted, still in its test period: only hash and weight remain.
-    Ghost,
+    Ghost = 3,
     /// Removed while cold, neither the oldest nor the newest cold page: off
     /// the clock, but still named in the cold queue, which drops it (and
     /// puts it on the free list) when it reaches the front or is compacted.
-    Dropped,
+    Dropped = 4,
     /// On the free list.
-    Free,
+    Free = 5,
 }
 
 impl Status {
@@ -157,17 +175,60 @@ impl Status {
     fn resident_cold(self) -> bool {
         matches!(self, Status::Cold | Status::ColdInTest)
     }
+    fn from_bits(bits: u32) -> Status {
+        match bits {
+            0 => Status::Hot,
+            1 => Status::Cold,
+            2 => Status::ColdInTest,
+            3 => Status::Ghost,
+            4 => Status::Dropped,
+            _ => Status::Free,
+        }
+    }
 }
 
+/// One tracked page, 24 bytes with an 8-byte handle: the status rides in
+/// the top three bits of the first link word, and the hash is the 32 bits
+/// the policy keeps ([`short`]).
 #[derive(Debug)]
 struct Node<T> {
-    prev: u32,
-    next: u32,
-    status: Status,
+    /// The older neighbour's index, and the status in the top bits.
+    prev_bits: u32,
+    /// The newer neighbour's index.
+    next_bits: u32,
     /// Entries weigh a `u32`; sizes are summed in `u64`.
     weight: u32,
-    hash: u64,
+    hash: u32,
     page: Option<T>,
+}
+
+// The point of the packing: one node in 24 bytes, not 32.
+const _: () = assert!(std::mem::size_of::<Node<std::ptr::NonNull<u8>>>() == 24);
+
+impl<T> Node<T> {
+    fn prev(&self) -> u32 {
+        self.prev_bits & INDEX
+    }
+    fn next(&self) -> u32 {
+        self.next_bits
+    }
+    fn set_prev(&mut self, n: u32) {
+        debug_assert!(n <= INDEX);
+        self.prev_bits = (self.prev_bits & !INDEX) | n;
+    }
+    fn set_next(&mut self, n: u32) {
+        debug_assert!(n <= INDEX);
+        self.next_bits = n;
+    }
+    fn status(&self) -> Status {
+        Status::from_bits(self.prev_bits >> INDEX_BITS)
+    }
+    fn set_status(&mut self, status: Status) {
+        self.prev_bits = (self.prev_bits & INDEX) | ((status as u32) << INDEX_BITS);
+    }
+    fn hash(&self) -> u64 {
+        u64::from(self.hash)
+    }
 }
 
 /// Sizes of the three page classes, in weight.
@@ -299,7 +360,7 @@ impl<T> ClockPro<T> {
         if self.head == NIL {
             NIL
         } else {
-            self.nodes[self.head as usize].prev
+            self.nodes[self.head as usize].prev()
         }
     }
 
@@ -308,7 +369,7 @@ impl<T> ClockPro<T> {
     }
 
     fn status(&self, n: u32) -> Status {
-        self.nodes[n as usize].status
+        self.nodes[n as usize].status()
     }
 
     fn weight_of(&self, n: u32) -> u64 {
@@ -316,14 +377,14 @@ impl<T> ClockPro<T> {
     }
 
     fn alloc(&mut self, hash: u64, weight: u64, page: T) -> u32 {
-        let node = Node {
-            prev: NIL,
-            next: NIL,
-            status: Status::Free,
+        let mut node = Node {
+            prev_bits: NIL,
+            next_bits: NIL,
             weight: u32::try_from(weight).expect("entry weights are u32"),
-            hash,
+            hash: hash as u32,
             page: Some(page),
         };
+        node.set_status(Status::Free);
         match self.free.pop() {
             Some(n) => {
                 self.nodes[n as usize] = node;
@@ -341,7 +402,7 @@ impl<T> ClockPro<T> {
     /// (another key with the same hash) is returned, still a ghost.
     #[inline(always)]
     fn set_status(&mut self, n: u32, status: Status) -> Option<u32> {
-        let (old, w, hash) = (self.status(n), self.weight_of(n), self.node(n).hash);
+        let (old, w, hash) = (self.status(n), self.weight_of(n), self.node(n).hash());
         match old {
             Status::Hot => {
                 self.hot -= w;
@@ -380,24 +441,24 @@ impl<T> ClockPro<T> {
             Status::Ghost => {
                 self.ghost += w;
                 let nodes = &self.nodes;
-                displaced = self.ghosts.insert(hash, n, |g| nodes[g as usize].hash);
+                displaced = self.ghosts.insert(hash, n, |g| nodes[g as usize].hash());
             }
             Status::Dropped | Status::Free => {}
         }
-        self.nodes[n as usize].status = status;
+        self.nodes[n as usize].set_status(status);
         displaced
     }
 
     fn link_at_head(&mut self, n: u32) {
         if self.head == NIL {
-            self.nodes[n as usize].prev = n;
-            self.nodes[n as usize].next = n;
+            self.nodes[n as usize].set_prev(n);
+            self.nodes[n as usize].set_next(n);
         } else {
             let (head, tail) = (self.head, self.tail());
-            self.nodes[n as usize].next = head;
-            self.nodes[n as usize].prev = tail;
-            self.nodes[tail as usize].next = n;
-            self.nodes[head as usize].prev = n;
+            self.nodes[n as usize].set_next(head);
+            self.nodes[n as usize].set_prev(tail);
+            self.nodes[tail as usize].set_next(n);
+            self.nodes[head as usize].set_prev(n);
         }
         self.head = n;
     }
@@ -441,7 +502,7 @@ impl<T> ClockPro<T> {
 
     /// Puts a `Dropped` page that has left the cold queue on the free list.
     fn release_dropped(&mut self, n: u32) {
-        self.nodes[n as usize].status = Status::Free;
+        self.nodes[n as usize].set_status(Status::Free);
         self.free.push(n);
         self.dropped -= 1;
     }
@@ -460,10 +521,10 @@ impl<T> ClockPro<T> {
         let (nodes, free) = (&mut self.nodes, &mut self.free);
         self.cold_queue.retain(|n| {
             let node = &mut nodes[n as usize];
-            if node.status != Status::Dropped {
+            if node.status() != Status::Dropped {
                 return true;
             }
-            node.status = Status::Free;
+            node.set_status(Status::Free);
             free.push(n);
             false
         });
@@ -473,7 +534,7 @@ impl<T> ClockPro<T> {
     /// Takes `n` off the list; a hand resting on it moves to the next newer
     /// page, as the simulator moves its hands before it unlinks a page.
     fn unlink(&mut self, n: u32) {
-        let Node { prev, next, .. } = *self.node(n);
+        let (prev, next) = (self.node(n).prev(), self.node(n).next());
         let alone = prev == n;
         for hand in [&mut self.hand_hot, &mut self.hand_test] {
             if *hand == n {
@@ -484,15 +545,15 @@ impl<T> ClockPro<T> {
             self.head = if alone { NIL } else { next };
         }
         if !alone {
-            self.nodes[prev as usize].next = next;
-            self.nodes[next as usize].prev = prev;
+            self.nodes[prev as usize].set_next(next);
+            self.nodes[next as usize].set_prev(prev);
         }
     }
 
     fn move_to_head(&mut self, host: &mut impl Host<T>, n: u32, status: Status) {
         // A page alone on the list is already at the head (and unlinking it
         // would take the hands off the list).
-        if self.node(n).prev != n {
+        if self.node(n).prev() != n {
             self.unlink(n);
             self.link_at_head(n);
         }
@@ -535,7 +596,7 @@ impl<T> ClockPro<T> {
     }
 
     fn is_ghost_of(&self, n: u32, hash: u64) -> bool {
-        self.status(n) == Status::Ghost && self.node(n).hash == hash
+        self.status(n) == Status::Ghost && self.node(n).hash() == hash
     }
 
     /// Records an access to a page that is not resident and makes it
@@ -550,12 +611,13 @@ impl<T> ClockPro<T> {
         page: T,
     ) -> u32 {
         debug_assert!(weight <= self.capacity && weight > 0);
+        let hash = short(hash);
         self.steps = 0;
         if self.free.is_empty() && self.nodes.len() >= self.max_nodes {
             self.free_a_node(host);
         }
         let nodes = &self.nodes;
-        let ghost = self.ghosts.get(hash, |g| nodes[g as usize].hash);
+        let ghost = self.ghosts.get(hash, |g| nodes[g as usize].hash());
         let free = self.free_weight();
         let status = if free >= weight && free - weight >= self.min_cold {
             Status::Hot
@@ -593,7 +655,7 @@ impl<T> ClockPro<T> {
     /// insert's likely victim, for the owner to prefetch.
     pub(crate) fn next_victim(&self) -> Option<(&T, u64)> {
         let node = self.nodes.get(self.hand_cold() as usize)?;
-        Some((node.page.as_ref()?, node.hash))
+        Some((node.page.as_ref()?, node.hash()))
     }
 
     /// Forgets a resident page (explicit removal: no adaptation).
@@ -636,15 +698,16 @@ impl<T> ClockPro<T> {
         old
     }
 
-    /// The hash a page was inserted with (kept here, not in the entry).
+    /// The hash a page was inserted with (kept here, not in the entry), cut
+    /// to the bits the policy keeps ([`short`]).
     pub(crate) fn hash(&self, n: u32) -> u64 {
-        self.nodes[n as usize].hash
+        self.nodes[n as usize].hash()
     }
 
     /// The handle of a resident page.
     pub(crate) fn page(&self, n: u32) -> Option<&T> {
         let node = self.nodes.get(n as usize)?;
-        node.status
+        node.status()
             .resident()
             .then_some(node.page.as_ref())
             .flatten()
@@ -655,7 +718,7 @@ impl<T> ClockPro<T> {
         self.nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.status.resident())
+            .filter(|(_, n)| n.status().resident())
             .filter_map(|(i, n)| n.page.as_ref().map(|p| (i as u32, p)))
     }
 
@@ -687,7 +750,7 @@ impl<T> ClockPro<T> {
             let forced = self.steps > Self::MAX_STEPS;
             let page = self.node(c).page.as_ref().expect("resident");
             if host.expired(page) {
-                let hash = self.node(c).hash;
+                let hash = self.node(c).hash();
                 let page = self.discard(c).expect("resident");
                 host.removed(page, hash, Removal::Expired);
                 return true;
@@ -703,7 +766,7 @@ impl<T> ClockPro<T> {
 
     /// Evicts the resident cold page `c` under the cold hand.
     fn evict(&mut self, host: &mut impl Host<T>, c: u32) {
-        let hash = self.node(c).hash;
+        let hash = self.node(c).hash();
         if self.status(c) == Status::ColdInTest {
             let page = self.nodes[c as usize].page.take().expect("resident");
             let older = self.set_status(c, Status::Ghost);
@@ -743,7 +806,7 @@ impl<T> ClockPro<T> {
             self.credits = self.credits.saturating_sub(signed(run.demoted));
         }
         if growing && !run.reached {
-            let landing = self.node(c).prev;
+            let landing = self.node(c).prev();
             self.move_to_head(host, c, Status::ColdInTest);
             if landing != c {
                 if let Some(page) = &self.node(landing).page {
@@ -787,9 +850,9 @@ impl<T> ClockPro<T> {
                 }
             } else {
                 run.reached |= h == trigger;
-                self.hand_hot = self.node(h).prev;
+                self.hand_hot = self.node(h).prev();
             }
-            if self.node(self.hand_hot).next == self.hand_test {
+            if self.node(self.hand_hot).next() == self.hand_test {
                 self.run_hand_test(host);
             }
         }
@@ -807,7 +870,7 @@ impl<T> ClockPro<T> {
                 if status.resident_cold() {
                     self.end_resident_test(host, t);
                 }
-                self.hand_test = self.node(t).prev;
+                self.hand_test = self.node(t).prev();
             }
         }
     }
@@ -838,7 +901,7 @@ impl<T> ClockPro<T> {
             if self.status(t).resident_cold() {
                 self.end_resident_test(host, t);
             }
-            t = self.node(t).prev;
+            t = self.node(t).prev();
         }
         self.hand_test = t;
         self.credits = self.credits.saturating_sub(signed(self.weight_of(t)));

@@ -35,11 +35,15 @@ const TOMBSTONE: u8 = 1;
 const FULL: u8 = 0x80;
 
 /// The control byte of a slot holding an entry with this hash: `FULL` and
-/// seven hash bits that neither the slot index (low bits) nor the shard
-/// (top bits) uses.
+/// seven hash bits, 25 to 31. A table is rebuilt from the hashes the
+/// shard's policy keeps, which are the low 32 bits (`clock_pro::short`), so
+/// the slot index (low bits) and this tag both come from those. In tables
+/// of up to 2^25 slots (over 25 million entries in one shard) they share no
+/// bit; in larger ones the tag repeats index bits and filters fewer entries
+/// out of a probe, which stays correct.
 #[inline(always)]
 fn h7(hash: u64) -> u8 {
-    FULL | ((hash >> 40) as u8 & 0x7f)
+    FULL | ((hash >> 25) as u8 & 0x7f)
 }
 
 /// What a slot holds.

@@ -27,12 +27,12 @@ impl<T> ClockPro<T> {
             loop {
                 let node = self.node(n);
                 assert!(
-                    !matches!(node.status, Status::Free | Status::Dropped),
+                    !matches!(node.status(), Status::Free | Status::Dropped),
                     "{:?} node {n} on the list",
-                    node.status
+                    node.status()
                 );
-                assert_eq!(self.node(node.next).prev, n, "broken links at {n}");
-                match node.status {
+                assert_eq!(self.node(node.next()).prev(), n, "broken links at {n}");
+                match node.status() {
                     Status::Hot => {
                         hot += u64::from(node.weight);
                         hot_count += 1;
@@ -45,18 +45,19 @@ impl<T> ClockPro<T> {
                         ghost += u64::from(node.weight);
                         assert!(node.page.is_none(), "ghost {n} holds a page");
                         assert_eq!(
-                            self.ghosts.get(node.hash, |g| self.nodes[g as usize].hash),
+                            self.ghosts
+                                .get(node.hash(), |g| self.nodes[g as usize].hash()),
                             Some(n),
                             "ghost {n} not indexed"
                         );
                     }
                     Status::Dropped | Status::Free => unreachable!(),
                 }
-                if node.status.resident() {
+                if node.status().resident() {
                     assert!(node.page.is_some(), "resident node {n} without a page");
                 }
                 linked += 1;
-                n = node.next;
+                n = node.next();
                 if n == self.head {
                     break;
                 }
@@ -83,7 +84,7 @@ impl<T> ClockPro<T> {
             self.ghosts.len() as u64,
             self.nodes
                 .iter()
-                .filter(|n| n.status == Status::Ghost)
+                .filter(|n| n.status() == Status::Ghost)
                 .count() as u64
         );
         assert!(
@@ -117,7 +118,7 @@ impl<T> ClockPro<T> {
                 if self.status(n).resident_cold() {
                     on_clock.push(n);
                 }
-                n = self.node(n).prev;
+                n = self.node(n).prev();
                 if n == self.tail() {
                     break;
                 }
@@ -135,7 +136,7 @@ impl<T> ClockPro<T> {
             dropped,
             self.nodes
                 .iter()
-                .filter(|n| n.status == Status::Dropped)
+                .filter(|n| n.status() == Status::Dropped)
                 .count(),
             "a dropped page outside the cold queue"
         );
