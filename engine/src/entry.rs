@@ -23,8 +23,8 @@ pub(crate) const NEVER: u64 = u64::MAX;
 /// `repr(C)`, hot fields first: a hit reads `key`, `value`, `expires_at` and
 /// `referenced`, which for `u64` keys and values are the first 25 bytes, so
 /// most entries serve a hit from one cache line whatever their offset in
-/// it. The key's hash is not kept here: the shard's policy node has it
-/// (ghosts need it there anyway), and a `u64 -> u64` entry is 40 bytes, a
+/// it. The key's hash is not kept here: the shard's policy node has the 32
+/// bits of it that the table uses (ghosts need them there anyway), and a `u64 -> u64` entry is 40 bytes, a
 /// 48-byte block from glibc's `malloc` where 48 bytes took 64.
 #[repr(C)]
 pub(crate) struct Entry<K, V> {
