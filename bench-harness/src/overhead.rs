@@ -104,21 +104,18 @@ pub fn measure(config: &OverheadConfig) -> OverheadReport {
     let (mut ratios, mut controls) = (vec![], vec![]);
     // Stats on, stats off, and the control: a twin of the first.
     const STATS: [bool; 3] = [true, false, true];
-    let mut trio: Option<Vec<clockwise::Cache<u64, u64>>> = None;
+    let mut trio: Option<[clockwise::Cache<u64, u64>; 3]> = None;
     for round in 0..rounds {
         // A fresh trio every 8 rounds, built in a rotating order, so that
         // no one allocation pattern favours any cache throughout.
         if round % 8 == 0 {
             drop(trio.take());
-            let first = (round / 8) % 3;
-            let mut built: Vec<_> = (0..3)
-                .map(|i| {
-                    let which = (first + i) % 3;
-                    (which, build(STATS[which]))
-                })
-                .collect();
-            built.sort_by_key(|&(which, _)| which);
-            trio = Some(built.into_iter().map(|(_, c)| c).collect());
+            let mut built = [None, None, None];
+            for i in 0..3 {
+                let which = (round / 8 + i) % 3;
+                built[which] = Some(build(STATS[which]));
+            }
+            trio = Some(built.map(|c| c.expect("built above")));
         }
         let caches = trio.as_ref().expect("built above");
         // One closure type for all, so all run the same machine code: a
@@ -128,9 +125,9 @@ pub fn measure(config: &OverheadConfig) -> OverheadReport {
         let run = |i: usize| crate::interleave::block(&readers[i], &stream, threads, config.block);
         if round % 8 == 0 {
             // Warm all three (caches, branch predictors, thread slots).
-            (0..3).for_each(|i| {
+            for i in 0..3 {
                 run(i);
-            });
+            }
         }
         // Every order of the three in turn: each runs first, second and
         // third, after each other, equally often.

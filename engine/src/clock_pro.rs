@@ -925,7 +925,6 @@ impl<T> ClockPro<T> {
                 self.evict_one(host);
             }
         }
-        self.organize_hands();
     }
 
     /// Restores the hands' invariants after a page was added or removed.
