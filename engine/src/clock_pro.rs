@@ -149,8 +149,9 @@ pub(crate) trait Host<T> {
     fn mark_referenced(&mut self, page: &T);
     /// True if the page's time to live has passed.
     fn expired(&mut self, page: &T) -> bool;
-    /// The policy has dropped a resident page, whose hash was `hash`.
-    fn removed(&mut self, page: T, hash: u64, why: Removal);
+    /// The policy has dropped a resident page, whose hash was `hash` and
+    /// weight `weight`.
+    fn removed(&mut self, page: T, hash: u64, weight: u64, why: Removal);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -372,7 +373,8 @@ impl<T> ClockPro<T> {
         self.nodes[n as usize].status()
     }
 
-    fn weight_of(&self, n: u32) -> u64 {
+    /// Node `n`'s weight.
+    pub(crate) fn weight_of(&self, n: u32) -> u64 {
         u64::from(self.nodes[n as usize].weight)
     }
 
@@ -750,9 +752,9 @@ impl<T> ClockPro<T> {
             let forced = self.steps > Self::MAX_STEPS;
             let page = self.node(c).page.as_ref().expect("resident");
             if host.expired(page) {
-                let hash = self.node(c).hash();
+                let (hash, weight) = (self.node(c).hash(), self.weight_of(c));
                 let page = self.discard(c).expect("resident");
-                host.removed(page, hash, Removal::Expired);
+                host.removed(page, hash, weight, Removal::Expired);
                 return true;
             }
             let in_test = self.status(c) == Status::ColdInTest;
@@ -766,7 +768,7 @@ impl<T> ClockPro<T> {
 
     /// Evicts the resident cold page `c` under the cold hand.
     fn evict(&mut self, host: &mut impl Host<T>, c: u32) {
-        let hash = self.node(c).hash();
+        let (hash, weight) = (self.node(c).hash(), self.weight_of(c));
         if self.status(c) == Status::ColdInTest {
             let page = self.nodes[c as usize].page.take().expect("resident");
             let older = self.set_status(c, Status::Ghost);
@@ -774,10 +776,10 @@ impl<T> ClockPro<T> {
                 // Two keys with one hash: the older ghost gives way.
                 self.discard(older);
             }
-            host.removed(page, hash, Removal::Capacity);
+            host.removed(page, hash, weight, Removal::Capacity);
         } else {
             let page = self.discard(c).expect("resident");
-            host.removed(page, hash, Removal::Capacity);
+            host.removed(page, hash, weight, Removal::Capacity);
         }
         self.trim_ghosts(host);
     }

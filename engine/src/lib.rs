@@ -66,9 +66,10 @@ pub mod reclaim_for_loom {
 }
 
 /// Frees, now, every removed entry and replaced table that no reader can
-/// still hold, instead of at the next automatic collection (which runs once 128
-/// to 8,192 removed objects wait, process-wide). For memory measurements and
-/// tests; caches never need it.
+/// still hold, instead of at the next automatic collection: it seals what
+/// every thread not pinned right now has retired (idle threads' partly
+/// filled bags included) and collects. For memory measurements and tests;
+/// caches never need it (see [`RetiredBounds`] for what waits meanwhile).
 ///
 /// ```
 /// let cache = clockwise::Cache::<u64, u64>::builder().max_capacity(10).build();
@@ -76,9 +77,99 @@ pub mod reclaim_for_loom {
 ///     cache.insert(k, k);
 /// }
 /// clockwise::collect_garbage(); // the 90 evicted entries are freed here
+/// assert_eq!(clockwise::reclamation_stats().retired_objects, 0);
 /// ```
 pub fn collect_garbage() {
     reclaim::collect_now();
+}
+
+/// The bounds on removed entries (and replaced tables) that wait to be
+/// freed, process-wide, whatever threads and callbacks do.
+///
+/// A removed entry is *retired*: freed once no reader that may have found
+/// it is still pinned. Each thread collects what it retires in a bag of at
+/// most [`bag_objects`](Self::bag_objects) entries or
+/// [`bag_bytes`](Self::bag_bytes) bytes, whichever comes first; a full bag
+/// is sealed, and sealed bags are freed by a collection that starts once
+/// [`collect_objects`](Self::collect_objects) objects (fewer where the
+/// heavy barrier is cheap) or [`collect_bytes`](Self::collect_bytes) bytes
+/// wait. A thread that exits seals its bag (collecting if that is due),
+/// and [`collect_garbage`] also seals idle threads' bags. So at any moment,
+/// with `T` threads that have used a cache:
+///
+/// - retired objects waiting ≤ `collect_objects + bag_objects × T`;
+/// - retired bytes waiting ≤ `collect_bytes + bag_bytes × T`, plus one
+///   entry per bag (the one that filled it).
+///
+/// Add what waits for a reader that was pinned when a collection ran: a
+/// reader is pinned for one lookup or one write, never while a listener,
+/// loader or weigher runs, so only a thread descheduled in the middle of
+/// one holds a batch back, until it runs again.
+///
+/// Bytes are an entry's size, or its weight when a
+/// [`weigher`](CacheBuilder::weigher) says more (a weigher in bytes bounds
+/// its values' heap memory too).
+///
+/// ```
+/// let b = clockwise::RetiredBounds::CURRENT;
+/// assert!(b.bag_objects <= b.collect_objects && b.bag_bytes <= b.collect_bytes);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetiredBounds {
+    /// Objects a thread retires before it seals its bag.
+    pub bag_objects: usize,
+    /// Bytes a thread retires before it seals its bag.
+    pub bag_bytes: usize,
+    /// Sealed objects that start a collection, at most.
+    pub collect_objects: usize,
+    /// Sealed bytes that start a collection.
+    pub collect_bytes: usize,
+}
+
+impl RetiredBounds {
+    /// The bounds this build keeps.
+    pub const CURRENT: RetiredBounds = {
+        let (bag_objects, bag_bytes, collect_objects, collect_bytes) = reclaim::BOUNDS;
+        RetiredBounds {
+            bag_objects,
+            bag_bytes,
+            collect_objects,
+            collect_bytes,
+        }
+    };
+}
+
+/// What waits to be freed now, process-wide, and what went wrong freeing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReclamationStats {
+    /// Retired objects sealed for a collection or waiting for pinned
+    /// readers (not those in threads' own bags: see [`RetiredBounds`]).
+    pub retired_objects: usize,
+    /// Their bytes, as [`RetiredBounds`] counts them.
+    pub retired_bytes: usize,
+    /// Destructors of freed keys or values that panicked, ever. Each panic
+    /// is caught where the object is freed: its memory is freed all the
+    /// same, the rest of the batch too, and the panic reaches no cache
+    /// operation (the panic hook still prints it).
+    pub drop_panics: u64,
+}
+
+/// [`ReclamationStats`] now.
+///
+/// ```
+/// let cache = clockwise::Cache::<u64, u64>::builder().max_capacity(10).build();
+/// cache.insert(1, 1);
+/// assert_eq!(clockwise::reclamation_stats().drop_panics, 0);
+/// ```
+pub fn reclamation_stats() -> ReclamationStats {
+    let s = reclaim::stats();
+    ReclamationStats {
+        retired_objects: s.objects,
+        retired_bytes: s.bytes,
+        drop_panics: s.drop_panics,
+    }
 }
 
 /// Whether this process's readers pin with only a compiler fence, leaving

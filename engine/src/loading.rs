@@ -324,18 +324,23 @@ where
     pub(crate) fn finish(&self, leader: Leader<K, V>, found: Option<V>) {
         let key = leader.key().clone();
         let hash = self.hash(&key);
-        let guard = crate::reclaim::pin();
-        let mut removed = crate::shard::Removed::new();
+        // The user's code (clone, weigher) before pinning.
         let outcome = match &found {
             Some(v) => Outcome::Value(v.clone()),
             None => Outcome::Absent,
         };
+        let weight = found.as_ref().map_or(1, |v| self.weigh(&key, v));
+        let guard = crate::reclaim::pin();
+        let mut removed = crate::shard::Removed::new();
         leader.finish(outcome, |invalidated| {
             if invalidated {
                 return;
             }
             match found {
-                Some(v) => self.write_with(hash, key, v, self.inner.ttl(), &guard, &mut removed),
+                Some(v) => {
+                    let ttl = self.inner.ttl();
+                    self.write_with(hash, key, v, weight, ttl, &guard, &mut removed);
+                }
                 None => {
                     // The key is absent now: drop a stale entry (a refresh
                     // that found nothing) and remember the absence.
@@ -346,7 +351,7 @@ where
                 }
             }
         });
-        self.report(removed);
+        self.report(removed, guard);
     }
 
     /// A hit on an entry due for refresh: if no load of the key is running,

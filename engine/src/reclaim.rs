@@ -45,9 +45,20 @@
 //!   address the cache compares to skip a repeated read's reference bit):
 //!   only the holder reads and writes it, `Relaxed`, while pinned; it is
 //!   never dereferenced.
-//! - Retire: the writer unlinks the object first, then pushes it on its
-//!   thread's bag. Full bags are sealed into the domain's `sealed` list under
-//!   its mutex (so the unlinks happen-before whoever takes them).
+//! - Retire: the writer unlinks the object first, then, pinned, pushes it
+//!   on the bag in its record, with the bytes it says the object holds. A
+//!   bag full in objects or bytes is sealed into the domain's `sealed` list
+//!   under its mutex (so the unlinks happen-before whoever takes them).
+//! - A record's bag is touched by its holder only while pinned and only
+//!   after reading the record's `stealing` flag clear (else the object is
+//!   sealed on its own); by [`collect_garbage`](crate::collect_garbage)'s
+//!   steal, under the `records` lock, only for records it read unpinned
+//!   after raising every `stealing` flag and running the heavy fence (the
+//!   pin's store-buffering pattern again: see [`Domain::steal_bags`]); and
+//!   by whoever gives a record back, under that lock, at depth 0. A record
+//!   given back is sealed empty, and the thread collects if that made a
+//!   collection due: a thread that exits before filling a bag strands
+//!   nothing.
 //! - Collect (one collector at a time): take every sealed bag; heavy barrier;
 //!   then read every record's `state` (`Acquire`) and note the pinned ones.
 //!   The batch is freed once each noted record's `state` has changed. A
@@ -69,16 +80,26 @@
 //!
 //! # Bounds
 //!
-//! A thread's bag holds at most [`BAG`] objects; sealed bags trigger a
-//! collection at between [`MIN_COLLECT`] and [`MAX_COLLECT`] objects (more
-//! when the heavy barrier is dearer), run by the thread that sealed past the
-//! mark, at its outermost unpin (never under a shard lock). A batch waits
-//! only for readers pinned at its collection, and a `get` is pinned for one
-//! lookup, so retired memory stays near `MAX_COLLECT + BAG × threads`
-//! objects unless a reader is descheduled mid-lookup.
+//! A thread's bag holds fewer than [`BAG`] objects and [`BAG_BYTES`] bytes
+//! (plus the one object that fills it); sealed bags trigger a collection at
+//! between [`MIN_COLLECT`] and [`MAX_COLLECT`] objects (more when the heavy
+//! barrier is dearer) or at [`COLLECT_BYTES`], run by the thread that sealed
+//! past the mark, at its outermost unpin (never under a shard lock), or at
+//! its exit. A batch waits only for readers pinned at its collection, and
+//! the engine pins for one lookup or one write, never around a user's
+//! callback, so retired memory stays within `MAX_COLLECT + BAG × threads`
+//! objects and `COLLECT_BYTES + BAG_BYTES × threads` bytes unless a reader
+//! is descheduled mid-lookup ([`RetiredBounds`](crate::RetiredBounds) says
+//! this to users).
+//!
+//! A destructor that panics while a collection frees its object is caught
+//! there ([`recycle::free`]): the memory is freed, the batch goes on, and
+//! the panic is counted, never propagated into the operation that happened
+//! to collect.
 
 use crate::sync::{
-    compiler_fence, fence, lock, try_lock, AtomicU64, AtomicUsize, Cell, Mutex, Ordering, RefCell,
+    compiler_fence, fence, lock, try_lock, AtomicBool, AtomicU64, AtomicUsize, Cell, Mutex,
+    Ordering, RefCell, UnsafeCell,
 };
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
@@ -95,7 +116,18 @@ pub use ptrs::{Atomic, Owned, Shared};
 pub(crate) const NO_MEMBARRIER: &str = "CLOCKWISE_NO_MEMBARRIER";
 
 /// Objects a thread retires before it seals its bag.
-const BAG: usize = if cfg!(clockwise_loom) { 1 } else { 64 };
+const BAG: usize = if cfg!(clockwise_loom) { 2 } else { 64 };
+/// Bytes (as the retiring code states them) that seal a bag before it holds
+/// [`BAG`] objects: large values must not wait 64 at a time per thread.
+/// Under loom a model picks: an object stated at 16 bytes or more seals its
+/// bag at once (and, with [`MIN_COLLECT`] at 1, collects at the unpin); a
+/// smaller one stays in the bag, for a steal to find.
+const BAG_BYTES: usize = if cfg!(clockwise_loom) { 16 } else { 64 << 10 };
+/// Sealed bytes that make the sealing thread collect, whatever the object
+/// count: with values of a megabyte, [`MAX_COLLECT`] objects would be 8 GB.
+/// At 4 MiB a collection (one heavy barrier, ~10 µs with another thread
+/// running) is still under 1 % of the time it takes to write that much.
+const COLLECT_BYTES: usize = 4 << 20;
 /// Sealed objects that make the sealing thread collect, at least: the
 /// threshold rises with what the heavy barrier costs (see
 /// [`collect_at_for`]). Small batches are freed while their memory is still
@@ -121,11 +153,21 @@ pub(crate) fn collect_at_for(cost: std::time::Duration) -> usize {
 }
 
 /// One thread's announcement, on lines of its own (collectors read it),
-/// its last-access note and its call counters.
+/// its bag of retired objects, its last-access note and its call counters.
 struct Record {
     /// 0 while not pinned; while pinned, [`Hot::word`] as read at the pin
     /// (odd: [`PINNED`] is set).
     state: AtomicU64,
+    /// Set by [`Domain::steal_bags`] while it may empty this record's bag:
+    /// the holder, pinned, reads it before touching the bag (`Acquire`,
+    /// pairing with the `Release` store that ends the steal) and seals
+    /// what it retires on its own instead while it is set.
+    stealing: AtomicBool,
+    /// What the holder retired and has not sealed yet. Written by the
+    /// holder while pinned with `stealing` clear; by a steal under the
+    /// `records` lock when the record is not pinned (see the module docs);
+    /// by whoever gives the record back, under that lock.
+    bag: UnsafeCell<Bag>,
     /// The address of what this thread's holder last looked up or wrote
     /// (see [`Guard::last_access`]): only the holder reads and writes it,
     /// `Relaxed`, and only ever compares it.
@@ -143,10 +185,18 @@ struct Record {
 /// scratch column, see [`CallCounter`]).
 pub(crate) const CALL_COUNTERS: usize = if cfg!(clockwise_loom) { 3 } else { 62 };
 
-/// A retired object and how to free it.
+/// A retired object and how to free it; `free` returns whether the
+/// object's destructor panicked (its memory is freed all the same).
 struct Deferred {
     ptr: *mut (),
-    free: unsafe fn(*mut ()),
+    free: unsafe fn(*mut ()) -> bool,
+}
+
+/// A thread's retired objects not sealed yet, and their stated bytes.
+#[derive(Default)]
+struct Bag {
+    items: Vec<Deferred>,
+    bytes: usize,
 }
 
 // SAFETY: a deferred object is only ever freed once, by whichever thread
@@ -158,6 +208,7 @@ unsafe impl Send for Deferred {}
 struct Waiting {
     readers: Vec<(RecordPtr, u64)>,
     garbage: Vec<Vec<Deferred>>,
+    bytes: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -191,7 +242,8 @@ struct Sealed {
     /// 1 % of a two-thread read-through, under the shard lock.
     spare: Vec<Vec<Deferred>>,
     objects: usize,
-    /// Collect when `objects` reaches this.
+    bytes: usize,
+    /// Collect when `objects` reaches this (or `bytes` [`COLLECT_BYTES`]).
     collect_at: usize,
 }
 
@@ -220,6 +272,9 @@ struct Domain {
     sealed: Mutex<Sealed>,
     /// Held by the one collector; holds what waits for readers.
     waiting: Mutex<Vec<Waiting>>,
+    /// Destructors of retired objects that panicked (each caught, its
+    /// memory freed, the batch carried on).
+    drop_panics: AtomicU64,
     /// Read by every pin, written only by collections and once at start:
     /// on a line of their own, away from the mutexes writers take.
     hot: CachePadded<Hot>,
@@ -240,9 +295,11 @@ macro_rules! new_domain {
                 bags: Vec::new(),
                 spare: Vec::new(),
                 objects: 0,
+                bytes: 0,
                 collect_at: MIN_COLLECT,
             }),
             waiting: Mutex::new(Vec::new()),
+            drop_panics: AtomicU64::new(0),
             hot: CachePadded::new(Hot {
                 word: AtomicU64::new(PINNED),
             }),
@@ -260,6 +317,8 @@ impl Domain {
         }
         let r = RecordPtr(Box::into_raw(Box::new(CachePadded::new(Record {
             state: AtomicU64::new(0),
+            stealing: AtomicBool::new(false),
+            bag: UnsafeCell::new(Bag::default()),
             last: AtomicUsize::new(0),
             calls: std::array::from_fn(|_| AtomicU64::new(0)),
         }))));
@@ -282,18 +341,119 @@ impl Domain {
         }
     }
 
+    /// Takes back the record of a thread that is not pinned, sealing what
+    /// its bag holds; collects if that made a collection due.
     fn release(&self, r: RecordPtr) {
-        lock(&self.records).free.push(r);
+        let bag = {
+            let mut records = lock(&self.records);
+            // SAFETY: the holder gives the record back at depth 0, so it is
+            // not pinned and touches the bag no more; a steal, the only
+            // other accessor, runs under this lock.
+            let bag = r.get().bag.with_mut(|b| unsafe { std::mem::take(&mut *b) });
+            records.free.push(r);
+            bag
+        };
+        if !bag.items.is_empty() && self.seal(bag.items, bag.bytes).0 {
+            self.collect();
+        }
     }
 
-    /// Hands `bag` to the next collection; whether that collection is due,
-    /// and an empty bag to fill next, if the domain has one to spare.
-    fn seal(&self, bag: Vec<Deferred>) -> (bool, Option<Vec<Deferred>>) {
+    /// Hands `bag`, holding `bytes`, to the next collection; whether that
+    /// collection is due, and an empty bag to fill next, if the domain has
+    /// one to spare.
+    fn seal(&self, bag: Vec<Deferred>, bytes: usize) -> (bool, Option<Vec<Deferred>>) {
         let mut sealed = lock(&self.sealed);
         sealed.objects += bag.len();
+        sealed.bytes = sealed.bytes.saturating_add(bytes);
         sealed.bags.push(bag);
         let spare = sealed.spare.pop();
-        (sealed.objects >= sealed.collect_at, spare)
+        let due = sealed.objects >= sealed.collect_at || sealed.bytes >= COLLECT_BYTES;
+        (due, spare)
+    }
+
+    /// Whether readers use the light fence; read under `records`' lock,
+    /// which `probe` sets it under.
+    fn asymmetric_locked(&self, _records: &Records) -> bool {
+        self.hot.word.load(Ordering::Relaxed) & ASYMMETRIC != 0
+    }
+
+    /// The collector's side of the fence pair.
+    fn heavy_fence(&self, asymmetric: bool) {
+        if asymmetric {
+            let started = std::time::Instant::now();
+            barrier::heavy();
+            lock(&self.sealed).collect_at = collect_at_for(started.elapsed());
+        } else {
+            // Pairs with the readers' `SeqCst` fence at their pins.
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// Seals the bags of every record that is not pinned (and of `own`, the
+    /// caller's, pinned or not): the partly filled bags of idle threads,
+    /// which no collection reaches otherwise.
+    ///
+    /// The handshake is the pin's store-buffering pattern again: this side
+    /// stores `stealing`, runs the heavy fence, then reads `state`; a holder
+    /// stores its pinned `state`, runs the light fence, and reads
+    /// `stealing` before it touches its bag. Either this side sees the
+    /// record pinned (and leaves the bag), or the holder's next retirement
+    /// sees `stealing` (and leaves the bag). A `state` read as unpinned
+    /// synchronizes with the unpin (`Release`), so the holder's last writes
+    /// to the bag happen-before the take; the `Release` clear of `stealing`
+    /// orders the take before the holder's next write.
+    fn steal_bags(&self, own: *const CachePadded<Record>) {
+        let mut taken = Vec::new();
+        let mut bytes = 0usize;
+        {
+            let records = lock(&self.records);
+            for r in &records.all {
+                // Relaxed: the fence below orders it before the reads of
+                // `state`.
+                r.get().stealing.store(true, Ordering::Relaxed);
+            }
+            self.heavy_fence(self.asymmetric_locked(&records));
+            for r in &records.all {
+                let record = r.get();
+                // Acquire: pairs with the holder's `Release` unpin (above).
+                let idle = record.state.load(Ordering::Acquire) & PINNED == 0;
+                if idle || ptr::eq(r.0, own) {
+                    // SAFETY: the handshake above: the holder is not in a
+                    // pinned section that could touch the bag (or it is this
+                    // thread), and its later sections leave the bag alone
+                    // until `stealing` is cleared below.
+                    record.bag.with_mut(|b| unsafe {
+                        let b = &mut *b;
+                        if !b.items.is_empty() {
+                            bytes = bytes.saturating_add(std::mem::take(&mut b.bytes));
+                            taken.push(std::mem::take(&mut b.items));
+                        }
+                    });
+                }
+            }
+            for r in &records.all {
+                // Release: pairs with the holder's `Acquire` read of the
+                // flag; the take above happens-before its next write.
+                r.get().stealing.store(false, Ordering::Release);
+            }
+        }
+        for bag in taken {
+            let b = std::mem::take(&mut bytes);
+            self.seal(bag, b);
+        }
+    }
+
+    /// What waits to be freed, for [`stats`].
+    fn retired(&self) -> (usize, usize) {
+        let (mut objects, mut bytes) = {
+            let sealed = lock(&self.sealed);
+            (sealed.objects, sealed.bytes)
+        };
+        for w in lock(&self.waiting).iter() {
+            objects += w.garbage.iter().map(Vec::len).sum::<usize>();
+            bytes = bytes.saturating_add(w.bytes);
+        }
+        (objects, bytes)
     }
 
     /// The reader's side of the fence pair, for a pin that read `word`.
@@ -312,27 +472,19 @@ impl Domain {
         let Some(mut waiting) = try_lock(&self.waiting) else {
             return; // Another thread is collecting.
         };
-        let garbage = {
+        let (garbage, bytes) = {
             let mut sealed = lock(&self.sealed);
             sealed.objects = 0;
-            std::mem::take(&mut sealed.bags)
+            let bytes = std::mem::take(&mut sealed.bytes);
+            (std::mem::take(&mut sealed.bags), bytes)
         };
         // Relaxed: the epoch only distinguishes pinned sections (see
         // `Hot::word`); one collector at a time (`waiting`).
         self.hot.word.fetch_add(EPOCH_STEP, Ordering::Relaxed);
         // Read under the lock that `probe` writes it under: a reader that
         // registers after this point also sees every unlink taken above.
-        let asymmetric = {
-            let _records = lock(&self.records);
-            self.hot.word.load(Ordering::Relaxed) & ASYMMETRIC != 0
-        };
-        if asymmetric {
-            let started = std::time::Instant::now();
-            barrier::heavy();
-            lock(&self.sealed).collect_at = collect_at_for(started.elapsed());
-        } else {
-            fence(Ordering::SeqCst);
-        }
+        let asymmetric = self.asymmetric_locked(&lock(&self.records));
+        self.heavy_fence(asymmetric);
         let readers: Vec<(RecordPtr, u64)> = lock(&self.records)
             .all
             .iter()
@@ -344,7 +496,11 @@ impl Domain {
             })
             .collect();
         if !garbage.is_empty() {
-            waiting.push(Waiting { readers, garbage });
+            waiting.push(Waiting {
+                readers,
+                garbage,
+                bytes,
+            });
         }
         let mut ready = Vec::new();
         waiting.retain_mut(|w| {
@@ -357,12 +513,17 @@ impl Domain {
             !w.readers.is_empty()
         });
         drop(waiting);
+        let mut panics = 0;
         for bag in &mut ready {
             for d in bag.drain(..) {
                 // SAFETY: retired once, unlinked before it was sealed, and
                 // every reader that could hold it has unpinned since.
-                unsafe { (d.free)(d.ptr) };
+                panics += u64::from(unsafe { (d.free)(d.ptr) });
             }
+        }
+        if panics != 0 {
+            // Relaxed: a statistic.
+            self.drop_panics.fetch_add(panics, Ordering::Relaxed);
         }
         ready.retain(|bag| bag.capacity() == BAG);
         if !ready.is_empty() {
@@ -408,21 +569,24 @@ const UNREGISTERED: usize = 1 << (usize::BITS - 1);
 /// In [`Fast::nest`]: a seal passed the collection threshold; collect at the
 /// outermost unpin.
 const COLLECT: usize = 1 << (usize::BITS - 2);
+/// In [`Fast::nest`]: work waits in [`Owner::later`] for the outermost
+/// unpin ([`Guard::defer_unpinned`]).
+const LATER: usize = 1 << (usize::BITS - 3);
 /// In [`Fast::nest`]: the pinned depth.
-const DEPTH: usize = COLLECT - 1;
+const DEPTH: usize = LATER - 1;
 
-/// The calling thread's retired objects; its destructor seals them and gives
-/// the record back when the thread exits.
+/// Work a pinned thread left for its outermost unpin.
+type Later = Vec<Box<dyn FnOnce()>>;
+
+/// The calling thread's registration: its destructor gives the record back
+/// (sealing the record's bag, and collecting if that is due) when the
+/// thread exits. Also holds the work left for the outermost unpin.
 struct Owner {
-    bag: RefCell<Vec<Deferred>>,
+    later: RefCell<Later>,
 }
 
 impl Owner {
     fn release(&self) {
-        let bag = std::mem::take(&mut *self.bag.borrow_mut());
-        if !bag.is_empty() {
-            domain().seal(bag);
-        }
         // `try_with`: loom destroys its mock thread-locals in any order.
         let _ = FAST.try_with(|f| {
             let nest = f.nest.get();
@@ -453,7 +617,7 @@ std::thread_local! {
             nest: Cell::new(UNREGISTERED),
         }
     };
-    static OWNER: Owner = const { Owner { bag: RefCell::new(Vec::new()) } };
+    static OWNER: Owner = const { Owner { later: RefCell::new(Vec::new()) } };
 }
 
 #[cfg(clockwise_loom)]
@@ -462,7 +626,7 @@ loom::thread_local! {
         record: Cell::new(ptr::null()),
         nest: Cell::new(UNREGISTERED),
     };
-    static OWNER: Owner = Owner { bag: RefCell::new(Vec::new()) };
+    static OWNER: Owner = Owner { later: RefCell::new(Vec::new()) };
 }
 
 /// Gives the calling loom model thread's record back, as its thread-local
@@ -532,8 +696,9 @@ pub fn pin() -> Guard {
 #[cold]
 fn pin_slow(f: &Fast, nest: usize) -> Guard {
     if nest & DEPTH == 0 {
-        // `COLLECT` is set only while pinned and cleared by the outermost
-        // unpin, so a nonzero word at depth 0 means `UNREGISTERED`.
+        // `COLLECT` and `LATER` are set only while pinned and cleared by
+        // the outermost unpin, so a nonzero word at depth 0 means
+        // `UNREGISTERED`.
         debug_assert!(nest & UNREGISTERED != 0, "nest {nest:#x} at depth 0");
         return pin_first(f);
     }
@@ -572,11 +737,15 @@ impl Guard {
     /// it must be fine to drop on another thread at any later time (`T:
     /// Send + 'static` in effect: any thread's collection may free it, after
     /// the cache that retired it is gone).
-    pub unsafe fn defer_destroy<T>(&self, ptr: Shared<'_, T>) {
-        unsafe fn free<T>(p: *mut ()) {
+    ///
+    /// `bytes` is what the object holds, as far as the caller knows (its
+    /// size, or what a weigher says of it): bags and collections are
+    /// bounded in these bytes as well as in objects.
+    pub unsafe fn defer_destroy<T>(&self, ptr: Shared<'_, T>, bytes: usize) {
+        unsafe fn free<T>(p: *mut ()) -> bool {
             // SAFETY: `p` came from `Box::into_raw` (`Owned`) and is freed
             // once (the caller's contract).
-            unsafe { recycle::free(p.cast::<T>()) };
+            unsafe { recycle::free(p.cast::<T>()) }
         }
         let d = Deferred {
             ptr: ptr.as_raw() as *mut (),
@@ -584,28 +753,59 @@ impl Guard {
         };
         if self.record.is_null() {
             // SAFETY: `unprotected` is only used when no reader can exist.
-            unsafe { (d.free)(d.ptr) };
+            if unsafe { (d.free)(d.ptr) } {
+                // Relaxed: a statistic.
+                domain().drop_panics.fetch_add(1, Ordering::Relaxed);
+            }
             return;
         }
-        let mut d = Some(d);
-        let mut collect = false;
-        let _ = OWNER.try_with(|o| {
-            let mut bag = o.bag.borrow_mut();
-            bag.extend(d.take());
-            if bag.len() >= BAG {
-                let full = std::mem::take(&mut *bag);
-                let spare;
-                (collect, spare) = domain().seal(full);
-                *bag = spare.unwrap_or_else(|| Vec::with_capacity(BAG));
-            }
-        });
-        if let Some(d) = d {
-            // Thread-local teardown: no bag any more.
-            collect = domain().seal(vec![d]).0;
-        }
+        let r = self.record();
+        // Acquire: pairs with the `Release` clear that ends a steal, so the
+        // steal's take happens-before this thread's next write to the bag.
+        let collect = if r.stealing.load(Ordering::Acquire) {
+            // A steal may be emptying the bag: leave it alone.
+            domain().seal(vec![d], bytes).0
+        } else {
+            // SAFETY: this thread holds the record and is pinned (this
+            // guard), and saw no steal under way after its pin's fence: no
+            // steal touches the bag until this section ends (see
+            // `Domain::steal_bags`).
+            r.bag.with_mut(|bag| unsafe {
+                let bag = &mut *bag;
+                bag.items.push(d);
+                bag.bytes = bag.bytes.saturating_add(bytes);
+                if bag.items.len() < BAG && bag.bytes < BAG_BYTES {
+                    return false;
+                }
+                let full = std::mem::take(&mut bag.items);
+                let (due, spare) = domain().seal(full, std::mem::take(&mut bag.bytes));
+                bag.items = spare.unwrap_or_else(|| Vec::with_capacity(BAG));
+                due
+            })
+        };
         if collect {
             // This guard pins the thread, so an outermost unpin will see it.
             let _ = FAST.try_with(|f| f.nest.set(f.nest.get() | COLLECT));
+        }
+    }
+
+    /// Runs `work` once this thread is no longer pinned: at its outermost
+    /// unpin, after that unpin's collection if one is due. For work that
+    /// must not hold back reclamation (a user's callback) but is found
+    /// while pinned. Costs an unpin nothing when there is none.
+    pub fn defer_unpinned(&self, work: Box<dyn FnOnce()>) {
+        if self.record.is_null() {
+            // The unprotected guard pins nothing.
+            work();
+            return;
+        }
+        let mut work = Some(work);
+        let _ = OWNER.try_with(|o| o.later.borrow_mut().extend(work.take()));
+        match work {
+            // This guard pins the thread, so an outermost unpin will see it.
+            None => FAST.with(|f| f.nest.set(f.nest.get() | LATER)),
+            // Thread-local teardown: no list any more; run it now.
+            Some(work) => work(),
         }
     }
 
@@ -666,13 +866,24 @@ fn unpin_slow(f: &Fast, r: *const CachePadded<Record>, nest: usize) {
     exit(unsafe { &*r });
     if nest & UNREGISTERED != 0 {
         // While the depth was above 0 every pin used this record; give it
-        // back before collecting, whose destructors may pin again.
+        // back before collecting, whose destructors may pin again (it
+        // collects itself if its bag made that due).
         f.record.set(ptr::null());
         domain().release(RecordPtr(r));
     }
     if nest & COLLECT != 0 {
-        f.nest.set(nest & !COLLECT);
+        f.nest.set(f.nest.get() & !COLLECT);
         domain().collect();
+    }
+    if nest & LATER != 0 {
+        f.nest.set(f.nest.get() & !LATER);
+        // Taken first: the work may pin, and leave more for its own unpin.
+        let later: Later = OWNER
+            .try_with(|o| std::mem::take(&mut *o.later.borrow_mut()))
+            .unwrap_or_default();
+        for work in later {
+            work();
+        }
     }
 }
 
@@ -787,20 +998,44 @@ pub(crate) unsafe fn unprotected() -> &'static Guard {
     &GUARD.0
 }
 
-/// Seals the calling thread's bag and runs a collection: frees every
-/// retired object that no pinned reader can hold.
+/// Seals the bags of the calling thread and of every thread not pinned
+/// now (idle ones included), and runs a collection: frees every retired
+/// object that no pinned reader can hold.
 pub(crate) fn collect_now() {
-    let _ = OWNER.try_with(|o| {
-        let bag = std::mem::take(&mut *o.bag.borrow_mut());
-        if !bag.is_empty() {
-            domain().seal(bag);
-        }
-    });
+    let own = FAST.try_with(|f| f.record.get()).unwrap_or(ptr::null());
+    let d = domain();
+    d.steal_bags(own);
     // Two rounds: the first frees what no reader holds and notes the
     // readers pinned now; the second frees what waited for those.
-    domain().collect();
-    domain().collect();
+    d.collect();
+    d.collect();
 }
+
+/// What waits to be freed and what went wrong freeing it.
+pub(crate) struct Stats {
+    /// Sealed objects, and those waiting for pinned readers.
+    pub(crate) objects: usize,
+    /// Their stated bytes.
+    pub(crate) bytes: usize,
+    /// Destructors that panicked, process-wide, ever.
+    pub(crate) drop_panics: u64,
+}
+
+/// The domain's [`Stats`] now.
+pub(crate) fn stats() -> Stats {
+    let d = domain();
+    let (objects, bytes) = d.retired();
+    Stats {
+        objects,
+        bytes,
+        // Relaxed: a statistic.
+        drop_panics: d.drop_panics.load(Ordering::Relaxed),
+    }
+}
+
+/// The bounds the constants above set, for the documentation and tests.
+pub(crate) const BOUNDS: (usize, usize, usize, usize) =
+    (BAG, BAG_BYTES, MAX_COLLECT, COLLECT_BYTES);
 
 /// Whether readers pin with only a compiler fence (the collector running
 /// `membarrier`); decides now if no thread has pinned yet.
@@ -871,9 +1106,10 @@ mod tests {
 
     /// A full-sized bag holding `n` boxed integers.
     fn bag_of(n: usize) -> Vec<Deferred> {
-        unsafe fn free(p: *mut ()) {
+        unsafe fn free(p: *mut ()) -> bool {
             // SAFETY: made by `Box::into_raw` below, freed once.
             drop(unsafe { Box::from_raw(p.cast::<u64>()) });
+            false
         }
         let mut bag = Vec::with_capacity(BAG);
         bag.extend((0..n).map(|i| Deferred {
@@ -887,17 +1123,17 @@ mod tests {
     fn emptied_bags_are_handed_to_the_next_sealer_and_bounded() {
         let domain: Domain = new_domain!();
         // No spare before anything was collected.
-        let (_, spare) = domain.seal(bag_of(BAG));
+        let (_, spare) = domain.seal(bag_of(BAG), 0);
         assert!(spare.is_none());
         domain.collect();
         // The emptied bag comes back, empty and full-sized, to the next
         // sealer (here one sealing a thread's partial last bag).
-        let (_, spare) = domain.seal(bag_of(3));
+        let (_, spare) = domain.seal(bag_of(3), 0);
         let spare = spare.expect("the collected bag is offered again");
         assert!(spare.is_empty() && spare.capacity() == BAG);
         // Many bags emptied at once: at most SPARE_BAGS are kept.
         for _ in 0..SPARE_BAGS * 2 {
-            let _ = domain.seal(bag_of(BAG));
+            let _ = domain.seal(bag_of(BAG), 0);
         }
         domain.collect();
         let sealed = lock(&domain.sealed);

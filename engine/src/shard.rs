@@ -12,9 +12,11 @@
 //!   snapshots; each is exact whenever the lock is free.
 //!
 //! The lock protects the CLOCK-Pro state, the table's slot contents and
-//! counts, and the decision to replace the table. Listener calls and value
-//! clones for removed entries happen after it is released, under the caller's
-//! reclamation guard (`crate::reclaim`), which keeps removed entries alive.
+//! counts, and the decision to replace the table. An entry a write removes
+//! is unlinked under it but not retired: it goes into the writer's
+//! [`Removed`], which owns it (no reader finds it any more, nothing frees
+//! it) until the listener has been told, after the lock and, when there is
+//! a listener, the writer's pin are released; then it is retired.
 
 use crate::clock_pro::{ClockPro, Host, Removal, Sizes};
 use crate::entry::Entry;
@@ -99,11 +101,106 @@ pub(crate) enum Written {
 /// A `retain` predicate.
 pub(crate) type Keep<'a, K, V> = &'a mut dyn FnMut(&K, &V) -> bool;
 
-/// Entries removed by a write, to report after the lock is released.
-pub(crate) type Removed<'g, K, V> = smallvec::SmallVec<[(&'g Entry<K, V>, RemovalCause); 2]>;
+/// Entries a write unlinked and has not retired yet, each with why and its
+/// stated bytes, to report after the lock is released. The list owns them:
+/// they are out of the table (no reader finds them any more) and not yet
+/// retired (nothing frees them), so they stay valid with no pin, and the
+/// listener can be told with none held. [`retire`](Self::retire) hands them
+/// to reclamation; dropping the list (a panic on the way) retires the rest.
+pub(crate) struct Removed<K, V> {
+    entries: smallvec::SmallVec<[Unlinked<K, V>; 2]>,
+}
 
-/// A page the policy dropped, with its key's hash and why.
-type Dropped<K, V> = (Page<K, V>, u64, Removal);
+/// An unlinked entry with its weight (its stated bytes follow from it) and
+/// why it left: 16 bytes.
+type Unlinked<K, V> = (NonNull<Entry<K, V>>, u32, RemovalCause);
+
+impl<K, V> Removed<K, V> {
+    pub(crate) fn new() -> Self {
+        Removed {
+            entries: smallvec::SmallVec::new(),
+        }
+    }
+
+    /// Takes `page`'s entry, just unlinked, of `weight`.
+    #[inline]
+    fn push(&mut self, page: Page<K, V>, cause: RemovalCause, weight: u64) {
+        // Weights are `u32` where they come from (the weigher, the node).
+        self.entries.push((page.0, weight as u32, cause));
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries, in removal order, with why.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Entry<K, V>, RemovalCause)> + '_ {
+        self.entries.iter().map(|&(p, _, cause)| {
+            // SAFETY: owned by this list (type docs): allocated, and neither
+            // retired nor freed until `retire` takes it out.
+            (unsafe { p.as_ref() }, cause)
+        })
+    }
+
+    /// The first entry removed.
+    pub(crate) fn first(&self) -> Option<&Entry<K, V>> {
+        self.iter().next().map(|(e, _)| e)
+    }
+
+    /// Retires every entry under `guard` (freed once no reader pinned now
+    /// can hold it), calling `each` with its cause first.
+    #[inline]
+    pub(crate) fn retire_each(&mut self, guard: &Guard, mut each: impl FnMut(RemovalCause)) {
+        // By index, then clear: cheaper than `drain`, and the items are Copy.
+        for &(p, weight, cause) in self.entries.iter() {
+            each(cause);
+            // From the allocation's own pointer (the policy's page), which
+            // may deallocate.
+            let shared = Shared::from(p.as_ptr() as *const Entry<K, V>);
+            // SAFETY: unlinked from the table and let go by the policy before
+            // it was pushed here, and pushed once (the list is cleared
+            // below): nothing else retires it. Readers that found it earlier
+            // are pinned, and reclamation waits for them.
+            unsafe { guard.defer_destroy(shared, entry_bytes::<K, V>(weight)) };
+        }
+        self.entries.clear();
+    }
+
+    /// Retires every entry under `guard`.
+    pub(crate) fn retire(&mut self, guard: &Guard) {
+        self.retire_each(guard, |_| ());
+    }
+}
+
+impl<K, V> Drop for Removed<K, V> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.entries.is_empty() {
+            self.retire_slow();
+        }
+    }
+}
+
+impl<K, V> Removed<K, V> {
+    /// Dropped before being retired: after the listener ran unpinned, or
+    /// on a panic's way out.
+    #[cold]
+    fn retire_slow(&mut self) {
+        self.retire(&reclaim::pin());
+    }
+}
+
+/// What reclamation is told an entry of `weight` holds: its size, or its
+/// weight where that is larger (a weigher in bytes sees its values' heap
+/// memory bounded too).
+#[inline(always)]
+fn entry_bytes<K, V>(weight: u32) -> usize {
+    (weight as usize).max(std::mem::size_of::<Entry<K, V>>())
+}
+
+/// A page the policy dropped, with its key's hash, its weight and why.
+type Dropped<K, V> = (Page<K, V>, u64, u64, Removal);
 
 struct ShardHost<K, V> {
     now: u64,
@@ -135,8 +232,8 @@ impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
     fn expired(&mut self, page: &Page<K, V>) -> bool {
         page.entry().expired(self.now)
     }
-    fn removed(&mut self, page: Page<K, V>, hash: u64, why: Removal) {
-        self.removed.push((page, hash, why));
+    fn removed(&mut self, page: Page<K, V>, hash: u64, weight: u64, why: Removal) {
+        self.removed.push((page, hash, weight, why));
     }
 }
 
@@ -194,18 +291,19 @@ impl<K, V> Shard<K, V> {
 
     /// Takes `node`'s page from the policy, if it is resident (false if
     /// not), and removes its entry from the table ([`unlink`](Self::unlink)).
-    fn remove_node<'g>(
+    fn remove_node(
         &self,
         state: &mut State<K, V>,
         node: u32,
         cause: RemovalCause,
-        guard: &'g Guard,
-        out: &mut Removed<'g, K, V>,
+        guard: &Guard,
+        out: &mut Removed<K, V>,
     ) -> bool {
         let hash = state.policy.hash(node);
+        let weight = state.policy.weight_of(node);
         match state.policy.remove(node) {
             Some(page) => {
-                self.unlink(state, page, hash, cause, guard, out);
+                self.unlink(state, page, hash, weight, cause, guard, out);
                 true
             }
             None => false,
@@ -213,16 +311,17 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Removes `page`'s entry (whose key hashes to `hash`) from the table
-    /// and retires it.
+    /// and hands it to `out`, which retires it after the report.
     #[allow(clippy::too_many_arguments)]
-    fn unlink<'g>(
+    fn unlink(
         &self,
         state: &mut State<K, V>,
         page: Page<K, V>,
         hash: u64,
+        weight: u64,
         cause: RemovalCause,
-        guard: &'g Guard,
-        out: &mut Removed<'g, K, V>,
+        guard: &Guard,
+        out: &mut Removed<K, V>,
     ) {
         let raw = page.0.as_ptr() as *const Entry<K, V>;
         let table = self.table(guard);
@@ -235,30 +334,25 @@ impl<K, V> Shard<K, V> {
             state.live -= 1;
             state.tombstones += 1;
         }
-        let shared = Shared::from(raw);
-        // SAFETY: `shared` was just unlinked from the table (the only place
-        // new readers find entries) and the policy has let go of it, so
-        // nothing will retire it again; readers that found it earlier are
-        // pinned, and `defer_destroy` waits for them.
-        unsafe { guard.defer_destroy(shared) };
-        // SAFETY: retired under `guard`, so it lives as long as `guard`.
-        out.push((unsafe { shared.deref() }, cause));
+        // Unlinked from the table (the only place new readers find entries)
+        // and let go by the policy: `out` owns it now.
+        out.push(page, cause, weight);
     }
 
-    fn drain_host<'g>(
+    fn drain_host(
         &self,
         state: &mut State<K, V>,
         host: &mut ShardHost<K, V>,
-        guard: &'g Guard,
-        out: &mut Removed<'g, K, V>,
+        guard: &Guard,
+        out: &mut Removed<K, V>,
     ) {
         // By index, then clear: cheaper than `drain`, and the tuples are Copy.
-        for &(page, hash, why) in host.removed.iter() {
+        for &(page, hash, weight, why) in host.removed.iter() {
             let cause = match why {
                 Removal::Capacity => RemovalCause::Capacity,
                 Removal::Expired => RemovalCause::Expired,
             };
-            self.unlink(state, page, hash, cause, guard, out);
+            self.unlink(state, page, hash, weight, cause, guard, out);
         }
         host.removed.clear();
     }
@@ -279,10 +373,11 @@ impl<K, V> Shard<K, V> {
         }
         // Release pairs with readers' Acquire load of the table pointer.
         let old = self.table.swap(Owned::new(fresh), Ordering::Release, guard);
+        let bytes = table.bytes();
         // SAFETY: `old` is no longer reachable from the shard; readers still
         // probing it are pinned and `defer_destroy` waits for them. Dropping
         // a table frees its slots, not the entries.
-        unsafe { guard.defer_destroy(old) };
+        unsafe { guard.defer_destroy(old, bytes) };
         state.tombstones = 0;
         state.sweep = 0;
     }
@@ -300,13 +395,7 @@ impl<K, V> Shard<K, V> {
 
     /// Inspects the next [`SWEEP`] slots and removes expired entries, so
     /// memory comes back even for keys that are never read again.
-    fn sweep<'g>(
-        &self,
-        state: &mut State<K, V>,
-        now: u64,
-        guard: &'g Guard,
-        out: &mut Removed<'g, K, V>,
-    ) {
+    fn sweep(&self, state: &mut State<K, V>, now: u64, guard: &Guard, out: &mut Removed<K, V>) {
         let table = self.table(guard);
         for _ in 0..SWEEP.min(table.len()) {
             let i = state.sweep & (table.len() - 1);
@@ -328,7 +417,7 @@ impl<K, V> Shard<K, V> {
     // passed on the stack, and the register saves were 13 instructions of an
     // evicting insert.
     #[inline(always)]
-    pub(crate) fn insert<'g>(
+    pub(crate) fn insert(
         &self,
         hash: u64,
         key: K,
@@ -336,8 +425,8 @@ impl<K, V> Shard<K, V> {
         expires_at: u64,
         weight: u32,
         now: u64,
-        guard: &'g Guard,
-        out: &mut Removed<'g, K, V>,
+        guard: &Guard,
+        out: &mut Removed<K, V>,
     ) -> Written
     where
         K: Eq,
@@ -374,13 +463,10 @@ impl<K, V> Shard<K, V> {
             fresh.referenced.store(true, Ordering::Relaxed);
             fresh.set_node(old.node());
             self.table(guard).publish(slot, entry, hash);
+            let old_weight = state.policy.weight_of(old.node());
             let old_page = state.policy.replace(&mut host, old.node(), page, w);
-            let shared = Shared::from(old_page.0.as_ptr() as *const Entry<K, V>);
-            // SAFETY: the old entry was just replaced in its slot and
-            // released by the policy; earlier readers are pinned.
-            unsafe { guard.defer_destroy(shared) };
-            // SAFETY: retired under `guard`.
-            out.push((unsafe { shared.deref() }, RemovalCause::Replaced));
+            // Replaced in its slot and let go by the policy: `out` owns it.
+            out.push(old_page, RemovalCause::Replaced, old_weight);
             Written::Updated
         } else {
             let node = state.policy.insert(&mut host, hash, w, page);
@@ -418,35 +504,37 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Removes `key`.
-    pub(crate) fn remove<'g, Q>(
+    /// Removes `key`; whether it was there (its entry is then `out`'s last).
+    pub(crate) fn remove<Q>(
         &self,
         hash: u64,
         key: &Q,
-        guard: &'g Guard,
-        out: &mut Removed<'g, K, V>,
-    ) -> Option<&'g Entry<K, V>>
+        guard: &Guard,
+        out: &mut Removed<K, V>,
+    ) -> bool
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
         let mut state = lock(&self.state);
-        let (_, entry) = self.table(guard).find(hash, key, guard)?;
-        let before = out.len();
+        let Some((_, entry)) = self.table(guard).find(hash, key, guard) else {
+            return false;
+        };
         if !self.remove_node(&mut state, entry.node(), RemovalCause::Explicit, guard, out) {
-            return None;
+            return false;
         }
         self.publish_gauges(&state);
-        out.get(before).map(|&(e, _)| e)
+        true
     }
 
     /// Removes `entry` if it is still the one in the table and the lock is
     /// free right now; never waits. For readers that found it expired.
-    pub(crate) fn remove_expired<'g>(
+    pub(crate) fn remove_expired(
         &self,
         entry: &Entry<K, V>,
         now: u64,
-        guard: &'g Guard,
-        out: &mut Removed<'g, K, V>,
+        guard: &Guard,
+        out: &mut Removed<K, V>,
     ) {
         let Some(mut state) = try_lock(&self.state) else {
             return;
@@ -466,11 +554,11 @@ impl<K, V> Shard<K, V> {
 
     /// Removes every entry for which `keep` is false (all of them if `keep`
     /// is `None`).
-    pub(crate) fn retain<'g>(
+    pub(crate) fn retain(
         &self,
         keep: Option<Keep<'_, K, V>>,
-        guard: &'g Guard,
-        out: &mut Removed<'g, K, V>,
+        guard: &Guard,
+        out: &mut Removed<K, V>,
     ) {
         let mut state = lock(&self.state);
         // Decide first, mutate after: a panicking predicate leaves the shard
@@ -549,13 +637,16 @@ impl<K, V> Drop for Shard<K, V> {
         // more, so the table and its entries can be freed now. Retired
         // entries and tables are not reachable from here; the collector owns
         // them.
+        // The unprotected guard frees at once, catching (and counting) a
+        // value's panicking destructor, so one such value neither stops the
+        // rest from being freed nor unwinds out of the cache's drop.
         unsafe {
             let guard = reclaim::unprotected();
             let table = self.table.load(Ordering::Relaxed, guard);
             for entry in table.deref().entries(guard) {
-                drop(entry.into_owned());
+                guard.defer_destroy(entry, 0);
             }
-            drop(table.into_owned());
+            guard.defer_destroy(table, 0);
         }
     }
 }

@@ -22,6 +22,32 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// A cell shared between threads whose accesses a protocol orders (the
+/// reclamation bags, which their owner fills and a collector may empty):
+/// loom's under loom, which checks that no two accesses race, else a thin
+/// wrapper over std's with the same closure API.
+#[cfg(clockwise_loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// See the loom build's `UnsafeCell`.
+#[cfg(not(clockwise_loom))]
+#[derive(Debug, Default)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(clockwise_loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> UnsafeCell<T> {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a pointer for reading or writing the value; the
+    /// caller's protocol makes the access exclusive.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
 /// Thread-local state only (never shared between threads), so std's in
 /// every build.
 pub(crate) use std::cell::{Cell, RefCell};

@@ -74,6 +74,11 @@ impl<K, V> Table<K, V> {
         self.slots.len()
     }
 
+    /// The bytes its two arrays take.
+    pub(crate) fn bytes(&self) -> usize {
+        self.len() * (std::mem::size_of::<AtomicU8>() + std::mem::size_of::<Atomic<Entry<K, V>>>())
+    }
+
     /// Slot `i`'s state and entry.
     #[inline]
     pub(crate) fn load<'g>(&self, i: usize, guard: &'g Guard) -> Slot<'g, K, V> {

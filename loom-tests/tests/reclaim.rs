@@ -3,20 +3,33 @@
 //!
 //! The object holds a loom `UnsafeCell` that its destructor writes: if a
 //! free could race a pinned reader's read, loom reports the two accesses as
-//! a causality violation. Under loom, bags hold one object and every seal
-//! collects, so each model runs the real pin, retire, heavy-barrier (a
-//! `SeqCst` fence under loom) and collect code.
+//! a causality violation. Under loom, an object retired as 16 bytes or more
+//! seals its bag at once and every seal collects, so each model runs the
+//! real pin, retire, heavy-barrier (a `SeqCst` fence under loom) and collect
+//! code; one retired as fewer bytes stays in its thread's bag, for
+//! `collect_garbage`'s steal to take.
 //!
 //! Build with `RUSTFLAGS="--cfg clockwise_loom"`.
 #![cfg(clockwise_loom)]
 
 use clockwise::reclaim_for_loom::{pin, Atomic, CallCounter, Owned, Shared};
 use loom::cell::UnsafeCell;
-use loom::sync::atomic::Ordering;
+use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 
 struct Object {
     value: UnsafeCell<u64>,
+    /// Counts the object's drop, where a model checks it.
+    drops: Option<Arc<AtomicUsize>>,
+}
+
+impl Object {
+    fn new(value: u64) -> Object {
+        Object {
+            value: UnsafeCell::new(value),
+            drops: None,
+        }
+    }
 }
 
 impl Drop for Object {
@@ -26,6 +39,9 @@ impl Drop for Object {
         // SAFETY: `&mut self`: no other reference to the object exists,
         // which is the claim loom checks.
         self.value.with_mut(|v| unsafe { *v = 0 });
+        if let Some(d) = &self.drops {
+            d.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -37,17 +53,23 @@ fn spawn<T: 'static>(f: impl FnOnce() -> T + 'static) -> loom::thread::JoinHandl
     })
 }
 
-/// Unlinks the slot's object and retires it; the retiring thread collects
-/// at its unpin.
-fn unlink(slot: &Atomic<Object>) {
+/// Unlinks the slot's object and retires it as `bytes`: 16 seals the bag
+/// (and the retiring thread collects at its unpin), fewer leaves it there.
+fn unlink_as(slot: &Atomic<Object>, bytes: usize) {
     let guard = pin();
     let old = slot.load(Ordering::Acquire, &guard);
     slot.store(Shared::null(), Ordering::Release);
     if !old.is_null() {
         // SAFETY: unlinked just above, by the only writer; allocated by
         // `Atomic::new`.
-        unsafe { guard.defer_destroy(old) };
+        unsafe { guard.defer_destroy(old, bytes) };
     }
+}
+
+/// Unlinks the slot's object and retires it; the retiring thread collects
+/// at its unpin.
+fn unlink(slot: &Atomic<Object>) {
+    unlink_as(slot, 16);
 }
 
 /// Reads the slot's object, if any, while pinned.
@@ -67,9 +89,7 @@ fn read(slot: &Atomic<Object>) -> Option<u64> {
 #[test]
 fn a_pinned_reader_keeps_a_retired_object_alive() {
     loom::model(|| {
-        let slot = Arc::new(Atomic::new(Object {
-            value: UnsafeCell::new(7),
-        }));
+        let slot = Arc::new(Atomic::new(Object::new(7)));
         let reader = {
             let slot = Arc::clone(&slot);
             spawn(move || read(&slot))
@@ -90,9 +110,7 @@ fn a_pinned_reader_keeps_a_retired_object_alive() {
 #[test]
 fn two_readers_and_a_replacing_writer() {
     loom::model(|| {
-        let slot = Arc::new(Atomic::new(Object {
-            value: UnsafeCell::new(1),
-        }));
+        let slot = Arc::new(Atomic::new(Object::new(1)));
         let readers: Vec<_> = (0..2)
             .map(|_| {
                 let slot = Arc::clone(&slot);
@@ -102,15 +120,9 @@ fn two_readers_and_a_replacing_writer() {
         {
             // Replace, then retire the old object.
             let guard = pin();
-            let old = slot.swap(
-                Owned::new(Object {
-                    value: UnsafeCell::new(2),
-                }),
-                Ordering::AcqRel,
-                &guard,
-            );
+            let old = slot.swap(Owned::new(Object::new(2)), Ordering::AcqRel, &guard);
             // SAFETY: swapped out just above by the only writer.
-            unsafe { guard.defer_destroy(old) };
+            unsafe { guard.defer_destroy(old, 16) };
         }
         for r in readers {
             let seen = r.join().unwrap();
@@ -149,5 +161,41 @@ fn call_counts_survive_record_hand_over() {
         };
         assert_eq!(second.join().unwrap(), 3, "the record's count carried over");
         assert_eq!(counter.sum(), 3);
+    });
+}
+
+/// `collect_garbage` empties the bag of a thread that is not pinned, while
+/// that thread pins again, reads, and retires into the same bag: the steal
+/// handshake (`Domain::steal_bags`). loom checks the bag's cell for two
+/// unordered accesses and the objects' cells for a free racing a read; at
+/// the end every object has been freed exactly once.
+#[test]
+fn collect_garbage_takes_a_bag_while_its_holder_retires() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let object = |value| {
+            Arc::new(Atomic::new(Object {
+                value: UnsafeCell::new(value),
+                drops: Some(Arc::clone(&drops)),
+            }))
+        };
+        let (a, b) = (object(1), object(2));
+        let holder = {
+            let (a, b) = (Arc::clone(&a), Arc::clone(&b));
+            spawn(move || {
+                // Stays in the bag: the thread is idle between the two.
+                unlink_as(&a, 1);
+                let seen = read(&b);
+                unlink_as(&b, 1);
+                seen
+            })
+        };
+        clockwise::collect_garbage();
+        assert_eq!(holder.join().unwrap(), Some(2));
+        // The holder gave its record back (sealing what was left); the
+        // main thread is not pinned, so two rounds free everything.
+        clockwise::collect_garbage();
+        assert_eq!(drops.load(Ordering::Relaxed), 2, "each object freed once");
+        clockwise::release_thread_for_loom();
     });
 }

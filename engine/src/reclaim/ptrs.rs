@@ -97,17 +97,6 @@ impl<'g, T> Shared<'g, T> {
         // SAFETY: the caller's contract.
         unsafe { &*self.ptr }
     }
-
-    /// Takes ownership of the object.
-    ///
-    /// # Safety
-    ///
-    /// No one else can reach the object any more, and it came from an
-    /// [`Owned`].
-    pub unsafe fn into_owned(self) -> Owned<T> {
-        // SAFETY: the caller's contract.
-        Owned(unsafe { Box::from_raw(self.ptr as *mut T) })
-    }
 }
 
 impl<T> From<*const T> for Shared<'_, T> {
@@ -134,7 +123,7 @@ impl<T> Owned<T> {
     }
 
     /// Gives the object to the reclamation scheme; it is freed only through
-    /// [`Guard::defer_destroy`] or [`Shared::into_owned`].
+    /// [`Guard::defer_destroy`].
     pub fn into_shared(self, _guard: &Guard) -> Shared<'_, T> {
         Shared::from(self.into_raw() as *const T)
     }

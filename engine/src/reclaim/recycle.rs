@@ -176,23 +176,34 @@ pub(crate) fn boxed<T>(value: T) -> Box<T> {
     Box::new(value)
 }
 
-/// Drops the object and frees its block, or keeps the block for [`boxed`].
+/// Drops the object and frees its block, or keeps the block for [`boxed`];
+/// whether the object's destructor panicked. A panic is caught there: the
+/// block is freed all the same, and the caller (a collection freeing a
+/// batch) goes on with the next object.
 ///
 /// # Safety
 ///
 /// `p` came from `Box::into_raw` of a `Box<T>` and is not used again.
-pub(crate) unsafe fn free<T>(p: *mut T) {
+pub(crate) unsafe fn free<T>(p: *mut T) -> bool {
     let layout = Layout::new::<T>();
-    if !recyclable(layout) {
-        // SAFETY: the caller's contract.
-        drop(unsafe { Box::from_raw(p) });
-        return;
-    }
     // Drop first, with no bin borrowed: the object's destructor may itself
     // allocate or free.
-    // SAFETY: the caller's contract: a live `T`, dropped once.
-    unsafe { std::ptr::drop_in_place(p) };
+    // SAFETY: the caller's contract: a live `T`, dropped once. Whether or
+    // not the destructor panics, the object counts as dropped (as after a
+    // panic in `drop_in_place` of a field, the rest are still dropped).
+    let drop = std::panic::AssertUnwindSafe(|| unsafe { std::ptr::drop_in_place(p) });
+    let panicked = std::panic::catch_unwind(drop).is_err();
+    if layout.size() == 0 {
+        // A zero-sized `Box` owns no allocation.
+        return panicked;
+    }
     let block = NonNull::new(p.cast::<u8>()).expect("a box is never null");
+    if !recyclable(layout) {
+        // SAFETY: allocated by `Box<T>` with `T`'s layout; its object was
+        // dropped above.
+        unsafe { std::alloc::dealloc(block.as_ptr(), layout) };
+        return panicked;
+    }
     let kept = LOCAL
         .try_with(|local| {
             let mut bins = local.borrow_mut();
@@ -216,6 +227,7 @@ pub(crate) unsafe fn free<T>(p: *mut T) {
         // dropped above.
         unsafe { std::alloc::dealloc(block.as_ptr(), layout) };
     }
+    panicked
 }
 
 #[cfg(test)]

@@ -375,7 +375,7 @@ impl Host<usize> for Keys {
     fn expired(&mut self, _: &usize) -> bool {
         false
     }
-    fn removed(&mut self, page: usize, hash: u64, why: Removal) {
+    fn removed(&mut self, page: usize, hash: u64, _weight: u64, why: Removal) {
         assert_eq!((hash, why), (page as u64, Removal::Capacity));
         self.resident[page] = false;
     }

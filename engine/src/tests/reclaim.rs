@@ -31,7 +31,7 @@ fn retire(slot: &Atomic<Counted>) {
     let old = slot.load(Ordering::Acquire, &guard);
     slot.store(Shared::null(), Ordering::Release);
     // SAFETY: unlinked above by the only writer; allocated by `Atomic::new`.
-    unsafe { guard.defer_destroy(old) };
+    unsafe { guard.defer_destroy(old, 8) };
 }
 
 /// Collects until `drops` reaches `n`: other tests' readers, pinned for a
@@ -276,4 +276,33 @@ fn a_freed_value_may_use_a_cache_in_its_destructor() {
         inner.len()
     );
     inner.validate();
+}
+
+#[test]
+fn deferred_work_runs_at_the_outermost_unpin_unpinned() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let ran = Rc::new(Cell::new(0));
+    let outer = pin();
+    {
+        let inner = pin();
+        let ran = Rc::clone(&ran);
+        inner.defer_unpinned(Box::new(move || {
+            // Unpinned: a pin here is the outermost again, and work it
+            // defers runs at its own unpin.
+            let again = pin();
+            let ran2 = Rc::clone(&ran);
+            again.defer_unpinned(Box::new(move || ran2.set(ran2.get() + 10)));
+            ran.set(ran.get() + 1);
+        }));
+    }
+    assert_eq!(ran.get(), 0, "ran while an outer pin was held");
+    drop(outer);
+    assert_eq!(
+        ran.get(),
+        11,
+        "runs once at the outermost unpin, then its own deferral"
+    );
+    drop(pin());
+    assert_eq!(ran.get(), 11, "runs once");
 }
