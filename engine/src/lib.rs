@@ -45,7 +45,7 @@ pub use builder::{
 pub use cache::Cache;
 pub use clockwise_stats as stats;
 pub use iter::Iter;
-pub use loading::LoadError;
+pub use loading::{LoadError, RECURSIVE_LOAD};
 
 /// Gives back the calling loom model thread's reclamation record and stats slot,
 /// as its thread-local destructors would (loom 0.7 cannot run atomic
@@ -94,17 +94,23 @@ pub fn collect_garbage() {
 /// [`collect_objects`](Self::collect_objects) objects (fewer where the
 /// heavy barrier is cheap) or [`collect_bytes`](Self::collect_bytes) bytes
 /// wait. A thread that exits seals its bag (collecting if that is due),
-/// and [`collect_garbage`] also seals idle threads' bags. So at any moment,
-/// with `T` threads that have used a cache:
+/// and [`collect_garbage`] also seals idle threads' bags.
 ///
-/// - retired objects waiting ≤ `collect_objects + bag_objects × T`;
-/// - retired bytes waiting ≤ `collect_bytes + bag_bytes × T`, plus one
-///   entry per bag (the one that filled it).
+/// A collection frees what no reader can hold; a batch that another thread
+/// was reading beside (pinned for one lookup or one write, never while a
+/// listener, loader or weigher runs) waits for the next collection, while
+/// the next batch fills. Each thread's bag, and the bags threads seal while
+/// a due collection gets going, add to that. So at any moment, with `T`
+/// threads that have used a cache:
 ///
-/// Add what waits for a reader that was pinned when a collection ran: a
-/// reader is pinned for one lookup or one write, never while a listener,
-/// loader or weigher runs, so only a thread descheduled in the middle of
-/// one holds a batch back, until it runs again.
+/// - retired objects waiting ≤ `2 × collect_objects + 3 × bag_objects × T`;
+/// - retired bytes waiting ≤ `2 × collect_bytes + 3 × bag_bytes × T`, plus
+///   one entry per bag (the one that filled it).
+///
+/// A single thread stays within `collect_objects + bag_objects` and
+/// `collect_bytes + bag_bytes`. The one way past these bounds is a reader
+/// descheduled in the middle of a lookup: it holds back the batches
+/// collected meanwhile until it runs again.
 ///
 /// Bytes are an entry's size, or its weight when a
 /// [`weigher`](CacheBuilder::weigher) says more (a weigher in bytes bounds

@@ -87,10 +87,12 @@
 //! past the mark, at its outermost unpin (never under a shard lock), or at
 //! its exit. A batch waits only for readers pinned at its collection, and
 //! the engine pins for one lookup or one write, never around a user's
-//! callback, so retired memory stays within `MAX_COLLECT + BAG × threads`
-//! objects and `COLLECT_BYTES + BAG_BYTES × threads` bytes unless a reader
-//! is descheduled mid-lookup ([`RetiredBounds`](crate::RetiredBounds) says
-//! this to users).
+//! callback, so a batch that waits is freed by the next collection: at most
+//! one batch waits while the next fills, and retired memory stays within
+//! `2 × MAX_COLLECT + 3 × BAG × threads` objects and `2 × COLLECT_BYTES +
+//! 3 × BAG_BYTES × threads` bytes unless a reader is descheduled
+//! mid-lookup ([`RetiredBounds`](crate::RetiredBounds) derives this for
+//! users).
 //!
 //! A destructor that panics while a collection frees its object is caught
 //! there ([`recycle::free`]): the memory is freed, the batch goes on, and
