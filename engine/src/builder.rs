@@ -376,7 +376,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// (counted as `wait_timeout`): `try_get_with` returns
     /// [`LoadError::WaitTimeout`](crate::LoadError::WaitTimeout),
     /// `get_with` runs its own loader instead. Default: wait as long as the
-    /// load takes.
+    /// load takes, as does a timeout too long to add to the clock
+    /// (`Duration::MAX`).
     pub fn load_wait_timeout(mut self, timeout: Duration) -> Self {
         self.loading.wait_timeout = Some(timeout);
         self

@@ -288,6 +288,16 @@ where
         nanos(t)
     }
 
+    /// The time, where some entry may have a time to live; else 0 (no
+    /// entry expires, and no clock is read).
+    pub(crate) fn now_if_timed(&self) -> u64 {
+        if self.inner.timed.load(Ordering::Relaxed) {
+            self.now()
+        } else {
+            0
+        }
+    }
+
     /// The value for `key`, if present and not expired.
     ///
     /// Lock-free: takes no lock, never waits for a writer, and writes no
@@ -621,7 +631,7 @@ where
             .inner
             .flights
             .invalidate(self.shard_index(hash), key, || {
-                shard.remove(hash, key, &guard, &mut removed)
+                shard.remove(hash, self.now_if_timed(), key, &guard, &mut removed)
             });
         if let Some(negative) = &self.inner.negative {
             negative.remove(key);
@@ -652,12 +662,13 @@ where
     /// Removes every entry (cause `Explicit`) and remembered absence; loads
     /// running meanwhile do not insert their values.
     pub fn invalidate_all(&self) {
+        let now = self.now_if_timed();
         for (i, shard) in self.inner.shards.iter().enumerate() {
             let guard = crate::reclaim::pin();
             let mut removed = Removed::new();
             self.inner
                 .flights
-                .invalidate_shard(i, || shard.retain(None, &guard, &mut removed));
+                .invalidate_shard(i, || shard.retain(None, now, &guard, &mut removed));
             self.report(removed, guard);
         }
         if let Some(negative) = &self.inner.negative {
@@ -670,10 +681,11 @@ where
     /// so it must not call back into this cache. If it panics, the shard it
     /// was examining is left unchanged.
     pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+        let now = self.now_if_timed();
         for shard in self.inner.shards.iter() {
             let guard = crate::reclaim::pin();
             let mut removed = Removed::new();
-            shard.retain(Some(&mut keep), &guard, &mut removed);
+            shard.retain(Some(&mut keep), now, &guard, &mut removed);
             self.report(removed, guard);
         }
     }

@@ -52,13 +52,12 @@ impl CacheStats {
         if let Some(m) = &self.metrics {
             m.snapshot_into(&mut snap);
         }
-        let level = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        snap.set_gauge("entries", level(self.gauge(|g| &g.len)));
-        snap.set_gauge("weighted_size", level(self.gauge(|g| &g.weight)));
-        snap.set_gauge("capacity", level(self.capacity));
-        snap.set_gauge("hot_size", level(self.gauge(|g| &g.hot)));
-        snap.set_gauge("cold_size", level(self.gauge(|g| &g.cold)));
-        snap.set_gauge("test_size", level(self.gauge(|g| &g.test)));
+        snap.set_gauge("entries", self.gauge(|g| &g.len));
+        snap.set_gauge("weighted_size", self.gauge(|g| &g.weight));
+        snap.set_gauge("capacity", self.capacity);
+        snap.set_gauge("hot_size", self.gauge(|g| &g.hot));
+        snap.set_gauge("cold_size", self.gauge(|g| &g.cold));
+        snap.set_gauge("test_size", self.gauge(|g| &g.test));
         snap
     }
 }

@@ -37,6 +37,15 @@
 //!   before the load stands in for that order
 //!   ([`seqcst_fence_for_loom`](crate::sync::seqcst_fence_for_loom)).
 //!
+//! - Recursion: a loader that asks for its own key (same kind) on its own
+//!   thread would join its own flight and wait for itself. While a leader's
+//!   loader runs (the whole call, or each poll of an async loader), the
+//!   flight's address sits in this thread's [`RUNNING`] list; a join that
+//!   finds a flight listed there answers [`Role::Recursive`] instead of
+//!   waiting. Only that thread reads or writes its list, and an entry lives
+//!   exactly as long as the loader's frame, so the check has no false
+//!   positive (an async leader suspended between polls is not listed).
+//!
 //! A flight is removed from the list before its outcome is published, so a
 //! caller arriving after the removal never joins a finished flight; it finds
 //! the inserted value in the cache (or the negative entry), or starts a new
@@ -96,7 +105,8 @@ impl<K, V: Clone> Flight<K, V> {
     /// if the wait timed out.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> Option<Outcome<V>> {
         let mut state = lock(&self.state);
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        // A timeout past what the clock can represent waits without one.
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         loop {
             if let Some(outcome) = &state.outcome {
                 return Some(outcome.clone());
@@ -166,6 +176,43 @@ pub(crate) enum Role<K, V> {
     Wait(Arc<Flight<K, V>>),
     /// The value appeared in the cache meanwhile (re-checked under the lock).
     Ready(V),
+    /// The key's flight is this thread's own running loader: waiting would
+    /// wait for itself.
+    Recursive,
+}
+
+#[cfg(not(clockwise_loom))]
+std::thread_local! {
+    /// Flights (by address) whose loader runs on this thread right now,
+    /// innermost last.
+    static RUNNING: crate::sync::RefCell<Vec<usize>> = const { crate::sync::RefCell::new(Vec::new()) };
+}
+
+#[cfg(clockwise_loom)]
+loom::thread_local! {
+    static RUNNING: crate::sync::RefCell<Vec<usize>> = crate::sync::RefCell::new(Vec::new());
+}
+
+/// Lists a flight in [`RUNNING`] while it lives.
+pub(crate) struct LoaderRunning(usize);
+
+impl Drop for LoaderRunning {
+    fn drop(&mut self) {
+        let _ = RUNNING.try_with(|r| {
+            let mut r = r.borrow_mut();
+            if let Some(i) = r.iter().rposition(|&f| f == self.0) {
+                r.remove(i);
+            }
+        });
+    }
+}
+
+/// Whether `flight`'s loader is running on this thread, below this call.
+fn running_here<K, V>(flight: &Arc<Flight<K, V>>) -> bool {
+    let address = Arc::as_ptr(flight) as usize;
+    RUNNING
+        .try_with(|r| r.borrow().contains(&address))
+        .unwrap_or(false)
 }
 
 impl<K, V> Flights<K, V> {
@@ -203,6 +250,9 @@ impl<K: Eq + Clone, V: Clone> Flights<K, V> {
     ) -> Role<K, V> {
         let mut list = lock(&self.shards[shard]);
         if let Some(f) = list.iter().find(|f| f.kind == kind && f.key == *key) {
+            if running_here(f) {
+                return Role::Recursive;
+            }
             return Role::Wait(Arc::clone(f));
         }
         if let Some(v) = recheck(key) {
@@ -281,6 +331,14 @@ pub(crate) struct Leader<K, V> {
 impl<K, V> Leader<K, V> {
     pub(crate) fn key(&self) -> &K {
         &self.flight.key
+    }
+
+    /// Marks this flight's loader as running on this thread until the mark
+    /// is dropped: hold it across the loader's call (or one poll).
+    pub(crate) fn running(&self) -> LoaderRunning {
+        let address = Arc::as_ptr(&self.flight) as usize;
+        let _ = RUNNING.try_with(|r| r.borrow_mut().push(address));
+        LoaderRunning(address)
     }
 
     /// Ends the flight: under the flights lock, calls `store(invalidated)`

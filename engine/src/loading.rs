@@ -32,7 +32,37 @@ pub enum LoadError<E> {
     /// The loader this caller waited for panicked. The panic went to the
     /// caller whose loader it was; the key is left absent.
     LoaderPanicked,
+    /// The loader of this key asked for the same key (through a loader of
+    /// the same kind) on its own thread: waiting for that load would wait
+    /// for itself. A programming error; the outer load goes on, and nothing
+    /// is left waiting. (`get_with` and `optionally_get_with`, which return
+    /// no error, panic with [`RECURSIVE_LOAD`] instead.)
+    ///
+    /// ```
+    /// use clockwise::LoadError;
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().max_capacity(10).build();
+    /// let inner = cache.try_get_with(1, || {
+    ///     let inner = cache.try_get_with(1, || Ok::<u32, ()>(2));
+    ///     assert!(matches!(inner, Err(LoadError::RecursiveLoad)));
+    ///     Ok::<u32, ()>(1)
+    /// });
+    /// assert_eq!(inner.unwrap(), 1);
+    /// ```
+    RecursiveLoad,
 }
+
+/// The panic message of a recursive `get_with` or `optionally_get_with`
+/// (see [`LoadError::RecursiveLoad`]).
+///
+/// ```
+/// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().max_capacity(10).build();
+/// let outer = std::panic::catch_unwind(|| cache.get_with(1, || cache.get_with(1, || 2)));
+/// let message = *outer.unwrap_err().downcast::<String>().unwrap();
+/// assert_eq!(message, clockwise::RECURSIVE_LOAD);
+/// assert_eq!(cache.get_with(1, || 3), 3); // nothing is left waiting
+/// ```
+pub const RECURSIVE_LOAD: &str =
+    "clockwise: a loader asked the cache for its own key on its own thread (a recursive load)";
 
 impl<E> Clone for LoadError<E> {
     fn clone(&self) -> Self {
@@ -40,6 +70,7 @@ impl<E> Clone for LoadError<E> {
             LoadError::Failed(e) => LoadError::Failed(Arc::clone(e)),
             LoadError::WaitTimeout => LoadError::WaitTimeout,
             LoadError::LoaderPanicked => LoadError::LoaderPanicked,
+            LoadError::RecursiveLoad => LoadError::RecursiveLoad,
         }
     }
 }
@@ -50,6 +81,7 @@ impl<E: fmt::Display> fmt::Display for LoadError<E> {
             LoadError::Failed(e) => write!(f, "loader failed: {e}"),
             LoadError::WaitTimeout => f.write_str("gave up waiting for another caller's load"),
             LoadError::LoaderPanicked => f.write_str("the loader this call waited for panicked"),
+            LoadError::RecursiveLoad => f.write_str(&RECURSIVE_LOAD["clockwise: ".len()..]),
         }
     }
 }
@@ -60,6 +92,15 @@ impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
             LoadError::Failed(e) => Some(&**e),
             _ => None,
         }
+    }
+}
+
+/// A recursive load's answer: a typed error where the caller takes one,
+/// else a panic naming the recursion.
+pub(crate) fn recursive<V, E>(fallback: Fallback) -> Result<Option<V>, LoadError<E>> {
+    match fallback {
+        Fallback::Report => Err(LoadError::RecursiveLoad),
+        Fallback::LoadItself => panic!("{RECURSIVE_LOAD}"),
     }
 }
 
@@ -214,6 +255,7 @@ where
             let flight = match role {
                 Role::Ready(v) => return Ok(Some(v)),
                 Role::Lead(leader) => return self.lead(leader, load),
+                Role::Recursive => return recursive(fallback),
                 Role::Wait(flight) => flight,
             };
             self.count(Counter::CoalescedWaiters);
@@ -247,7 +289,9 @@ where
         load: &mut dyn FnMut() -> Loaded<V, E>,
     ) -> Result<Option<V>, LoadError<E>> {
         let sample = self.start_load();
+        let running = leader.running();
         let result = catch_unwind(AssertUnwindSafe(load));
+        drop(running);
         self.settle(leader, sample, result)
     }
 
@@ -344,7 +388,8 @@ where
                 None => {
                     // The key is absent now: drop a stale entry (a refresh
                     // that found nothing) and remember the absence.
-                    self.shard(hash).remove(hash, &key, &guard, &mut removed);
+                    self.shard(hash)
+                        .remove(hash, self.now_if_timed(), &key, &guard, &mut removed);
                     if let Some(negative) = &self.inner.negative {
                         negative.insert(key, ());
                     }
@@ -371,7 +416,9 @@ where
         };
         self.count(Counter::RefreshStarted);
         let sample = self.start_load();
+        let running = leader.running();
         let result = catch_unwind(AssertUnwindSafe(load));
+        drop(running);
         self.finish_load(sample);
         match result {
             Err(panic) => {

@@ -58,6 +58,8 @@ async fn wait_at_most<K, V: Clone>(
     timeout: Option<std::time::Duration>,
 ) -> Option<Outcome<V>> {
     let mut wait = Wait(flight);
+    // A timeout past what the clock can represent waits without one.
+    let timeout = timeout.filter(|&t| std::time::Instant::now().checked_add(t).is_some());
     let Some(timeout) = timeout else {
         return Some(wait.await);
     };
@@ -150,12 +152,19 @@ where
                 .join(shard, &key, kind, |k| self.peek_hashed(hash, k))
             {
                 Role::Ready(v) => return Ok(Some(v)),
+                Role::Recursive => return crate::loading::recursive(fallback),
                 Role::Lead(leader) => {
                     let load = load.take().expect("a loader is awaited at most once");
                     let sample = self.start_load();
                     // Dropping this future here drops `leader`, which
-                    // ends the flight as abandoned.
-                    let result = CatchUnwind(Box::pin(load)).await;
+                    // ends the flight as abandoned. Each poll of the loader
+                    // is marked as running it on the polling thread.
+                    let mut load = CatchUnwind(Box::pin(load));
+                    let result = std::future::poll_fn(|cx| {
+                        let _running = leader.running();
+                        Pin::new(&mut load).poll(cx)
+                    })
+                    .await;
                     return self.settle(leader, sample, result);
                 }
                 Role::Wait(flight) => flight,

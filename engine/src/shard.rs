@@ -291,11 +291,16 @@ impl<K, V> Shard<K, V> {
 
     /// Takes `node`'s page from the policy, if it is resident (false if
     /// not), and removes its entry from the table ([`unlink`](Self::unlink)).
+    /// An entry past its time to live at `now` leaves as `Expired`, whatever
+    /// `cause` the caller gives (operators read `removed_expired` against
+    /// `miss_expired` to tune time to live).
+    #[allow(clippy::too_many_arguments)]
     fn remove_node(
         &self,
         state: &mut State<K, V>,
         node: u32,
         cause: RemovalCause,
+        now: u64,
         guard: &Guard,
         out: &mut Removed<K, V>,
     ) -> bool {
@@ -303,6 +308,11 @@ impl<K, V> Shard<K, V> {
         let weight = state.policy.weight_of(node);
         match state.policy.remove(node) {
             Some(page) => {
+                let cause = if page.entry().expired(now) {
+                    RemovalCause::Expired
+                } else {
+                    cause
+                };
                 self.unlink(state, page, hash, weight, cause, guard, out);
                 true
             }
@@ -404,7 +414,7 @@ impl<K, V> Shard<K, V> {
                 // SAFETY: loaded under `guard` from the current table.
                 let entry = unsafe { p.deref() };
                 if entry.expired(now) {
-                    self.remove_node(state, entry.node(), RemovalCause::Expired, guard, out);
+                    self.remove_node(state, entry.node(), RemovalCause::Expired, now, guard, out);
                 }
             }
         }
@@ -437,7 +447,7 @@ impl<K, V> Shard<K, V> {
             let mut guard_state = lock(&self.state);
             let state = &mut *guard_state;
             if let Some((_, old)) = self.table(guard).find(hash, &key, guard) {
-                self.remove_node(state, old.node(), RemovalCause::Replaced, guard, out);
+                self.remove_node(state, old.node(), RemovalCause::Replaced, now, guard, out);
                 self.publish_gauges(state);
             }
             return Written::Rejected;
@@ -464,9 +474,14 @@ impl<K, V> Shard<K, V> {
             fresh.set_node(old.node());
             self.table(guard).publish(slot, entry, hash);
             let old_weight = state.policy.weight_of(old.node());
+            let cause = if old.expires_at != crate::entry::NEVER && old.expired(now) {
+                RemovalCause::Expired
+            } else {
+                RemovalCause::Replaced
+            };
             let old_page = state.policy.replace(&mut host, old.node(), page, w);
             // Replaced in its slot and let go by the policy: `out` owns it.
-            out.push(old_page, RemovalCause::Replaced, old_weight);
+            out.push(old_page, cause, old_weight);
             Written::Updated
         } else {
             let node = state.policy.insert(&mut host, hash, w, page);
@@ -505,9 +520,11 @@ impl<K, V> Shard<K, V> {
 
     /// Removes `key`.
     /// Removes `key`; whether it was there (its entry is then `out`'s last).
+    /// `now` tells an expired entry (0 where no entry has a time to live).
     pub(crate) fn remove<Q>(
         &self,
         hash: u64,
+        now: u64,
         key: &Q,
         guard: &Guard,
         out: &mut Removed<K, V>,
@@ -520,7 +537,14 @@ impl<K, V> Shard<K, V> {
         let Some((_, entry)) = self.table(guard).find(hash, key, guard) else {
             return false;
         };
-        if !self.remove_node(&mut state, entry.node(), RemovalCause::Explicit, guard, out) {
+        if !self.remove_node(
+            &mut state,
+            entry.node(),
+            RemovalCause::Explicit,
+            now,
+            guard,
+            out,
+        ) {
             return false;
         }
         self.publish_gauges(&state);
@@ -546,7 +570,7 @@ impl<K, V> Shard<K, V> {
             .is_some_and(|p| std::ptr::eq(p.entry(), entry));
         if ours
             && entry.expired(now)
-            && self.remove_node(&mut state, node, RemovalCause::Expired, guard, out)
+            && self.remove_node(&mut state, node, RemovalCause::Expired, now, guard, out)
         {
             self.publish_gauges(&state);
         }
@@ -557,6 +581,7 @@ impl<K, V> Shard<K, V> {
     pub(crate) fn retain(
         &self,
         keep: Option<Keep<'_, K, V>>,
+        now: u64,
         guard: &Guard,
         out: &mut Removed<K, V>,
     ) {
@@ -573,7 +598,7 @@ impl<K, V> Shard<K, V> {
             None => state.policy.pages().map(|(n, _)| n).collect(),
         };
         for node in doomed {
-            self.remove_node(&mut state, node, RemovalCause::Explicit, guard, out);
+            self.remove_node(&mut state, node, RemovalCause::Explicit, now, guard, out);
         }
         self.publish_gauges(&state);
     }

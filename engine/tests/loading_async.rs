@@ -176,3 +176,38 @@ async fn async_waiters_stop_waiting_after_the_load_wait_timeout() {
     assert_eq!(leader.await.unwrap().unwrap(), 70);
     assert_eq!(c.get(&7), Some(70), "the slow load still lands");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_loader_that_reenters_its_key_is_told_not_left_waiting() {
+    let c: Arc<Cache<u64, u64>> = Arc::new(Cache::builder().max_capacity(10).build());
+    // try_: a typed error from the inner call; the outer load goes on.
+    let inner = {
+        let c = c.clone();
+        async move {
+            match c.try_get_with_async(1, async { Ok::<u64, ()>(2) }).await {
+                Err(LoadError::RecursiveLoad) => Ok::<u64, ()>(5),
+                _ => Err(()),
+            }
+        }
+    };
+    let outer = tokio::time::timeout(Duration::from_secs(20), c.try_get_with_async(1, inner));
+    assert_eq!(outer.await.expect("no hang").unwrap(), 5);
+    // The plain loader panics, naming the recursion, and nothing is wedged.
+    let task = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let c2 = c.clone();
+            c.get_with_async(2, async move { c2.get_with_async(2, async { 3 }).await })
+                .await
+        })
+    };
+    let joined = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("no hang");
+    let panic = joined.unwrap_err().into_panic();
+    assert_eq!(
+        panic.downcast_ref::<String>().map(String::as_str),
+        Some(clockwise::RECURSIVE_LOAD)
+    );
+    assert_eq!(c.get_with_async(2, async { 4 }).await, 4);
+}

@@ -42,7 +42,9 @@ pub struct Snapshot {
     uptime_nanos: u64,
     interval_nanos: u64,
     counters: BTreeMap<String, u64>,
-    gauges: BTreeMap<String, i64>,
+    /// `i128`: any `u64` level (a configured capacity of `u64::MAX`) or
+    /// signed delta fits as it is.
+    gauges: BTreeMap<String, i128>,
     histograms: BTreeMap<String, HistogramSnapshot>,
 }
 
@@ -81,8 +83,8 @@ impl Snapshot {
     }
 
     /// Sets a gauge.
-    pub fn set_gauge(&mut self, name: impl Into<String>, value: i64) {
-        self.gauges.insert(name.into(), value);
+    pub fn set_gauge(&mut self, name: impl Into<String>, value: impl Into<i128>) {
+        self.gauges.insert(name.into(), value.into());
     }
 
     /// Sets a histogram.
@@ -96,7 +98,7 @@ impl Snapshot {
     }
 
     /// A gauge's value, if present.
-    pub fn gauge(&self, name: &str) -> Option<i64> {
+    pub fn gauge(&self, name: &str) -> Option<i128> {
         self.gauges.get(name).copied()
     }
 
@@ -111,7 +113,7 @@ impl Snapshot {
     }
 
     /// All gauges, by name.
-    pub fn gauges(&self) -> impl Iterator<Item = (&str, i64)> {
+    pub fn gauges(&self) -> impl Iterator<Item = (&str, i128)> {
         self.gauges.iter().map(|(k, &v)| (k.as_str(), v))
     }
 

@@ -212,7 +212,7 @@ fn run_with<S: std::hash::BuildHasher>(
         gets - hits
     );
     prop_assert_eq!(stats.histogram("get_latency").unwrap().count(), gets);
-    prop_assert_eq!(stats.gauge("entries"), Some(cache.len() as i64));
+    prop_assert_eq!(stats.gauge("entries"), Some(i128::from(cache.len())));
     Ok(())
 }
 

@@ -362,7 +362,7 @@ mod tests {
             .register("cache", "us.ers:1", move || {
                 let mut s = Snapshot::new(Duration::ZERO);
                 c.snapshot_into("", &mut s);
-                s.set_gauge("entries", g.load(Ordering::Relaxed) as i64);
+                s.set_gauge("entries", g.load(Ordering::Relaxed));
                 s.set_histogram("get_latency", l.snapshot());
                 s
             })
