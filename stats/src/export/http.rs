@@ -1,23 +1,43 @@
-//! A minimal `/metrics` HTTP endpoint on its own thread.
+//! A minimal `/metrics` HTTP endpoint.
 //!
-//! One thread accepts connections and answers them one at a time: `GET
-//! /metrics` renders the registry in Prometheus text format, anything else
-//! gets 404 or 405. A scrape only reads the sources' striped counters and
-//! gauges (see [`Registry::gather`](crate::Registry::gather)); it takes no
-//! lock a cache operation takes. Each connection has a 5 s read and write
-//! timeout, so a stalled client delays other scrapes at most that long and
-//! never a cache.
+//! One thread accepts connections and hands each to a thread of its own,
+//! at most [`MAX_CONNECTIONS`] at once (past that a client gets `503` at
+//! once and the connection is closed), so no client can keep another
+//! waiting: idle or trickling connections each hold only their own thread.
+//! `GET /metrics` renders the registry in Prometheus text format, anything
+//! else gets 404 or 405. A scrape only reads the sources' striped counters
+//! and gauges (see [`Registry::gather`](crate::Registry::gather)); it takes
+//! no lock a cache operation takes.
+//!
+//! A request's head must arrive whole within [`HEAD_DEADLINE`] (a deadline
+//! for the whole head, not per read, so a client sending a byte at a time
+//! is cut off at it) and fit in [`MAX_HEAD`] bytes, read into a buffer of
+//! that size: a longer head gets `431` with nothing more read. The answer
+//! has [`WRITE_TIMEOUT`] to be written.
+//!
+//! This is a plain-threads server on purpose: the crate embeds in any
+//! process, async or not, and a scrape endpoint needs no runtime. A
+//! deployment with its own HTTP server can serve
+//! [`prometheus::render_registry`] from its own route instead.
 
 use super::prometheus;
-use crate::sync::{thread, Arc, AtomicBool, AtomicU64, Ordering};
+use crate::sync::{thread, Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::Registry;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client has to send its whole request head.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+/// How long an answer has to be written.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest request head read before answering 431.
-const MAX_HEAD: usize = 8 * 1024;
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Connections served at once; one more gets `503` straight away.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Stack of a connection's thread: it parses a head of at most
+/// [`MAX_HEAD`] bytes and renders the registry (on the heap).
+const CONNECTION_STACK: usize = 256 * 1024;
 
 /// A running `/metrics` endpoint; stops (and joins its thread) on
 /// [`shutdown`](Self::shutdown) or drop.
@@ -49,6 +69,11 @@ struct Shared {
     stop: AtomicBool,
     scrapes: AtomicU64,
     errors: AtomicU64,
+    /// Connections whose thread is running. Relaxed: a count that only
+    /// bounds how many run; it orders nothing.
+    open: AtomicUsize,
+    /// Connections answered `503` because [`MAX_CONNECTIONS`] were open.
+    refused: AtomicU64,
 }
 
 impl MetricsServer {
@@ -64,6 +89,7 @@ impl MetricsServer {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
         let state = Arc::clone(&shared);
+        let registry = Arc::new(registry);
         let thread = thread::Builder::new()
             .name("clockwise-metrics".into())
             .spawn(move || serve(&listener, &registry, &state))?;
@@ -84,12 +110,20 @@ impl MetricsServer {
         self.shared.scrapes.load(Ordering::Relaxed)
     }
 
-    /// Connections that failed (timeouts, resets) so far.
+    /// Connections that failed (timeouts, resets, malformed or oversized
+    /// requests) so far.
     pub fn errors(&self) -> u64 {
         self.shared.errors.load(Ordering::Relaxed)
     }
 
-    /// Stops accepting, finishes the request in progress, and joins the thread.
+    /// Connections answered `503` so far, because [`MAX_CONNECTIONS`] were
+    /// being served.
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting and joins the accepting thread. Connections being
+    /// served finish on their own threads, each within its deadlines.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -105,7 +139,7 @@ impl MetricsServer {
         if wake.ip().is_unspecified() {
             wake.set_ip(Ipv4Addr::LOCALHOST.into());
         }
-        let _ = TcpStream::connect_timeout(&wake, IO_TIMEOUT);
+        let _ = TcpStream::connect_timeout(&wake, WRITE_TIMEOUT);
         let _ = thread.join();
     }
 }
@@ -116,65 +150,166 @@ impl Drop for MetricsServer {
     }
 }
 
-fn serve(listener: &TcpListener, registry: &Registry, shared: &Shared) {
+fn serve(listener: &TcpListener, registry: &Arc<Registry>, shared: &Arc<Shared>) {
+    // Refusals are written, half-closed and drained on a thread of their
+    // own, fed through a bounded queue, so the accept loop never waits on
+    // a refused client; past the queue's room a connection is just closed.
+    let (refusals, queue) = std::sync::mpsc::sync_channel::<TcpStream>(MAX_CONNECTIONS);
+    let refuser = thread::Builder::new()
+        .name("clockwise-metrics-refuse".into())
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || queue.into_iter().for_each(|stream| refuse(&stream)));
     for conn in listener.incoming() {
         if shared.stop.load(Ordering::Relaxed) {
             return;
         }
-        let result = conn.and_then(|stream| answer(stream, registry));
-        match result {
-            Ok(true) => shared.scrapes.fetch_add(1, Ordering::Relaxed),
-            Ok(false) => 0,
-            Err(_) => shared.errors.fetch_add(1, Ordering::Relaxed),
+        let Ok(stream) = conn else {
+            shared.errors.fetch_add(1, Ordering::Relaxed);
+            continue;
         };
+        if shared.open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            if refuser.is_ok() {
+                let _ = refusals.try_send(stream);
+            }
+            continue;
+        }
+        shared.open.fetch_add(1, Ordering::Relaxed);
+        let (registry, state) = (Arc::clone(registry), Arc::clone(shared));
+        let spawned = thread::Builder::new()
+            .name("clockwise-metrics-conn".into())
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || {
+                let outcome = answer(&stream, &registry);
+                match outcome {
+                    Ok(true) => state.scrapes.fetch_add(1, Ordering::Relaxed),
+                    Ok(false) => 0,
+                    Err(_) => state.errors.fetch_add(1, Ordering::Relaxed),
+                };
+                state.open.fetch_sub(1, Ordering::Relaxed);
+            });
+        if spawned.is_err() {
+            // No thread to be had: the stream was dropped with the closure.
+            shared.open.fetch_sub(1, Ordering::Relaxed);
+            shared.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How long a refused connection is drained before it is closed.
+const REFUSE_DRAIN: Duration = Duration::from_millis(200);
+
+/// Tells a client over the connection limit to come back later. The answer
+/// is written first, then the connection half-closed and what the client
+/// sent read and dropped (at most [`MAX_HEAD`] bytes, for at most
+/// [`REFUSE_DRAIN`]): closing with its request unread would reset the
+/// connection, and the client could lose the answer.
+fn refuse(mut stream: &TcpStream) {
+    let _ = stream.set_write_timeout(Some(REFUSE_DRAIN));
+    let _ = respond(
+        stream,
+        "503 Service Unavailable",
+        "text/plain",
+        b"too many connections\n",
+    );
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + REFUSE_DRAIN;
+    let mut buf = [0u8; 1024];
+    let mut drained = 0;
+    while drained < MAX_HEAD {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+}
+
+/// Reads a request head, up to its blank line, into a buffer of
+/// [`MAX_HEAD`] bytes, within [`HEAD_DEADLINE`] for the whole of it. The
+/// head (without the blank line), or `None` if it did not fit.
+fn read_head(mut stream: &TcpStream) -> io::Result<Option<String>> {
+    let deadline = Instant::now() + HEAD_DEADLINE;
+    let mut buf = vec![0u8; MAX_HEAD];
+    let mut len = 0;
+    loop {
+        if let Some(end) = head_end(&buf[..len]) {
+            return Ok(Some(String::from_utf8_lossy(&buf[..end]).into_owned()));
+        }
+        if len == buf.len() {
+            return Ok(None);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request head deadline",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buf[len..]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed before the end of the head",
+                ))
+            }
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Where the head in `bytes` ends (before its blank line), if it does.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    let crlf = bytes.windows(4).position(|w| w == b"\r\n\r\n");
+    let lf = bytes.windows(2).position(|w| w == b"\n\n");
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
 /// Answers one request; true if it was a successful scrape.
-fn answer(stream: TcpStream, registry: &Registry) -> io::Result<bool> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut reader = BufReader::new(&stream);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    // Read (and ignore) the headers, bounded.
-    let mut head = request_line.len();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-        head += line.len();
-        if head > MAX_HEAD {
-            return respond(
-                &stream,
-                "431 Request Header Fields Too Large",
-                "text/plain",
-                b"",
-            )
-            .map(|_| false);
-        }
-    }
+fn answer(stream: &TcpStream, registry: &Registry) -> io::Result<bool> {
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let Some(head) = read_head(stream)? else {
+        respond(
+            stream,
+            "431 Request Header Fields Too Large",
+            "text/plain",
+            b"",
+        )?;
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "head over MAX_HEAD",
+        ));
+    };
+    let request_line = head.lines().next().unwrap_or("");
     let mut parts = request_line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
     match (method, path) {
         ("GET", "/metrics") => {
             let body = prometheus::render_registry(registry);
-            respond(&stream, "200 OK", prometheus::CONTENT_TYPE, body.as_bytes())?;
+            respond(stream, "200 OK", prometheus::CONTENT_TYPE, body.as_bytes())?;
             Ok(true)
         }
         ("HEAD", "/metrics") => {
-            respond(&stream, "200 OK", prometheus::CONTENT_TYPE, b"").map(|_| false)
+            respond(stream, "200 OK", prometheus::CONTENT_TYPE, b"").map(|_| false)
         }
         (_, "/metrics") => respond(
-            &stream,
+            stream,
             "405 Method Not Allowed",
             "text/plain",
             b"GET only\n",
         )
         .map(|_| false),
-        _ => respond(&stream, "404 Not Found", "text/plain", b"try /metrics\n").map(|_| false),
+        _ => respond(stream, "404 Not Found", "text/plain", b"try /metrics\n").map(|_| false),
     }
 }
 
