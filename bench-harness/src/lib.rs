@@ -17,6 +17,7 @@ mod adapter;
 pub mod chart;
 pub mod herd;
 mod interleave;
+pub mod limits;
 pub mod overhead;
 mod runner;
 pub mod trace;

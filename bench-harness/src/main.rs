@@ -4,7 +4,7 @@
 //! cores) and prints one table.
 
 use clap::{Parser, Subcommand};
-use clockwise_bench::{adapters, run, trace, Error, Report, RunConfig, Workload};
+use clockwise_bench::{adapters, limits, run, trace, Error, Report, RunConfig, Workload};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,16 +46,16 @@ enum Command {
 #[derive(clap::Args)]
 struct VersusArgs {
     /// Thread counts, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = threads())]
     threads: Vec<usize>,
     /// Rounds (one block per engine each).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = at_least_one())]
     rounds: usize,
     /// Milliseconds per block.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     block_ms: u64,
     /// Keys, all resident (Zipf 0.99 over them).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = keys())]
     keys: u64,
     /// Engines, comma-separated; must include clockwise.
     #[arg(
@@ -69,16 +69,16 @@ struct VersusArgs {
 #[derive(clap::Args)]
 struct OverheadArgs {
     /// Thread counts, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = threads())]
     threads: Vec<usize>,
     /// Rounds (one block per cache each).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = at_least_one())]
     rounds: usize,
     /// Milliseconds per block.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     block_ms: u64,
     /// Keys, all resident (Zipf 0.99 over them).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = keys())]
     keys: u64,
 }
 
@@ -89,7 +89,7 @@ struct KeySpace {
     #[arg(long, default_value = "zipf:0.99")]
     workload: String,
     /// Size of the key space.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = keys())]
     keys: u64,
     /// Cache capacity in entries.
     #[arg(long, default_value_t = 100_000)]
@@ -99,13 +99,13 @@ struct KeySpace {
 #[derive(clap::Args)]
 struct HerdArgs {
     /// Threads released together on each cold key.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = threads())]
     threads: usize,
     /// Cold keys, one after another.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     rounds: u64,
     /// Milliseconds the loader takes.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     load_ms: u64,
     /// Engines, comma-separated (clockwise, moka, quick_cache, lru).
     #[arg(
@@ -121,14 +121,15 @@ struct ServeArgs {
     #[command(flatten)]
     space: KeySpace,
     /// Threads issuing operations.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = threads())]
     threads: usize,
     /// Percentage of gets (the rest are inserts).
-    #[arg(long, default_value_t = 90)]
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(0..=100))]
     read_pct: u8,
-    /// Seconds to run; 0 runs until interrupted.
-    #[arg(long, default_value_t = 0.0)]
-    duration: f64,
+    /// How long to run (`90s`, `5m`, `500ms`, or seconds); 0 runs until
+    /// interrupted.
+    #[arg(long, default_value = "0", value_parser = limits::parse_duration)]
+    duration: Duration,
     /// Port of the metrics endpoint (0 picks a free one).
     #[arg(long, default_value_t = 9898)]
     port: u16,
@@ -146,23 +147,24 @@ struct RunArgs {
     #[command(flatten)]
     space: KeySpace,
     /// Thread counts to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = threads())]
     threads: Vec<usize>,
-    /// Measured seconds per run.
-    #[arg(long, default_value_t = 1.5)]
-    duration: f64,
+    /// Measured time per run (`1.5s`, `500ms`, `2m`, or seconds).
+    #[arg(long, default_value = "1.5", value_parser = limits::parse_positive_duration)]
+    duration: Duration,
     /// Measured operations per run (all threads together), instead of --duration.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     ops: Option<u64>,
-    /// Time to live of every entry, in seconds (clockwise and moka only).
-    #[arg(long)]
-    ttl: Option<f64>,
+    /// Time to live of every entry (`30s`, `500ms`, or seconds; clockwise
+    /// and moka only).
+    #[arg(long, value_parser = limits::parse_positive_duration)]
+    ttl: Option<Duration>,
     /// Bytes per value: up to 8 stores a plain u64, more an Arc<[u8]>
     /// payload allocated on every insert and shared on every hit.
     #[arg(long, default_value_t = 8)]
     value_size: usize,
     /// Percentages of gets to run, comma-separated (the rest are inserts).
-    #[arg(long, value_delimiter = ',', default_value = "100,90")]
+    #[arg(long, value_delimiter = ',', default_value = "100,90", value_parser = clap::value_parser!(u8).range(0..=100))]
     read_pct: Vec<u8>,
     /// Engines, comma-separated.
     #[arg(
@@ -198,8 +200,23 @@ struct ReplayArgs {
     engines: Vec<String>,
     /// Replay from this many threads at once against each cache (requests
     /// dealt round-robin), to see whether hit ratio drops with threads.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = threads())]
     threads: usize,
+}
+
+/// Thread counts: 1 to [`limits::MAX_THREADS`].
+fn threads() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=limits::MAX_THREADS as u64)
+}
+
+/// A count of at least one.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+}
+
+/// Key counts: 1 to [`limits::MAX_KEYS`].
+fn keys() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::<u64>::new().range(1..=limits::MAX_KEYS)
 }
 
 fn main() -> ExitCode {
@@ -235,16 +252,10 @@ impl RunArgs {
 
 fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
     let workload: Workload = args.space.workload.parse()?;
-    if args.space.capacity == 0 {
-        return Err(Error::ZeroCapacity);
-    }
-    let ttl = args
-        .ttl
-        .map(|s| {
-            Duration::try_from_secs_f64(s)
-                .map_err(|_| Error::Config(format!("--ttl {s}: not a number of seconds")))
-        })
-        .transpose()?;
+    limits::check_capacity(args.space.capacity, false)?;
+    let most_threads = args.threads.iter().copied().max().unwrap_or(1);
+    limits::check_upfront(args.space.keys, most_threads)?;
+    let ttl = args.ttl;
     let options = |capacity| adapters::EngineOptions {
         capacity,
         ttl,
@@ -258,7 +269,7 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         println!(
             "{workload} over {} keys, capacity {}, {}-byte values, {:.1} s per run, {cores} hardware threads",
-            args.space.keys, args.space.capacity, args.value_size.max(8), args.duration
+            args.space.keys, args.space.capacity, args.value_size.max(8), args.duration.as_secs_f64()
         );
     }
     let mut reports = Vec::new();
@@ -272,7 +283,7 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
                     workload,
                     keys: args.space.keys,
                     threads,
-                    duration: Duration::from_secs_f64(args.duration.max(0.01)),
+                    duration: args.duration,
                     ops: args.ops,
                     read_pct: read_pct.min(100),
                     value_size: args.value_size,
@@ -356,8 +367,8 @@ fn herd(args: &HerdArgs, json: bool) -> Result<(), Error> {
         }
     }
     let config = herd::HerdConfig {
-        threads: args.threads.max(1),
-        rounds: args.rounds.max(1),
+        threads: args.threads,
+        rounds: args.rounds,
         load_time: Duration::from_millis(args.load_ms),
     };
     let reports = each_with_progress(&args.engines, "engines", json, |e| herd::run(e, &config))?;
@@ -388,7 +399,7 @@ fn overhead(args: &OverheadArgs, json: bool) -> Result<(), Error> {
         Ok(measure(&OverheadConfig {
             threads,
             rounds: args.rounds,
-            block: Duration::from_millis(args.block_ms.max(1)),
+            block: Duration::from_millis(args.block_ms),
             keys: args.keys,
         }))
     })?;
@@ -434,7 +445,7 @@ fn versus(args: &VersusArgs, json: bool) -> Result<(), Error> {
         measure(&VersusConfig {
             threads,
             rounds: args.rounds,
-            block: Duration::from_millis(args.block_ms.max(1)),
+            block: Duration::from_millis(args.block_ms),
             keys: args.keys,
             engines: args.engines.clone(),
         })
@@ -466,6 +477,8 @@ fn serve(args: &ServeArgs) -> Result<(), Error> {
     use clockwise_stats::export::http::MetricsServer;
     use std::io::Write;
     let workload: Workload = args.space.workload.parse()?;
+    limits::check_capacity(args.space.capacity, false)?;
+    limits::check_upfront(args.space.keys, args.threads)?;
     let registry = clockwise_stats::Registry::new();
     let cache = adapters::clockwise_in(&registry, &args.name, args.space.capacity)?;
     let server = MetricsServer::bind(registry, (args.bind, args.port)).map_err(|e| Error::Io {
@@ -475,8 +488,8 @@ fn serve(args: &ServeArgs) -> Result<(), Error> {
     // The first stdout line names the endpoint; scripts and tests read it.
     println!("serving http://{}/metrics", server.local_addr());
     let _ = std::io::stdout().flush();
-    let forever = args.duration <= 0.0;
-    let mut left = Duration::from_secs_f64(args.duration.max(0.0));
+    let forever = args.duration.is_zero();
+    let mut left = args.duration;
     let chunk = Duration::from_secs(10);
     while forever || !left.is_zero() {
         let this = if forever { chunk } else { left.min(chunk) };
@@ -486,7 +499,7 @@ fn serve(args: &ServeArgs) -> Result<(), Error> {
             threads: args.threads,
             duration: this,
             warmup: Duration::ZERO,
-            read_pct: args.read_pct.min(100),
+            read_pct: args.read_pct,
             ..RunConfig::default()
         };
         let r = run(cache.as_ref(), args.space.capacity, &config);
@@ -588,8 +601,8 @@ fn write_results(reports: &[Report]) -> Result<(), Error> {
 }
 
 fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
-    if args.capacities.contains(&0) {
-        return Err(Error::ZeroCapacity);
+    for &capacity in &args.capacities {
+        limits::check_capacity(capacity, args.weighted)?;
     }
     let options = |capacity| adapters::EngineOptions {
         weighted: args.weighted,
@@ -599,6 +612,13 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
         adapters::build_with(name, &options(1))?;
     }
     let (keys, sizes) = trace::read(&args.trace, args.format)?;
+    if keys.is_empty() {
+        return Err(Error::Trace {
+            file: args.trace.display().to_string(),
+            line: 0,
+            message: "the trace has no requests: a hit ratio of it means nothing".into(),
+        });
+    }
     let jobs: Vec<(&str, u64)> = args
         .engines
         .iter()
@@ -612,8 +632,7 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
                 ("opt", false) => trace::opt_hit_ratio(&keys, capacity as usize),
                 ("opt", true) => trace::opt_weighted_hit_ratio(&keys, &sizes, capacity),
                 _ => {
-                    let cache =
-                        adapters::build_with(engine, &options(capacity)).expect("checked above");
+                    let cache = adapters::build_with(engine, &options(capacity))?;
                     if args.weighted {
                         trace::replay_weighted(cache.as_ref(), &keys, &sizes, args.threads)
                     } else {
@@ -622,9 +641,9 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
                 }
             };
             bar.inc(1);
-            (engine.to_owned(), capacity, ratio)
+            Ok((engine.to_owned(), capacity, ratio))
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     bar.finish_and_clear();
     if json {
         let rows: Vec<_> = results

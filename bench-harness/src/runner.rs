@@ -84,7 +84,7 @@ pub struct Report {
     pub latency_samples: u64,
 }
 
-const STREAM: usize = 1 << 20;
+pub(crate) const STREAM: usize = 1 << 20;
 
 /// Pre-fills `cache` from the workload's distribution, then runs it.
 ///

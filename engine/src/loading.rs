@@ -56,7 +56,8 @@ pub enum LoadError<E> {
 ///
 /// ```
 /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().max_capacity(10).build();
-/// let outer = std::panic::catch_unwind(|| cache.get_with(1, || cache.get_with(1, || 2)));
+/// use std::panic::{catch_unwind, AssertUnwindSafe};
+/// let outer = catch_unwind(AssertUnwindSafe(|| cache.get_with(1, || cache.get_with(1, || 2))));
 /// let message = *outer.unwrap_err().downcast::<String>().unwrap();
 /// assert_eq!(message, clockwise::RECURSIVE_LOAD);
 /// assert_eq!(cache.get_with(1, || 3), 3); // nothing is left waiting
