@@ -4,7 +4,8 @@
 //! A reader *pins* its thread, loads pointers from the table, uses the
 //! entries, and *unpins*. A writer that unlinks an entry (or replaces a
 //! table) *retires* it; it is freed once every reader that could have loaded
-//! it has unpinned.
+//! it has unpinned. The reasoning behind the design, and the bounds it
+//! keeps, are in `docs/design/reclamation.md`.
 //!
 //! # Why not crossbeam-epoch
 //!
