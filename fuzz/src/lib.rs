@@ -132,8 +132,21 @@ pub fn ops(data: &[u8]) {
             }
         }
         for (k, v, cause) in log.lock().unwrap().drain(..) {
-            let dropped = matches!(cause, RemovalCause::Capacity | RemovalCause::Expired);
-            if dropped && model.get(&k).map(|&(mv, _)| mv) == Some(v) {
+            let entry = model.get(&k).copied();
+            let drop = match cause {
+                // The cache chose to evict: the model's entry, if it is the
+                // one evicted (an update's old value is reported Replaced).
+                RemovalCause::Capacity => entry.is_some_and(|(mv, _)| mv == v),
+                // Any removal of an entry past its time to live is told as
+                // expiry, an insert over it included: the model's entry goes
+                // only if it has expired too (the new value of an insert
+                // over an expired entry, even an equal one, has not).
+                RemovalCause::Expired => {
+                    entry.is_some_and(|(mv, e)| mv == v && e.is_some_and(|e| e <= now))
+                }
+                RemovalCause::Explicit | RemovalCause::Replaced => false,
+            };
+            if drop {
                 model.remove(&k);
             }
         }
