@@ -46,6 +46,11 @@ mod sync;
 mod ticker;
 mod window;
 
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub(crate) use error::validate_name;
 pub use error::{ConfigError, MergeError, NameError};
 pub use histogram::{Histogram, HistogramConfig, Sample};
