@@ -1,4 +1,5 @@
-//! The cache's counters and latency histograms.
+//! The cache's counters and latency histograms. Why a hit writes only
+//! its own record line, and how snapshots merge: `docs/design/metrics.md`.
 
 use crate::reclaim::CallCounter;
 use crate::sync::OnceLock;
