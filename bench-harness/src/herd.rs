@@ -3,7 +3,7 @@
 //! with single-flight loading runs the loader once per key; one without
 //! runs it once per thread.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ impl Default for HerdConfig {
 }
 
 /// The outcome for one engine.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HerdReport {
     /// Engine name.
     pub engine: String,

@@ -19,6 +19,7 @@ pub mod herd;
 mod interleave;
 pub mod limits;
 pub mod overhead;
+pub mod report;
 mod runner;
 pub mod trace;
 pub mod versus;

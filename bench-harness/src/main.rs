@@ -41,6 +41,33 @@ enum Command {
     /// clockwise against its peers on all-hit gets, in alternating short
     /// blocks, and the median ratio of clockwise's throughput to each.
     Versus(VersusArgs),
+    /// Run every measurement of BENCHMARKS.md (each as `clockwise-bench
+    /// ... --json`, several minutes), keep the JSON, and write
+    /// BENCHMARKS.md and the README's table from it.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Where to write the benchmarks page.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+    /// README whose marked table to replace; `none` leaves it alone.
+    #[arg(long, default_value = "README.md")]
+    readme: PathBuf,
+    /// Where the production traces are.
+    #[arg(long, default_value = "../shared/traces")]
+    traces: PathBuf,
+    /// Where each command's JSON is kept.
+    #[arg(long, default_value = "target/clockwise-bench/report")]
+    json_dir: PathBuf,
+    /// Render from the JSON already in --json-dir instead of measuring.
+    #[arg(long)]
+    from_json: bool,
+    /// Every measurement cut to a fraction of a second: checks the
+    /// report's plumbing; its figures mean nothing.
+    #[arg(long)]
+    quick: bool,
 }
 
 #[derive(clap::Args)]
@@ -152,6 +179,9 @@ struct RunArgs {
     /// Measured time per run (`1.5s`, `500ms`, `2m`, or seconds).
     #[arg(long, default_value = "1.5", value_parser = limits::parse_positive_duration)]
     duration: Duration,
+    /// Unmeasured time per run after the pre-fill, before measuring.
+    #[arg(long, default_value = "300ms", value_parser = limits::parse_duration)]
+    warmup: Duration,
     /// Measured operations per run (all threads together), instead of --duration.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     ops: Option<u64>,
@@ -229,6 +259,7 @@ fn main() -> ExitCode {
         Some(Command::Herd(args)) => herd(&args, cli.json),
         Some(Command::Overhead(args)) => overhead(&args, cli.json),
         Some(Command::Versus(args)) => versus(&args, cli.json),
+        Some(Command::Report(args)) => report(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -284,6 +315,7 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
                     keys: args.space.keys,
                     threads,
                     duration: args.duration,
+                    warmup: args.warmup,
                     ops: args.ops,
                     read_pct: read_pct.min(100),
                     value_size: args.value_size,
@@ -473,6 +505,69 @@ fn versus(args: &VersusArgs, json: bool) -> Result<(), Error> {
     Ok(())
 }
 
+fn report(args: &ReportArgs) -> Result<(), Error> {
+    use clockwise_bench::report::{self, Outcome};
+    let io = |file: &std::path::Path| {
+        let file = file.display().to_string();
+        move |e: std::io::Error| Error::Io {
+            file,
+            message: e.to_string(),
+        }
+    };
+    std::fs::create_dir_all(&args.json_dir).map_err(io(&args.json_dir))?;
+    let exe = std::env::current_exe().map_err(io(std::path::Path::new("clockwise-bench")))?;
+    let sections = report::sections(&args.traces, args.quick);
+    let mut results = Vec::new();
+    for (i, section) in sections.iter().enumerate() {
+        let kept = args.json_dir.join(format!("{}.json", section.id));
+        let outcome = match &section.needs {
+            Some(trace) if !trace.exists() => {
+                Outcome::Skipped(format!("no trace at {}", trace.display()))
+            }
+            _ if args.from_json => {
+                Outcome::Json(std::fs::read_to_string(&kept).map_err(io(&kept))?)
+            }
+            _ => {
+                eprintln!("[{}/{}] {}", i + 1, sections.len(), section.command());
+                let out = std::process::Command::new(&exe)
+                    .arg("--json")
+                    .args(&section.args)
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                    .map_err(io(&exe))?;
+                if !out.status.success() {
+                    return Err(Error::Config(format!(
+                        "`{}` failed ({})",
+                        section.command(),
+                        out.status
+                    )));
+                }
+                let json = String::from_utf8_lossy(&out.stdout).into_owned();
+                std::fs::write(&kept, &json).map_err(io(&kept))?;
+                Outcome::Json(json)
+            }
+        };
+        results.push((section.clone(), outcome));
+    }
+    let machine = report::Machine::detect();
+    let page = report::render(&machine, &results, args.quick)?;
+    std::fs::write(&args.out, page).map_err(io(&args.out))?;
+    eprintln!("wrote {}", args.out.display());
+    if args.readme.as_os_str() != "none" {
+        let main = match &results[0].1 {
+            Outcome::Json(json) => serde_json::from_str::<Vec<Report>>(json)
+                .map_err(|e| Error::Config(format!("the main run's JSON does not parse: {e}")))?,
+            Outcome::Skipped(why) => return Err(Error::Config(why.clone())),
+        };
+        let readme = std::fs::read_to_string(&args.readme).map_err(io(&args.readme))?;
+        let table = report::readme_table(&machine, &main);
+        std::fs::write(&args.readme, report::replace_marked(&readme, &table)?)
+            .map_err(io(&args.readme))?;
+        eprintln!("replaced the table in {}", args.readme.display());
+    }
+    Ok(())
+}
+
 fn serve(args: &ServeArgs) -> Result<(), Error> {
     use clockwise_stats::export::http::MetricsServer;
     use std::io::Write;
@@ -648,7 +743,11 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
     if json {
         let rows: Vec<_> = results
             .iter()
-            .map(|(e, c, r)| serde_json::json!({"engine": e, "capacity": c, "hit_ratio": r}))
+            .map(|(e, c, r)| clockwise_bench::report::ReplayRow {
+                engine: e.clone(),
+                capacity: *c,
+                hit_ratio: *r,
+            })
             .collect();
         print_json(&rows);
         return Ok(());

@@ -13,7 +13,7 @@
 
 use crate::interleave::{median, quantile};
 use crate::Workload;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// What to measure.
@@ -42,7 +42,7 @@ impl Default for OverheadConfig {
 
 /// Throughput with and without stats, and their ratio, beside an A/A
 /// control: the ratio of two caches that both keep stats.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OverheadReport {
     /// Threads.
     pub threads: usize,

@@ -2,7 +2,7 @@
 //! throughput, hit ratio and sampled latency.
 
 use crate::{CacheAdapter, Workload};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -50,7 +50,7 @@ impl Default for RunConfig {
 }
 
 /// The outcome of one run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// Engine name.
     pub engine: String,

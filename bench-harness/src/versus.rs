@@ -7,7 +7,7 @@
 
 use crate::interleave::{block, median, quantile};
 use crate::{adapters, CacheAdapter, Error, Workload};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// What to compare.
@@ -39,7 +39,7 @@ impl Default for VersusConfig {
 }
 
 /// One engine's result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VersusRow {
     /// Engine.
     pub engine: String,
@@ -54,7 +54,7 @@ pub struct VersusRow {
 }
 
 /// All engines at one thread count.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VersusReport {
     /// Threads.
     pub threads: usize,

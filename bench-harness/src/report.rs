@@ -1,0 +1,600 @@
+//! `clockwise-bench report`: the figures of `BENCHMARKS.md` and of the
+//! README's table, from the harness's own JSON.
+//!
+//! [`sections`] names each measurement as the command line that makes it;
+//! the binary runs each one as a child process with `--json` and keeps the
+//! output, and [`render`] turns the kept JSON into Markdown. Nothing in the
+//! file is typed by hand, so a re-run replaces every table, and each table
+//! shows the command that reproduces it.
+
+use crate::herd::HerdReport;
+use crate::overhead::OverheadReport;
+use crate::versus::VersusReport;
+use crate::{Error, Report};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The command that regenerates `BENCHMARKS.md`, as its first line names it.
+pub const COMMAND: &str = "cargo run --release -p clockwise-bench -- report";
+
+/// Where the README's copy of the main table starts; the report replaces
+/// what lies between this line and [`README_END`].
+pub const README_START: &str = "<!-- clockwise-bench report: start -->";
+/// Where the README's copy of the main table ends.
+pub const README_END: &str = "<!-- clockwise-bench report: end -->";
+
+/// What a section's JSON holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `run`: a list of [`Report`]s.
+    Run,
+    /// `versus`: a list of [`VersusReport`]s.
+    Versus,
+    /// `overhead`: a list of [`OverheadReport`]s.
+    Overhead,
+    /// `herd`: a list of [`HerdReport`]s.
+    Herd,
+    /// `replay`: a list of [`ReplayRow`]s.
+    Replay,
+}
+
+/// One measurement: a heading, what it shows, and the arguments that make it.
+#[derive(Clone, Debug)]
+pub struct Section {
+    /// File stem of its kept JSON, unique within a report.
+    pub id: String,
+    /// Heading in `BENCHMARKS.md`.
+    pub title: String,
+    /// One paragraph: what is measured and how to read it.
+    pub about: String,
+    /// Arguments after `clockwise-bench` (without `--json`).
+    pub args: Vec<String>,
+    /// How to read its JSON.
+    pub kind: Kind,
+    /// A trace the section needs; when it is missing the section says so
+    /// instead of running.
+    pub needs: Option<std::path::PathBuf>,
+}
+
+impl Section {
+    /// The command line that reproduces this section, as shown to readers.
+    pub fn command(&self) -> String {
+        let mut line = String::from("cargo run --release -p clockwise-bench --");
+        for a in &self.args {
+            line.push(' ');
+            line.push_str(a);
+        }
+        line
+    }
+}
+
+/// One point of a trace replay (`replay --json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplayRow {
+    /// Engine, or `opt` for Belady's MIN.
+    pub engine: String,
+    /// Capacity in entries (bytes for weighted replays).
+    pub capacity: u64,
+    /// Hits over requests.
+    pub hit_ratio: f64,
+}
+
+/// The production traces and the capacities their README gives for them.
+const TRACES: [(&str, &str, &str); 3] = [
+    (
+        "orm-busy",
+        "an ORM's object cache in a busy web application",
+        "250,500,1000,2000,4000,8000",
+    ),
+    (
+        "w106",
+        "a CloudPhysics storage block trace",
+        "250,500,1000,2000,4000,8000",
+    ),
+    (
+        "scarab-recs",
+        "product-recommendation lookups",
+        "1000,2500,5000,10000,25000,50000",
+    ),
+];
+
+fn args(list: &str) -> Vec<String> {
+    list.split_whitespace().map(str::to_owned).collect()
+}
+
+/// The report's measurements. `quick` shrinks every one to a fraction of a
+/// second (for tests of the report itself; its figures mean nothing).
+pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
+    let scale = |full: &str, short: &str| if quick { args(short) } else { args(full) };
+    let mut out = vec![
+        Section {
+            id: "main".into(),
+            title: "Gets and inserts, Zipf 0.99 (the main job)".into(),
+            about: "What `cargo run --release -p clockwise-bench` prints: Zipf 0.99 over \
+                    1M keys into a cache of 100k, all-get and 90 % gets (the rest \
+                    inserts), on 1 and 2 threads. Throughput is of each run alone; \
+                    latency is 1 in 64 operations, timed in a closed loop (not \
+                    corrected for coordinated omission)."
+                .into(),
+            args: scale("run", "run --keys 20000 --capacity 2000 --duration 30ms --warmup 0 --threads 1 --engines clockwise,lru"),
+            kind: Kind::Run,
+            needs: None,
+        },
+        Section {
+            id: "all-hit".into(),
+            title: "Nearly all hits".into(),
+            about: "100k keys in a cache of 200k: after their first touch every get \
+                    hits, so this is the read path alone."
+                .into(),
+            args: scale(
+                "run --keys 100000 --capacity 200000 --read-pct 100",
+                "run --keys 2000 --capacity 4000 --read-pct 100 --duration 30ms --warmup 0 --threads 1 --engines clockwise,lru",
+            ),
+            kind: Kind::Run,
+            needs: None,
+        },
+        Section {
+            id: "inserts".into(),
+            title: "Inserts that evict".into(),
+            about: "Only inserts, Zipf 0.99 over 1M keys into 100k: most insert an \
+                    absent key and evict one. The write path alone."
+                .into(),
+            args: scale(
+                "run --read-pct 0",
+                "run --keys 20000 --capacity 2000 --read-pct 0 --duration 30ms --warmup 0 --threads 1 --engines clockwise,lru",
+            ),
+            kind: Kind::Run,
+            needs: None,
+        },
+        Section {
+            id: "versus".into(),
+            title: "All-hit gets, interleaved".into(),
+            about: "The engines read the same 100k resident keys in alternating short \
+                    blocks, the order rotating each round; the ratio is the median of \
+                    the per-round ratios, steadier on a shared machine than separate \
+                    runs."
+                .into(),
+            args: scale(
+                "versus --rounds 100",
+                "versus --rounds 2 --block-ms 2 --keys 2000",
+            ),
+            kind: Kind::Versus,
+            needs: None,
+        },
+        Section {
+            id: "overhead".into(),
+            title: "What the metrics cost".into(),
+            about: "All-hit gets on three clockwise caches with the same seeds and keys: \
+                    stats on, stats off, and a twin of the first, in rotating order. \
+                    on/off is the cost of the metrics; A/A (twin ÷ stats on) is the \
+                    bench's own bias, 1 on a perfect bench."
+                .into(),
+            args: scale(
+                "overhead --rounds 100",
+                "overhead --rounds 2 --block-ms 2 --keys 2000",
+            ),
+            kind: Kind::Overhead,
+            needs: None,
+        },
+        Section {
+            id: "herd".into(),
+            title: "Thundering herd".into(),
+            about: "64 threads miss one cold key at once and load it with a 20 ms \
+                    loader, 20 keys in turn; lru is guarded by a mutex and has no \
+                    single flight."
+                .into(),
+            args: scale("herd", "herd --threads 4 --rounds 2 --load-ms 1"),
+            kind: Kind::Herd,
+            needs: None,
+        },
+    ];
+    for (name, what, capacities) in TRACES {
+        let path = traces.join(format!("{name}.trc"));
+        out.push(Section {
+            id: format!("replay-{name}"),
+            title: format!("Hit ratio: {name}"),
+            about: format!(
+                "The production trace `{name}` ({what}), replayed from one thread: get, \
+                 and insert on a miss, with each engine's default sharding; `opt` is \
+                 Belady's MIN, the bound for any policy."
+            ),
+            args: args(&format!(
+                "replay --trace {} --capacities {capacities}",
+                path.display()
+            )),
+            kind: Kind::Replay,
+            needs: Some(path),
+        });
+    }
+    out
+}
+
+/// The machine and build the figures were measured on.
+#[derive(Clone, Debug, Default)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Hardware threads the process may use.
+    pub threads: usize,
+    /// Whether the CPU reports a hypervisor.
+    pub virtualized: bool,
+    /// Memory in GiB.
+    pub memory_gib: u64,
+    /// Kernel release.
+    pub kernel: String,
+    /// `rustc --version`.
+    pub rustc: String,
+    /// `git describe` of the measured tree.
+    pub commit: String,
+    /// UTC date of the run.
+    pub date: String,
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+impl Machine {
+    /// This machine, as Linux describes it (fields it cannot read say so).
+    pub fn detect() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |name: &str| {
+            cpuinfo
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        let memory_kib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        let unknown = || String::from("unknown");
+        Machine {
+            cpu: field("model name").unwrap_or_else(unknown),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            virtualized: field("flags").is_some_and(|f| f.split(' ').any(|x| x == "hypervisor")),
+            memory_gib: (memory_kib + (1 << 19)) >> 20,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_else(|_| unknown()),
+            rustc: command_output("rustc", &["--version"]).unwrap_or_else(unknown),
+            commit: command_output("git", &["describe", "--always", "--dirty"])
+                .unwrap_or_else(unknown),
+            date: command_output("date", &["-u", "+%Y-%m-%d"]).unwrap_or_else(unknown),
+        }
+    }
+
+    /// One line naming the machine.
+    pub fn line(&self) -> String {
+        format!(
+            "{}, {} hardware threads{}, {} GiB, Linux {}, {}",
+            self.cpu,
+            self.threads,
+            if self.virtualized {
+                " under a hypervisor"
+            } else {
+                ""
+            },
+            self.memory_gib,
+            self.kernel,
+            self.rustc
+        )
+    }
+}
+
+/// A section's outcome: its JSON, or why it did not run.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// The JSON the command printed.
+    Json(String),
+    /// Not run, and why (a missing trace).
+    Skipped(String),
+}
+
+fn parse<T: serde::de::DeserializeOwned>(section: &Section, json: &str) -> Result<T, Error> {
+    serde_json::from_str(json).map_err(|e| Error::Io {
+        file: format!("{}.json", section.id),
+        message: format!("not the JSON of `{}`: {e}", section.command()),
+    })
+}
+
+fn run_table(out: &mut String, reports: &[Report]) {
+    out.push_str(
+        "| engine | threads | gets | Mops/s | hit ratio | p50 ns | p99 ns | p99.9 ns | clockwise ÷ this |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for r in reports {
+        let ours = reports.iter().find(|o| {
+            o.engine == "clockwise" && o.threads == r.threads && o.read_pct == r.read_pct
+        });
+        let ratio = ours.map_or(String::from("–"), |o| format!("{:.2}x", o.mops / r.mops));
+        let hit = if r.read_pct == 0 {
+            String::from("–")
+        } else {
+            format!("{:.2} %", 100.0 * r.hit_ratio)
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} % | {:.2} | {hit} | {} | {} | {} | {ratio} |",
+            r.engine, r.threads, r.read_pct, r.mops, r.p50_ns, r.p99_ns, r.p999_ns
+        );
+    }
+}
+
+/// The README's copy of the main table: the machine, then the table.
+pub fn readme_table(machine: &Machine, main: &[Report]) -> String {
+    let mut out = format!(
+        "{} ({}, `{}`):\n\n",
+        machine.line(),
+        machine.date,
+        machine.commit
+    );
+    run_table(&mut out, main);
+    out
+}
+
+fn section_body(out: &mut String, section: &Section, json: &str) -> Result<(), Error> {
+    match section.kind {
+        Kind::Run => run_table(out, &parse::<Vec<Report>>(section, json)?),
+        Kind::Versus => {
+            out.push_str(
+                "| engine | threads | Mops/s | clockwise ÷ this | p10..p90 of rounds |\n\
+                 |---|--:|--:|--:|--:|\n",
+            );
+            for r in parse::<Vec<VersusReport>>(section, json)? {
+                for row in &r.rows {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {:.2} | {:.2}x | {:.2}..{:.2} |",
+                        row.engine,
+                        r.threads,
+                        row.mops,
+                        row.clockwise_ratio,
+                        row.ratio_p10,
+                        row.ratio_p90
+                    );
+                }
+            }
+        }
+        Kind::Overhead => {
+            out.push_str(
+                "| threads | stats on Mops/s | stats off Mops/s | on/off | p10..p90 | A/A | A/A p10..p90 |\n\
+                 |--:|--:|--:|--:|--:|--:|--:|\n",
+            );
+            for r in parse::<Vec<OverheadReport>>(section, json)? {
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.2} | {:.2} | {:.3}x | {:.3}..{:.3} | {:.3}x | {:.3}..{:.3} |",
+                    r.threads,
+                    r.stats_on_mops,
+                    r.stats_off_mops,
+                    r.ratio,
+                    r.ratio_p10,
+                    r.ratio_p90,
+                    r.control,
+                    r.control_p10,
+                    r.control_p90
+                );
+            }
+        }
+        Kind::Herd => {
+            out.push_str(
+                "| engine | loads per key | wait p50 µs | wait p99 µs | wait max µs |\n\
+                 |---|--:|--:|--:|--:|\n",
+            );
+            for r in parse::<Vec<HerdReport>>(section, json)? {
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.2} | {} | {} | {} |",
+                    r.engine, r.loads_per_key, r.wait_p50_us, r.wait_p99_us, r.wait_max_us
+                );
+            }
+        }
+        Kind::Replay => {
+            let rows = parse::<Vec<ReplayRow>>(section, json)?;
+            let mut engines: Vec<&str> = Vec::new();
+            let mut capacities: Vec<u64> = Vec::new();
+            for r in &rows {
+                if !engines.contains(&r.engine.as_str()) {
+                    engines.push(&r.engine);
+                }
+                if !capacities.contains(&r.capacity) {
+                    capacities.push(r.capacity);
+                }
+            }
+            out.push_str("| capacity |");
+            for e in &engines {
+                let _ = write!(out, " {e} |");
+            }
+            out.push_str("\n|--:|");
+            out.push_str(&"--:|".repeat(engines.len()));
+            out.push('\n');
+            for c in capacities {
+                let _ = write!(out, "| {c} |");
+                for e in &engines {
+                    match rows.iter().find(|r| r.engine == *e && r.capacity == c) {
+                        Some(r) => {
+                            let _ = write!(out, " {:.2} % |", 100.0 * r.hit_ratio);
+                        }
+                        None => out.push_str(" – |"),
+                    }
+                }
+                out.push('\n');
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `BENCHMARKS.md` from each section's outcome.
+/// With `quick`, the page says at its top that its figures mean nothing.
+pub fn render(
+    machine: &Machine,
+    results: &[(Section, Outcome)],
+    quick: bool,
+) -> Result<String, Error> {
+    let mut out = format!(
+        "# Benchmarks: regenerate with `{COMMAND}`\n\n\
+         Every table below is rendered from the JSON of the command above it, \
+         all from one run of the command in the title (which also updates the \
+         README's table). Measured on {} on {}, tree `{}`. Figures from \
+         separate commands are separate runs; compare rows within a table.\n",
+        machine.line(),
+        machine.date,
+        machine.commit
+    );
+    if quick {
+        out.push_str(
+            "\n**Made with `--quick`: every run cut to milliseconds; these figures mean nothing.**\n",
+        );
+    }
+    for (section, outcome) in results {
+        let _ = write!(
+            out,
+            "\n## {}\n\n{}\n\n`{}`\n\n",
+            section.title,
+            section.about,
+            section.command()
+        );
+        match outcome {
+            Outcome::Json(json) => section_body(&mut out, section, json)?,
+            Outcome::Skipped(why) => {
+                let _ = writeln!(out, "Not measured: {why}.");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `readme` with the text between [`README_START`] and [`README_END`]
+/// replaced by `table`; an error if the markers are missing or out of order.
+pub fn replace_marked(readme: &str, table: &str) -> Result<String, Error> {
+    let missing = || Error::Io {
+        file: "README.md".into(),
+        message: format!("needs the lines {README_START} and {README_END}, in that order"),
+    };
+    let start = readme.find(README_START).ok_or_else(missing)? + README_START.len();
+    let end = readme[start..].find(README_END).ok_or_else(missing)? + start;
+    Ok(format!("{}\n{table}{}", &readme[..start], &readme[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(engine: &str, threads: usize, read_pct: u8, mops: f64) -> Report {
+        Report {
+            engine: engine.into(),
+            workload: "zipf:0.99".into(),
+            keys: 10,
+            capacity: 5,
+            threads,
+            read_pct,
+            value_size: 8,
+            ops: 1,
+            seconds: 1.0,
+            mops,
+            hit_ratio: 0.5,
+            p50_ns: 20,
+            p99_ns: 70,
+            p999_ns: 140,
+            latency_samples: 1,
+        }
+    }
+
+    #[test]
+    fn run_tables_compare_with_clockwise_at_the_same_threads_and_mix() {
+        let reports = vec![
+            report("clockwise", 1, 90, 30.0),
+            report("lru", 1, 90, 20.0),
+            report("clockwise", 2, 90, 50.0),
+            report("lru", 2, 90, 100.0),
+            report("lru", 1, 0, 10.0),
+        ];
+        let mut out = String::new();
+        run_table(&mut out, &reports);
+        assert!(out.contains("| lru | 1 | 90 % | 20.00 | 50.00 % | 20 | 70 | 140 | 1.50x |"));
+        assert!(out.contains("| lru | 2 | 90 % | 100.00 | 50.00 % | 20 | 70 | 140 | 0.50x |"));
+        // No clockwise row at that mix: no ratio; no gets: no hit ratio.
+        assert!(out.contains("| lru | 1 | 0 % | 10.00 | – | 20 | 70 | 140 | – |"));
+    }
+
+    #[test]
+    fn replay_tables_put_engines_in_columns_and_mark_gaps() {
+        let section = &sections(Path::new("/t"), true)[6];
+        assert_eq!(section.kind, Kind::Replay);
+        let json = r#"[{"engine":"clockwise","capacity":250,"hit_ratio":0.5},
+                       {"engine":"opt","capacity":250,"hit_ratio":0.75},
+                       {"engine":"clockwise","capacity":500,"hit_ratio":0.625}]"#;
+        let mut out = String::new();
+        section_body(&mut out, section, json).unwrap();
+        assert_eq!(
+            out,
+            "| capacity | clockwise | opt |\n|--:|--:|--:|\n\
+             | 250 | 50.00 % | 75.00 % |\n| 500 | 62.50 % | – |\n"
+        );
+    }
+
+    #[test]
+    fn json_of_another_command_is_an_error_naming_the_command() {
+        let section = &sections(Path::new("/t"), false)[3];
+        let mut out = String::new();
+        let err = section_body(&mut out, section, "[{\"engine\":\"x\"}]").unwrap_err();
+        assert!(err.to_string().contains("versus --rounds 100"), "{err}");
+    }
+
+    #[test]
+    fn rendering_names_the_command_machine_and_each_reproducing_command() {
+        let machine = Machine {
+            cpu: "Some CPU".into(),
+            threads: 2,
+            virtualized: true,
+            memory_gib: 24,
+            kernel: "6.18".into(),
+            rustc: "rustc 1.95.0".into(),
+            commit: "abc1234".into(),
+            date: "2026-12-06".into(),
+        };
+        let all = sections(Path::new("/nowhere"), false);
+        let results: Vec<_> = all
+            .iter()
+            .map(|s| (s.clone(), Outcome::Skipped("trace not found".into())))
+            .collect();
+        let text = render(&machine, &results, false).unwrap();
+        assert!(!text.contains("--quick"));
+        assert!(render(&machine, &results, true)
+            .unwrap()
+            .contains("mean nothing"));
+        assert!(text.starts_with(&format!("# Benchmarks: regenerate with `{COMMAND}`\n")));
+        assert!(text.contains(
+            "Some CPU, 2 hardware threads under a hypervisor, 24 GiB, Linux 6.18, rustc 1.95.0"
+        ));
+        for s in &all {
+            assert!(text.contains(&format!("`{}`", s.command())), "{}", s.id);
+        }
+        assert!(text.contains("`cargo run --release -p clockwise-bench -- run`"));
+    }
+
+    #[test]
+    fn the_readme_block_is_replaced_whole_and_only_it() {
+        let readme = format!("a\n{README_START}\nold\ntable\n{README_END}\nb\n");
+        let new = replace_marked(&readme, "new\n").unwrap();
+        assert_eq!(new, format!("a\n{README_START}\nnew\n{README_END}\nb\n"));
+        assert_eq!(replace_marked(&new, "new\n").unwrap(), new);
+        assert!(replace_marked("a\nb\n", "x").is_err());
+        assert!(replace_marked(&format!("{README_END}\n{README_START}\n"), "x").is_err());
+    }
+}
