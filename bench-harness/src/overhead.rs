@@ -120,7 +120,7 @@ pub fn measure(config: &OverheadConfig) -> OverheadReport {
         let caches = trio.as_ref().expect("built above");
         // One closure type for all, so all run the same machine code: a
         // closure each would get its own copy of the measured loop, and
-        // where each copy lands moved the control by up to 5 % here.
+        // where each copy lands moved the control by up to 5 %.
         let readers: Vec<_> = caches.iter().map(reader).collect();
         let run = |i: usize| crate::interleave::block(&readers[i], &stream, threads, config.block);
         if round % 8 == 0 {

@@ -21,9 +21,9 @@ pub const DEFAULT_SAMPLE_EVERY: u32 = 64;
 /// Get-latency sampling period used unless
 /// [`CacheBuilder::latency_sample_every`] says otherwise: rarer than for
 /// inserts, because a timed call reads the clock twice, and a clock read
-/// (10 ns in a loop, `rdtsc` under KVM) is about as long as a whole hit.
-/// Timing 1 in 64 hits cost 5 % of the all-hit throughput on a 2-vCPU
-/// Intel Xeon; 1 in 1,024 still times 50,000 calls a second at 50M gets/s.
+/// is about as long as a whole hit. Timing 1 in 64 hits cost 5 % of the
+/// all-hit throughput (`clockwise-bench overhead`); 1 in 1,024 still times
+/// 50,000 calls a second at 50M gets/s.
 ///
 /// ```
 /// let cache: clockwise::Cache<u64, u64> = clockwise::Cache::builder()

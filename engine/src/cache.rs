@@ -55,8 +55,8 @@ pub(crate) struct Inner<K, V, S> {
     ttl: Option<Duration>,
     /// Some write needs the time: a cache-wide TTL or `refresh_after` is
     /// set, or an entry was ever written with a TTL. Until then an insert
-    /// reads no clock (a `clock_gettime` where the TSC is not trusted, as
-    /// under KVM: 4 % of an insert with eviction), and every entry it
+    /// reads no clock (a `clock_gettime` system call where the TSC is not
+    /// trusted, as under some hypervisors), and every entry it
     /// writes never expires, so a hand or sweep has nothing to compare.
     /// Set once, never cleared; `Relaxed`: a write that misses the store
     /// only leaves the clock read to the next one, and an entry's own TTL
@@ -317,8 +317,8 @@ where
     // An expired entry is removed in `read`, under this pin, since the
     // removal needs the entry and its shard; only telling the listener
     // waits for the unpin. Leaving the whole removal to the caller after
-    // the unpin kept the key (or hash) alive across every probe: 2 to 3
-    // more instructions per hit (callgrind `get_loop`).
+    // the unpin kept the key (or hash) alive across every probe, which
+    // cost instructions on every hit.
     #[inline(always)]
     pub(crate) fn lookup<'g, Q>(
         &self,
@@ -552,8 +552,8 @@ where
     /// Inserts without telling the listener: the caller passes `removed` to
     /// [`report`](Self::report) once it holds no lock. `hash` is `key`'s,
     /// `weight` [`weigh`](Self::weigh)'s.
-    // Inlined into `write`: its prologue, epilogue and argument passing were
-    // about 20 of an evicting insert's instructions (callgrind `insert_loop`).
+    // Inlined into `write`, its one caller: a call's prologue, epilogue and
+    // argument passing are a visible share of an evicting insert.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_with(

@@ -471,9 +471,8 @@ impl<T> ClockPro<T> {
     /// than the hand, and the simulator's cold hand, which passes over hot
     /// pages and ghosts to the next resident cold page, always stops on the
     /// oldest one. The cold queue finds it in one step instead of that walk,
-    /// which is as long as the clock's non-cold stretch: 151 steps per
-    /// eviction, measured, in a 156-entry shard held at its 1-page cold
-    /// floor.
+    /// which is as long as the clock's non-cold stretch: in a small shard
+    /// held at its one-page cold floor, nearly the whole shard per eviction.
     fn hand_cold(&self) -> u32 {
         self.cold_queue.front().unwrap_or(NIL)
     }

@@ -11,8 +11,9 @@
 //!
 //! Pinning must order the reader's announcement (a store) before its loads
 //! of table pointers: a store-load barrier. crossbeam-epoch pays it on every
-//! pin with a locked `cmpxchg`, 8.7 ns of its 10.5 ns pin on the Intel Xeon
-//! this is measured on, about 40 % of an all-hit `get`. Here the barrier is
+//! pin with a locked `cmpxchg`, most of the pin's cost and a large share of
+//! an all-hit `get` (the measurement is in `docs/design/reclamation.md`).
+//! Here the barrier is
 //! *asymmetric* (as folly's `asymmetric_thread_fence_{light,heavy}`): readers
 //! execute only a compiler fence, and the rare collector issues Linux's
 //! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which runs a full memory
@@ -145,9 +146,10 @@ const MAX_COLLECT: usize = if cfg!(clockwise_loom) { 1 } else { 8192 };
 const BARRIER_NS_PER_OBJECT: u128 = 8;
 
 /// The collection threshold after a heavy barrier that took `cost`: the
-/// barrier is 0.14 µs here with no other thread of the process running, and
-/// 10.6 µs with one (an IPI under KVM), so a fixed threshold would either
-/// tax every retirement by ~80 ns or hold memory back needlessly.
+/// barrier costs a fraction of a microsecond with no other thread of the
+/// process running and ~10 µs with one (an interrupt to each other CPU
+/// that runs one, dearer under a hypervisor), so a fixed threshold would
+/// either tax every retirement by ~80 ns or hold memory back needlessly.
 pub(crate) fn collect_at_for(cost: std::time::Duration) -> usize {
     let n = cost.as_nanos() / BARRIER_NS_PER_OBJECT;
     usize::try_from(n)

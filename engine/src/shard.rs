@@ -424,8 +424,7 @@ impl<K, V> Shard<K, V> {
     /// nothing; entries heavier than the shard are rejected here.
     #[allow(clippy::too_many_arguments)]
     // Inlined into `Cache::write_with`, its one caller: eight arguments, some
-    // passed on the stack, and the register saves were 13 instructions of an
-    // evicting insert.
+    // passed on the stack, and the register saves of a call.
     #[inline(always)]
     pub(crate) fn insert(
         &self,

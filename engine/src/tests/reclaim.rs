@@ -215,7 +215,7 @@ fn the_collection_threshold_follows_the_barrier_cost() {
     let at = |ns| reclaim::collect_at_for(Duration::from_nanos(ns));
     // A cheap barrier (no other thread running): small, cache-warm batches.
     assert_eq!(at(140), 128);
-    // 10.6 µs (one other busy CPU under KVM): 8 ns of barrier per object.
+    // 10.6 µs (one other busy CPU): 8 ns of barrier per object.
     assert_eq!(at(10_600), 1325);
     // A pathological barrier never lets garbage grow without bound.
     assert_eq!(at(1_000_000_000), 8192);
