@@ -1,83 +1,15 @@
 //! Configuration of a [`Cache`].
 
+use crate::cache::{Cache, Reloader, Settings};
 use crate::cache_stats::CacheStats;
-use crate::refresh::{Executor, Reloader};
-use crate::{Cache, RemovalCause};
+use crate::config::{
+    ConfigError, Executor, Listener, Loading, Registered, Weigher, DEFAULT_CAPACITY,
+};
+use crate::RemovalCause;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
-
-pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
-pub(crate) type Listener<K, V> = Arc<dyn Fn(&K, &V, RemovalCause) + Send + Sync>;
-
-/// Entries per shard below which fewer shards are used by default.
-const MIN_SHARD_CAPACITY: u64 = 64;
-/// Capacity `build()` uses when none was set.
-pub const DEFAULT_CAPACITY: u64 = 10_000;
-/// Insert-latency sampling period used unless
-/// [`CacheBuilder::latency_sample_every`] says otherwise.
-pub const DEFAULT_SAMPLE_EVERY: u32 = 64;
-/// Get-latency sampling period used unless
-/// [`CacheBuilder::latency_sample_every`] says otherwise: rarer than for
-/// inserts, because a timed call reads the clock twice, and a clock read
-/// is about as long as a whole hit. Timing 1 in 64 hits cost 5 % of the
-/// all-hit throughput (`clockwise-bench overhead`); 1 in 1,024 still times
-/// 50,000 calls a second at 50M gets/s.
-///
-/// ```
-/// let cache: clockwise::Cache<u64, u64> = clockwise::Cache::builder()
-///     // Time every 64th get, as every 64th insert is by default.
-///     .latency_sample_every(clockwise::DEFAULT_SAMPLE_EVERY)
-///     .build();
-/// assert!(clockwise::DEFAULT_GET_SAMPLE_EVERY > clockwise::DEFAULT_SAMPLE_EVERY);
-/// # let _ = cache;
-/// ```
-pub const DEFAULT_GET_SAMPLE_EVERY: u32 = 1024;
-
-/// A configuration `try_build` refuses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// No `max_capacity` was set.
-    MissingCapacity,
-    /// `max_capacity(0)`: the cache could hold nothing.
-    ZeroCapacity,
-    /// `shards(n)` with `n` zero or above 65,536.
-    Shards(usize),
-    /// A zero time to live.
-    ZeroTimeToLive,
-    /// A zero latency sampling period.
-    ZeroSampleEvery,
-    /// A zero `negative_ttl`, `refresh_after` or `load_wait_timeout` (named).
-    ZeroDuration(&'static str),
-    /// An incomplete refresh configuration: a `refresh_executor` without a
-    /// `reloader`, a `reloader` without `refresh_after`, or a `hasher` set
-    /// after the `reloader` (set it first).
-    Refresh(&'static str),
-    /// The registry refused the cache's name (empty, a control character,
-    /// over 128 bytes, or already used by a live cache).
-    #[cfg(not(clockwise_loom))]
-    Registry(clockwise_stats::RegistryError),
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::MissingCapacity => f.write_str("max_capacity was not set"),
-            ConfigError::ZeroCapacity => f.write_str("max_capacity must be at least 1"),
-            ConfigError::Shards(n) => write!(f, "shards must be 1 to 65536, not {n}"),
-            ConfigError::ZeroTimeToLive => f.write_str("time_to_live must be longer than zero"),
-            ConfigError::ZeroSampleEvery => f.write_str("latency_sample_every must be at least 1"),
-            ConfigError::ZeroDuration(what) => write!(f, "{what} must be longer than zero"),
-            ConfigError::Refresh(what) => f.write_str(what),
-            #[cfg(not(clockwise_loom))]
-            ConfigError::Registry(e) => write!(f, "cannot register the cache: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Builds a [`Cache`]; see [`Cache::builder`].
 ///
@@ -113,27 +45,6 @@ pub struct CacheBuilder<K, V, S = ahash::RandomState> {
     pub(crate) reloader_dropped: bool,
 }
 
-/// Loader settings (see the `*_get_with` methods).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Loading {
-    pub(crate) negative_ttl: Option<Duration>,
-    pub(crate) refresh_after: Option<Duration>,
-    pub(crate) wait_timeout: Option<Duration>,
-}
-
-/// The name a cache was registered under, and the registration keeping it
-/// listed.
-pub(crate) struct Registered {
-    pub(crate) name: String,
-    #[cfg_attr(clockwise_loom, allow(dead_code))]
-    pub(crate) registration: Option<Registration>,
-}
-
-#[cfg(not(clockwise_loom))]
-type Registration = clockwise_stats::Registration;
-#[cfg(clockwise_loom)]
-type Registration = ();
-
 impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheBuilder")
@@ -149,8 +60,23 @@ impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
     }
 }
 
+impl<K, V> Cache<K, V> {
+    /// A builder; see [`CacheBuilder`].
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<String, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .weigher(|k: &String, _v: &u32| k.len() as u32)
+    ///     .build();
+    /// assert_eq!(cache.capacity(), 10);
+    /// ```
+    pub fn builder() -> CacheBuilder<K, V> {
+        CacheBuilder::new()
+    }
+}
+
 impl<K, V> CacheBuilder<K, V> {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         CacheBuilder {
             max_capacity: None,
             weigher: None,
@@ -412,6 +338,25 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         }
     }
 
+    /// The settings as they stand (the registry taken out beforehand).
+    fn settings(self) -> Settings<K, V, S> {
+        Settings {
+            max_capacity: self.max_capacity,
+            weigher: self.weigher,
+            ttl: self.ttl,
+            shards: self.shards,
+            stats: self.stats,
+            sample_every: self.sample_every,
+            name: self.name,
+            listener: self.listener,
+            clock: self.clock,
+            hasher: self.hasher,
+            loading: self.loading,
+            reloader: self.reloader,
+            refresh_executor: self.refresh_executor,
+        }
+    }
+
     /// Checks the configuration and builds the cache.
     #[cfg_attr(clockwise_loom, allow(unused_mut))]
     pub fn try_build(mut self) -> Result<Cache<K, V, S>, ConfigError>
@@ -460,7 +405,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         let registry = self.registry.take();
         #[cfg(clockwise_loom)]
         let registry = None;
-        Cache::from_builder(self, |stats, name| register(registry, stats, name, false))
+        Cache::new(self.settings(), |stats, name| {
+            register(registry, stats, name, false)
+        })
     }
 
     /// Builds the cache, never failing: a missing capacity becomes
@@ -485,18 +432,10 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         let registry = self.registry.take();
         #[cfg(clockwise_loom)]
         let registry = None;
-        let built = Cache::from_builder(self, |stats, name| register(registry, stats, name, true));
+        let built = Cache::new(self.settings(), |stats, name| {
+            register(registry, stats, name, true)
+        });
         built.unwrap_or_else(|_| unreachable!("build() resolves every registry refusal"))
-    }
-}
-
-impl Registered {
-    /// Not in any registry.
-    fn unlisted(name: &str) -> Registered {
-        Registered {
-            name: name.to_owned(),
-            registration: None,
-        }
     }
 }
 
@@ -562,23 +501,4 @@ fn acceptable_name(name: &str) -> String {
         out.remove(0);
     }
     out
-}
-
-/// The shard count for `capacity`: a requested count rounded up to a power
-/// of two, or four per hardware thread while shards keep at least
-/// [`MIN_SHARD_CAPACITY`] each.
-pub(crate) fn shard_count(requested: Option<usize>, capacity: u64) -> usize {
-    // Never more shards than capacity: every shard holds at least one entry.
-    let at_most = 1u64 << (63 - capacity.max(1).leading_zeros());
-    match requested {
-        Some(n) => (n.next_power_of_two() as u64).min(at_most) as usize,
-        None => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let wanted = (cores * 4).next_power_of_two() as u64;
-            let most = (capacity / MIN_SHARD_CAPACITY).max(1);
-            // The largest power of two at most `most`.
-            let most = 1u64 << (63 - most.leading_zeros());
-            wanted.min(most) as usize
-        }
-    }
 }

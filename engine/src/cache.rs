@@ -1,14 +1,14 @@
 //! The public cache handle.
 
-use crate::builder::{
-    shard_count, CacheBuilder, ConfigError, Listener, Loading, Registered, Weigher,
-};
 use crate::cache_stats::CacheStats;
+use crate::config::{
+    shard_count, ConfigError, Executor, Listener, Loading, Registered, Weigher, DEFAULT_CAPACITY,
+    DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY,
+};
 use crate::entry::{Entry, NEVER};
-use crate::flight::Flights;
+use crate::flight::{Flights, Leader};
 use crate::metrics::{Counter, Metrics};
 use crate::reclaim::Guard;
-use crate::refresh::{Executor, Reloader};
 use crate::shard::{Removed, Shard, Written};
 use crate::sync::{AtomicBool, Ordering};
 use clockwise_stats::{Snapshot, ThreadSlot};
@@ -117,19 +117,35 @@ pub(crate) enum Miss {
     Expired,
 }
 
-impl<K, V> Cache<K, V> {
-    /// A builder; see [`CacheBuilder`].
-    ///
-    /// ```
-    /// let cache: clockwise::Cache<String, u32> = clockwise::Cache::builder()
-    ///     .max_capacity(10)
-    ///     .weigher(|k: &String, _v: &u32| k.len() as u32)
-    ///     .build();
-    /// assert_eq!(cache.capacity(), 10);
-    /// ```
-    pub fn builder() -> CacheBuilder<K, V> {
-        CacheBuilder::new()
-    }
+/// What a cache is built from: the builder's settings, checked or
+/// resolved by `try_build` or `build`.
+pub(crate) struct Settings<K, V, S> {
+    pub(crate) max_capacity: Option<u64>,
+    pub(crate) weigher: Option<Weigher<K, V>>,
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) shards: Option<usize>,
+    pub(crate) stats: bool,
+    /// For gets and inserts alike; `None` means the defaults.
+    pub(crate) sample_every: Option<u32>,
+    pub(crate) name: String,
+    pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) clock: Option<clockwise_stats::Clock>,
+    pub(crate) hasher: S,
+    pub(crate) loading: Loading,
+    pub(crate) reloader: Option<Reloader<K, V, S>>,
+    pub(crate) refresh_executor: Option<Executor>,
+}
+
+/// The reload function: `None` means the reload failed.
+pub(crate) type Reload<K, V> = Arc<dyn Fn(&K) -> Option<V> + Send + Sync>;
+
+/// A builder-level reload function, and how to start one (see
+/// `crate::refresh`, which makes them).
+pub(crate) struct Reloader<K, V, S> {
+    pub(crate) reload: Reload<K, V>,
+    /// Instantiated where the `'static` bounds that moving a reload to
+    /// another thread needs are known to hold.
+    pub(crate) start: fn(&Cache<K, V, S>, Leader<K, V>),
 }
 
 /// `d` in nanoseconds, saturating.
@@ -144,7 +160,7 @@ pub(crate) fn nanos(d: Duration) -> u64 {
 #[cold]
 #[inline(never)]
 fn off_path_timed(m: &Metrics) -> bool {
-    m.calls.counted()
+    m.calls.exclusive()
         || m.counters.local().add_and_get(Counter::Get as usize, 1) & m.sample_mask == 0
 }
 
@@ -182,8 +198,8 @@ where
 {
     /// Builds the cache; `register` is told its stats source and name (see
     /// `CacheBuilder::try_build`).
-    pub(crate) fn from_builder(
-        b: CacheBuilder<K, V, S>,
+    pub(crate) fn new(
+        b: Settings<K, V, S>,
         register: impl FnOnce(&Arc<CacheStats>, &str) -> Result<Registered, ConfigError>,
     ) -> Result<Self, ConfigError> {
         // Settle the reclamation's fence choice now, not at the first `get`:
@@ -191,7 +207,7 @@ where
         // process but 4–15 ms once other threads run (the kernel waits for an
         // RCU grace period), and every thread's first pin would wait for it.
         crate::reclaim::asymmetric();
-        let capacity = b.max_capacity.unwrap_or(crate::builder::DEFAULT_CAPACITY);
+        let capacity = b.max_capacity.unwrap_or(DEFAULT_CAPACITY);
         let n = shard_count(b.shards, capacity);
         let per = capacity / n as u64;
         let extra = capacity % n as u64;
@@ -202,10 +218,7 @@ where
         let origin = clock.now();
         let (get_every, insert_every) = match b.sample_every {
             Some(n) => (n, n),
-            None => (
-                crate::builder::DEFAULT_GET_SAMPLE_EVERY,
-                crate::builder::DEFAULT_SAMPLE_EVERY,
-            ),
+            None => (DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY),
         };
         let metrics = b
             .stats
@@ -221,11 +234,28 @@ where
         #[cfg_attr(clockwise_loom, allow(unused_variables))]
         let Registered { name, registration } = register(&stats, &b.name)?;
         let negative = b.loading.negative_ttl.map(|ttl| {
-            Cache::builder()
-                .max_capacity(capacity.clamp(1, 65_536))
-                .time_to_live(ttl)
-                .stats(false)
-                .build()
+            let settings = Settings {
+                max_capacity: Some(capacity.clamp(1, 65_536)),
+                weigher: None,
+                ttl: Some(ttl),
+                shards: None,
+                stats: false,
+                sample_every: None,
+                name: String::new(),
+                listener: None,
+                clock: None,
+                hasher: ahash::RandomState::new(),
+                loading: Loading::default(),
+                reloader: None,
+                refresh_executor: None,
+            };
+            // A fn item, not a closure: a closure here would be a new type
+            // in every instantiation, and this one would never end.
+            fn unlisted(_: &Arc<CacheStats>, name: &str) -> Result<Registered, ConfigError> {
+                Ok(Registered::unlisted(name))
+            }
+            Cache::new(settings, unlisted)
+                .unwrap_or_else(|_| unreachable!("an unlisted cache is always built"))
         });
         Ok(Cache {
             inner: Arc::new(Inner {
@@ -339,7 +369,7 @@ where
         // else: hits are derived at snapshot time as calls minus misses, and
         // only a miss bumps its own counter. The timed calls and the misses
         // take their own, out-of-line paths, so a hit's path is straight.
-        let call = guard.count_call(&m.calls);
+        let call = guard.bump(&m.calls);
         if call & m.fast_mask == 0 && off_path_timed(m) {
             return self.lookup_timed(shard, hash, key, guard, m);
         }
@@ -418,13 +448,13 @@ where
         guard: &Guard,
     ) -> Result<&'g Entry<K, V>, Miss> {
         let Some(entry) = entry else {
-            guard.note_access(0);
+            crate::entry::forget_access(guard);
             return Err(Miss::Absent);
         };
         if entry.expires_at != NEVER {
             let now = self.now();
             if entry.expired(now) {
-                guard.note_access(0);
+                crate::entry::forget_access(guard);
                 self.expired(shard, entry, now, guard);
                 return Err(Miss::Expired);
             }
@@ -432,15 +462,11 @@ where
         // A hit right after this thread's own access to the same entry (a
         // read-through's insert, then its re-read) is one use, not two: the
         // bit is left for the next, separate access, as the simulator whose
-        // hit ratios are the bar skips repeated requests. Addresses are only
-        // compared: one freed and reused for another entry at worst skips
-        // that entry's bit once.
-        let address = entry as *const Entry<K, V> as usize;
-        if !entry.referenced.load(crate::sync::Ordering::Relaxed) && guard.last_access() != address
-        {
+        // hit ratios are the bar skips repeated requests.
+        if !entry.referenced.load(crate::sync::Ordering::Relaxed) && !entry.repeats_access(guard) {
             entry.touch();
         }
-        guard.note_access(address);
+        entry.note_access(guard);
         Ok(entry)
     }
 

@@ -15,6 +15,7 @@
 //!   unlinked from the table, so a reader that found it under a pinned guard
 //!   can keep reading it.
 
+use crate::reclaim::Guard;
 use crate::sync::{AtomicBool, AtomicU32, Ordering};
 
 /// `expires_at` of an entry without a time to live.
@@ -41,6 +42,13 @@ pub(crate) struct Entry<K, V> {
     /// builds leave it out (which pays for `written_at`).
     #[cfg(any(test, fuzzing, clockwise_loom))]
     pub(crate) weight: u32,
+}
+
+/// Forgets the calling thread's last noted access: the next read of any
+/// entry is a use of its own.
+#[inline(always)]
+pub(crate) fn forget_access(guard: &Guard) {
+    guard.set_word(0);
 }
 
 impl<K, V> Entry<K, V> {
@@ -77,6 +85,23 @@ impl<K, V> Entry<K, V> {
         if !self.referenced.load(Ordering::Relaxed) {
             self.referenced.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Notes this entry as the calling thread's last access, in the word
+    /// its pin's record keeps for the holder (see [`repeats_access`]).
+    ///
+    /// [`repeats_access`]: Self::repeats_access
+    #[inline(always)]
+    pub(crate) fn note_access(&self, guard: &Guard) {
+        guard.set_word(self as *const Self as usize);
+    }
+
+    /// Whether the calling thread's last noted access was to this entry.
+    /// Only the address is compared: one freed and reused for another
+    /// entry at worst makes that entry's next read look repeated once.
+    #[inline(always)]
+    pub(crate) fn repeats_access(&self, guard: &Guard) -> bool {
+        guard.word() == self as *const Self as usize
     }
 
     pub(crate) fn node(&self) -> u32 {

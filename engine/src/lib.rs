@@ -22,6 +22,7 @@ mod builder;
 mod cache;
 mod cache_stats;
 mod clock_pro;
+mod config;
 mod entry;
 mod flight;
 mod iter;
@@ -43,11 +44,10 @@ mod tests;
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
-pub use builder::{
-    CacheBuilder, ConfigError, DEFAULT_CAPACITY, DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY,
-};
+pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use clockwise_stats as stats;
+pub use config::{ConfigError, DEFAULT_CAPACITY, DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY};
 pub use iter::Iter;
 pub use loading::{LoadError, RECURSIVE_LOAD};
 
@@ -66,7 +66,7 @@ pub fn release_thread_for_loom() {
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod reclaim_for_loom {
-    pub use crate::reclaim::{pin, Atomic, CallCounter, Guard, Owned, Shared};
+    pub use crate::reclaim::{pin, Atomic, Column, Guard, Owned, Shared};
 }
 
 /// Frees, now, every removed entry and replaced table that no reader can

@@ -1,7 +1,7 @@
 //! The cache's counters and latency histograms. Why a hit writes only
 //! its own record line, and how snapshots merge: `docs/design/metrics.md`.
 
-use crate::reclaim::CallCounter;
+use crate::reclaim::Column;
 use crate::sync::OnceLock;
 use crate::RemovalCause;
 use clockwise_stats::{CounterSet, Histogram, HistogramConfig, Snapshot};
@@ -81,10 +81,10 @@ pub(crate) struct Metrics {
     /// Where gets are counted: a column of the reclamation records, so a
     /// `get` bumps a cell in the line its pin already holds, with no second
     /// thread-local lookup. When every column is taken (more than
-    /// [`CALL_COUNTERS`](crate::reclaim::CALL_COUNTERS)` - 1` caches with
+    /// [`COLUMNS`](crate::reclaim::COLUMNS)` - 1` caches with
     /// metrics alive at once) it is the scratch column, and gets are
     /// counted again in [`Counter::Get`] (see `fast_mask`).
-    pub(crate) calls: CallCounter,
+    pub(crate) calls: Column,
     pub(crate) get_latency: Histogram,
     pub(crate) insert_latency: Histogram,
     /// Every load is timed: loads are slow, so the clock reads are noise.
@@ -121,11 +121,11 @@ impl Metrics {
             Histogram::new(latency_layout().sample_every(every), clock.clone())
                 .expect("the layout is valid")
         };
-        let calls = CallCounter::new();
+        let calls = Column::new();
         let sample_mask = u64::from(get_every) - 1;
         Metrics {
             counters: CounterSet::new(NAMES).expect("the counter names are valid and distinct"),
-            fast_mask: if calls.counted() { sample_mask } else { 0 },
+            fast_mask: if calls.exclusive() { sample_mask } else { 0 },
             calls,
             get_latency: histogram(get_every),
             insert_latency: histogram(insert_every),
@@ -145,7 +145,7 @@ impl Metrics {
 
     pub(crate) fn snapshot_into(&self, snap: &mut Snapshot) {
         let mut values = self.counters.values();
-        if self.calls.counted() {
+        if self.calls.exclusive() {
             values[Counter::Get as usize] =
                 values[Counter::Get as usize].wrapping_add(self.calls.sum());
         }

@@ -1,10 +1,9 @@
-//! Memory reclamation for lock-free readers: who may free a removed entry,
-//! and when.
+//! Memory reclamation for lock-free readers: who may free an object that
+//! was unlinked from a shared structure, and when.
 //!
-//! A reader *pins* its thread, loads pointers from the table, uses the
-//! entries, and *unpins*. A writer that unlinks an entry (or replaces a
-//! table) *retires* it; it is freed once every reader that could have loaded
-//! it has unpinned. The reasoning behind the design, and the bounds it
+//! A reader *pins* its thread, loads pointers from the structure, uses the
+//! objects, and *unpins*. A writer that unlinks an object *retires* it; it
+//! is freed once every reader that could have loaded it has unpinned. The reasoning behind the design, and the bounds it
 //! keeps, are in `docs/design/reclamation.md`.
 //!
 //! # Why not crossbeam-epoch
@@ -12,7 +11,7 @@
 //! Pinning must order the reader's announcement (a store) before its loads
 //! of table pointers: a store-load barrier. crossbeam-epoch pays it on every
 //! pin with a locked `cmpxchg`, most of the pin's cost and a large share of
-//! an all-hit `get` (the measurement is in `docs/design/reclamation.md`).
+//! a short read (the measurement is in `docs/design/reclamation.md`).
 //! Here the barrier is
 //! *asymmetric* (as folly's `asymmetric_thread_fence_{light,heavy}`): readers
 //! execute only a compiler fence, and the rare collector issues Linux's
@@ -31,22 +30,23 @@
 //!   pins only count depth, in a thread-local ([`Fast::nest`]).
 //! - Pin: store the pinned state (`Release`), then the light fence, then
 //!   the reads. Unpin: store 0 with `Release`, after the last use of any
-//!   entry. Plain stores: no read-modify-write, and no load of the thread's
+//!   object. Plain stores: no read-modify-write, and no load of the thread's
 //!   own previous store to wait for. Both release, because a collector
 //!   that noted a record pinned may next read any later state of it: the
 //!   unpin, or a later pin (of this thread, or of the record's next holder),
 //!   which must carry the earlier section's uses with it too.
-//! - A record also carries call counters ([`CallCounter`]): column `i` of
-//!   every record belongs to the cache holding column `i`. Only the thread
-//!   holding the record writes its cells (`Relaxed` load + store, while
-//!   pinned); records change hands under the `records` lock, which orders
-//!   one holder's counts before the next one's. Readers sum a column under
-//!   that lock. Counting a `get` there touches no line the pin does not
-//!   already hold.
-//! - A record also carries its holder's last-access note (`last`, an
-//!   address the cache compares to skip a repeated read's reference bit):
-//!   only the holder reads and writes it, `Relaxed`, while pinned; it is
-//!   never dereferenced.
+//! - A record also carries per-thread cells for its users, in the lines
+//!   the pin already holds, so that writing one costs no second
+//!   thread-local lookup and touches no other line. Cells come in columns
+//!   ([`Column`]): column `i` of every record belongs to whoever holds
+//!   column `i`. Only the thread holding the record writes its cells
+//!   (`Relaxed` load + store, while pinned); records change hands under
+//!   the `records` lock, which orders one holder's writes before the next
+//!   one's. Readers sum a column under that lock. What a column counts is
+//!   its owner's business.
+//! - A record also carries one word for its holder's own use
+//!   ([`Guard::word`]): only the holder reads and writes it, `Relaxed`,
+//!   while pinned; this module never interprets it.
 //! - Retire: the writer unlinks the object first, then, pinned, pushes it
 //!   on the bag in its record, with the bytes it says the object holds. A
 //!   bag full in objects or bytes is sealed into the domain's `sealed` list
@@ -70,7 +70,7 @@
 //!   new pinned section at the same epoch, which only delays the free until
 //!   a later collection (each collection bumps the epoch first).
 //!
-//! Why that is safe: a reader that loaded an object from the table did so
+//! Why that is safe: a reader that loaded an object from the structure did so
 //! after its pin store and light fence; the collector took the object after
 //! it was unlinked, then ran the heavy barrier, then read the record. As in
 //! the store-buffering litmus test with fences on both sides, either the
@@ -86,7 +86,7 @@
 //! (plus the one object that fills it); sealed bags trigger a collection at
 //! between [`MIN_COLLECT`] and [`MAX_COLLECT`] objects (more when the heavy
 //! barrier is dearer) or at [`COLLECT_BYTES`], run by the thread that sealed
-//! past the mark, at its outermost unpin (never under a shard lock), or at
+//! past the mark, at its outermost unpin (never under its caller's locks), or at
 //! its exit. A batch waits only for readers pinned at its collection, and
 //! the engine pins for one lookup or one write, never around a user's
 //! callback, so a batch that waits is freed by the next collection: at most
@@ -113,7 +113,7 @@ mod ptrs;
 mod recycle;
 pub use ptrs::{Atomic, Owned, Shared};
 
-/// Set (to anything but `0`) before a process builds its first cache, this
+/// Set (to anything but `0`) before the process first pins, this
 /// environment variable makes both sides use full fences instead of
 /// `membarrier`: for systems where the syscall misbehaves, and to test the
 /// fallback.
@@ -135,8 +135,8 @@ const COLLECT_BYTES: usize = 4 << 20;
 /// Sealed objects that make the sealing thread collect, at least: the
 /// threshold rises with what the heavy barrier costs (see
 /// [`collect_at_for`]). Small batches are freed while their memory is still
-/// in cache, which keeps a single-threaded insert's median where
-/// crossbeam-epoch had it (1024 cost 60 ns more).
+/// in the CPU's caches: a single writer's median write stays where
+/// crossbeam-epoch had it (a threshold of 1024 cost 60 ns more).
 const MIN_COLLECT: usize = if cfg!(clockwise_loom) { 1 } else { 128 };
 /// Emptied bags a domain keeps for sealing threads to reuse.
 const SPARE_BAGS: usize = 64;
@@ -158,7 +158,8 @@ pub(crate) fn collect_at_for(cost: std::time::Duration) -> usize {
 }
 
 /// One thread's announcement, on lines of its own (collectors read it),
-/// its bag of retired objects, its last-access note and its call counters.
+/// its bag of retired objects, and the cells and word its users keep in
+/// the lines the pin holds.
 struct Record {
     /// 0 while not pinned; while pinned, [`Hot::word`] as read at the pin
     /// (odd: [`PINNED`] is set).
@@ -173,22 +174,19 @@ struct Record {
     /// `records` lock when the record is not pinned (see the module docs);
     /// by whoever gives the record back, under that lock.
     bag: UnsafeCell<Bag>,
-    /// The address of what this thread's holder last looked up or wrote
-    /// (see [`Guard::last_access`]): only the holder reads and writes it,
-    /// `Relaxed`, and only ever compares it.
-    last: AtomicUsize,
-    /// Column `i` belongs to the [`CallCounter`] holding index `i`; only the
+    /// The holder's own word (see [`Guard::word`]): only the holder reads
+    /// and writes it, `Relaxed`.
+    word: AtomicUsize,
+    /// Cell `i` belongs to the [`Column`] holding index `i`; only the
     /// record's current holder writes it (`Relaxed` load + store), while
-    /// pinned. Never reset: a counter subtracts the column's sum at its
-    /// creation.
-    calls: [AtomicU64; CALL_COUNTERS],
+    /// pinned. Never reset: a column subtracts its sum at its creation.
+    cells: [AtomicU64; COLUMNS],
 }
 
-/// Call counters each record carries: caches with metrics count their gets
-/// here, in the line the pin already holds, while this many minus one are
-/// alive; later ones also count in their stripes (the last column is the
-/// scratch column, see [`CallCounter`]).
-pub(crate) const CALL_COUNTERS: usize = if cfg!(clockwise_loom) { 3 } else { 62 };
+/// Cells each record carries: this many minus one columns can be held at
+/// once; the last is the scratch column (see [`Column`]). A cell is 8 bytes
+/// of every record, so the records of 62 columns fill eight cache lines.
+pub(crate) const COLUMNS: usize = if cfg!(clockwise_loom) { 3 } else { 62 };
 
 /// A retired object and how to free it; `free` returns whether the
 /// object's destructor panicked (its memory is freed all the same).
@@ -205,8 +203,8 @@ struct Bag {
 }
 
 // SAFETY: a deferred object is only ever freed once, by whichever thread
-// collects it; objects retired through `Guard::defer_destroy` are entries and
-// tables of a `Cache`, whose keys and values are `Send + Sync + 'static`.
+// collects it; `Guard::defer_destroy` requires of its callers that what
+// they retire may be dropped on any thread (see its safety section).
 unsafe impl Send for Deferred {}
 
 /// Retired objects waiting for the readers pinned when they were collected.
@@ -235,7 +233,7 @@ struct Records {
     free: Vec<RecordPtr>,
     /// Whether `membarrier` was tried yet.
     probed: bool,
-    /// Bit `i` set: call-counter column `i` is held by a live [`CallCounter`].
+    /// Bit `i` set: column `i` is held by a live [`Column`].
     columns: u64,
 }
 
@@ -243,8 +241,8 @@ struct Sealed {
     bags: Vec<Vec<Deferred>>,
     /// Emptied bags of capacity [`BAG`], at most [`SPARE_BAGS`]: a sealing
     /// thread takes its next bag from here. A fresh 1 KiB bag is a large
-    /// request for glibc, which first consolidates its fast bins: that was
-    /// 1 % of a two-thread read-through, under the shard lock.
+    /// request for glibc, which first consolidates its fast bins, and the
+    /// sealing writer may hold its own locks meanwhile.
     spare: Vec<Vec<Deferred>>,
     objects: usize,
     bytes: usize,
@@ -324,8 +322,8 @@ impl Domain {
             state: AtomicU64::new(0),
             stealing: AtomicBool::new(false),
             bag: UnsafeCell::new(Bag::default()),
-            last: AtomicUsize::new(0),
-            calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            word: AtomicUsize::new(0),
+            cells: std::array::from_fn(|_| AtomicU64::new(0)),
         }))));
         records.all.push(r);
         r
@@ -641,7 +639,7 @@ pub(crate) fn release_thread_for_loom() {
     OWNER.with(Owner::release);
 }
 
-/// A pinned thread: entries loaded while it lives stay allocated.
+/// A pinned thread: objects loaded while it lives stay allocated.
 #[derive(Debug)]
 pub struct Guard {
     /// The thread's record; null only for [`unprotected`], which is a
@@ -654,7 +652,7 @@ pub struct Guard {
 fn enter(r: &Record, d: &Domain) {
     // Relaxed load: the word only makes this pinned state differ from the
     // thread's earlier ones and says which fence to use. The fence orders
-    // the store before the table reads that follow. Release, though no
+    // the store before the reads that follow. Release, though no
     // reader's own accesses need it: a collector that noted this record
     // pinned frees once it reads any other state there, and the state it
     // reads may be this pin, not the unpin before it (a stale `word` makes
@@ -672,7 +670,7 @@ fn enter(r: &Record, d: &Domain) {
 
 #[inline(always)]
 fn exit(r: &Record) {
-    // Release pairs with the collector's Acquire: every use of an entry in
+    // Release pairs with the collector's Acquire: every use of an object in
     // this pinned section happens-before a free decided on seeing it.
     r.state.store(0, Ordering::Release);
 }
@@ -741,7 +739,7 @@ impl Guard {
     /// was unlinked), retired only once, and allocated as an [`Owned`]; and
     /// it must be fine to drop on another thread at any later time (`T:
     /// Send + 'static` in effect: any thread's collection may free it, after
-    /// the cache that retired it is gone).
+    /// whatever retired it is gone).
     ///
     /// `bytes` is what the object holds, as far as the caller knows (its
     /// size, or what a weigher says of it): bags and collections are
@@ -819,7 +817,7 @@ impl Guard {
     fn record(&self) -> &Record {
         debug_assert!(
             !self.record.is_null(),
-            "the unprotected guard has no record to count or note in"
+            "the unprotected guard has no record for cells or a word"
         );
         // SAFETY: a pinned guard's record lives as long as the domain (the
         // unprotected guard is never used to look anything up or write: see
@@ -827,32 +825,31 @@ impl Guard {
         unsafe { &*self.record }
     }
 
-    /// What the thread last noted with [`note_access`](Self::note_access)
-    /// (0 if nothing since its record was created): an address, only to
-    /// compare.
+    /// The word this thread last stored with [`set_word`](Self::set_word)
+    /// in its record (0 if none since the record was created; a record
+    /// passed to another thread keeps it, so treat it as a hint).
     #[inline(always)]
-    pub fn last_access(&self) -> usize {
+    pub fn word(&self) -> usize {
         // Relaxed: only this thread, the record's holder, touches the field.
-        self.record().last.load(Ordering::Relaxed)
+        self.record().word.load(Ordering::Relaxed)
     }
 
-    /// Notes `address` as what this thread looked up or wrote last, in the
-    /// line its pin already holds.
+    /// Stores `word` in this thread's record, in the line its pin already
+    /// holds.
     #[inline(always)]
-    pub fn note_access(&self, address: usize) {
-        // Relaxed: as in `last_access`.
-        self.record().last.store(address, Ordering::Relaxed);
+    pub fn set_word(&self, word: usize) {
+        // Relaxed: as in `word`.
+        self.record().word.store(word, Ordering::Relaxed);
     }
 
-    /// Adds one call to `counter`'s column in this thread's record and
-    /// returns the column's new value there: a per-thread call number, which
-    /// also picks the sampled calls.
+    /// Adds one to this thread's cell of `column` and returns the cell's
+    /// new value: a per-thread running count.
     #[inline(always)]
-    pub fn count_call(&self, counter: &CallCounter) -> u64 {
-        // SAFETY: `column < CALL_COUNTERS` (`CallCounter::new`).
-        let cell = unsafe { self.record().calls.get_unchecked(counter.column) };
-        // Relaxed load + store: this thread holds the record, the column's
-        // only writer (see `Record::calls`).
+    pub fn bump(&self, column: &Column) -> u64 {
+        // SAFETY: `column.index < COLUMNS` (`Column::new`).
+        let cell = unsafe { self.record().cells.get_unchecked(column.index) };
+        // Relaxed load + store: this thread holds the record, the cell's
+        // only writer (see `Record::cells`).
         let n = cell.load(Ordering::Relaxed).wrapping_add(1);
         cell.store(n, Ordering::Relaxed);
         n
@@ -911,87 +908,88 @@ impl Drop for Guard {
     }
 }
 
-/// A column of call counters: one cell in every record, so each thread
-/// counts a cache's calls in the line its pin already holds.
+/// A column of per-thread cells: one cell in every record, so each thread
+/// adds to its own cell in the line its pin already holds ([`Guard::bump`]),
+/// and [`sum`](Self::sum) adds them all up.
 ///
-/// When every column is taken, a counter gets the scratch column, which
-/// all such counters share and nobody reads: counting there costs a `get`
-/// exactly what counting in its own column does (no branch on which), and
-/// [`counted`](Self::counted) tells the owner to count elsewhere.
+/// When every column is taken, `new` hands out the scratch column, which
+/// all such holders share and nobody reads: bumping it costs exactly what
+/// bumping an own column does (the caller needs no branch on which), and
+/// [`exclusive`](Self::exclusive) tells the holder to keep its own count.
 #[derive(Debug)]
-pub struct CallCounter {
-    column: usize,
-    /// The column's sum when this counter took it (cells are never reset).
+pub struct Column {
+    index: usize,
+    /// The column's sum when this holder took it (cells are never reset).
     baseline: u64,
 }
 
-/// The last column: written by counters that found no free one, never read.
-const SCRATCH: usize = CALL_COUNTERS - 1;
+/// The last column: bumped by holders that found no free one, never read.
+const SCRATCH: usize = COLUMNS - 1;
 
-impl CallCounter {
-    /// A free column, or the scratch column if all
-    /// [`CALL_COUNTERS`]` - 1` are taken.
-    // Not `Default`: making one claims a column of every thread's record.
+impl Column {
+    /// A free column, or the scratch column if all [`COLUMNS`]` - 1` are
+    /// taken.
+    // Not `Default`: making one claims a cell of every thread's record.
     #[allow(clippy::new_without_default)]
-    pub fn new() -> CallCounter {
+    pub fn new() -> Column {
         const ALL: u64 = u64::MAX >> (64 - SCRATCH);
         let mut records = lock(&domain().records);
         let free = !records.columns & ALL;
         if free == 0 {
-            return CallCounter {
-                column: SCRATCH,
+            return Column {
+                index: SCRATCH,
                 baseline: 0,
             };
         }
-        let column = free.trailing_zeros() as usize;
-        records.columns |= 1 << column;
-        // Every count of the column's previous holder happens-before this
-        // read: its calls happen-before its drop (the cache's last handle
-        // went away), which gave the column back under this lock.
-        let baseline = column_sum(&records, column);
-        CallCounter { column, baseline }
+        let index = free.trailing_zeros() as usize;
+        records.columns |= 1 << index;
+        // Every bump by the column's previous holder happens-before this
+        // read: its bumps happen-before its drop, which gave the column
+        // back under this lock.
+        let baseline = column_sum(&records, index);
+        Column { index, baseline }
     }
 
-    /// False for a counter on the scratch column: its counts are lost.
-    pub fn counted(&self) -> bool {
-        self.column != SCRATCH
+    /// False for the scratch column: what is bumped there is lost.
+    pub fn exclusive(&self) -> bool {
+        self.index != SCRATCH
     }
 
-    /// Calls counted so far, on every thread (0 on the scratch column).
-    /// Like a striped counter's sum: between the true totals at the call's
-    /// start and end while threads count, exact once they have stopped.
+    /// The bumps so far, on every thread (0 on the scratch column). Like a
+    /// striped counter's sum: between the true totals at the call's start
+    /// and end while threads bump, exact once they have stopped.
     pub fn sum(&self) -> u64 {
-        if !self.counted() {
+        if !self.exclusive() {
             return 0;
         }
-        column_sum(&lock(&domain().records), self.column).wrapping_sub(self.baseline)
+        column_sum(&lock(&domain().records), self.index).wrapping_sub(self.baseline)
     }
 }
 
-impl Drop for CallCounter {
+impl Drop for Column {
     fn drop(&mut self) {
-        if self.counted() {
-            lock(&domain().records).columns &= !(1 << self.column);
+        if self.exclusive() {
+            lock(&domain().records).columns &= !(1 << self.index);
         }
     }
 }
 
-fn column_sum(records: &Records, column: usize) -> u64 {
+fn column_sum(records: &Records, index: usize) -> u64 {
     records.all.iter().fold(0, |sum, r| {
         // Relaxed: each cell only grows and is read once; a record handed
         // to another thread passed through the `records` lock.
-        sum.wrapping_add(r.get().calls[column].load(Ordering::Relaxed))
+        sum.wrapping_add(r.get().cells[index].load(Ordering::Relaxed))
     })
 }
 
-/// A guard for code that owns everything it touches (a shard being
+/// A guard for code that owns everything it touches (a structure being
 /// dropped): loads are unprotected and `defer_destroy` frees at once.
 ///
 /// # Safety
 ///
 /// No other thread may be able to reach the objects used through it, and
 /// it must not be used to look anything up or write anything (it has no
-/// record: it counts no calls and notes no accesses).
+/// record: it has no cells and no word).
 pub(crate) unsafe fn unprotected() -> &'static Guard {
     struct Unprotected(Guard);
     // SAFETY: the unprotected guard holds no record and no thread state.

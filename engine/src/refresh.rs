@@ -10,7 +10,7 @@
 //! insert, `invalidate` or `invalidate_all` meanwhile supersedes it like any
 //! other load.
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Reloader};
 use crate::flight::{Leader, Outcome, Role};
 use crate::metrics::Counter;
 use std::any::TypeId;
@@ -18,24 +18,11 @@ use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-/// Runs reload tasks: the user's executor.
-pub(crate) type Executor = Arc<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
-
-/// The reload function: `None` means the reload failed.
-type Reload<K, V> = Arc<dyn Fn(&K) -> Option<V> + Send + Sync>;
-
 /// The flight kind of reloads.
 struct RefreshKind;
 
-/// The builder-level reload function, and how to start one.
-pub(crate) struct Reloader<K, V, S> {
-    reload: Reload<K, V>,
-    /// `start::<K, V, S>`, instantiated where the `'static` bounds that
-    /// moving a reload to another thread needs are known to hold.
-    start: fn(&Cache<K, V, S>, Leader<K, V>),
-}
-
 impl<K, V, S> Reloader<K, V, S> {
+    /// `reload`, started by `start::<K, V, S>`.
     pub(crate) fn new(reload: impl Fn(&K) -> Option<V> + Send + Sync + 'static) -> Self
     where
         K: Eq + Hash + Clone + Send + Sync + 'static,

@@ -505,7 +505,7 @@ impl<K, V> Shard<K, V> {
             Written::Inserted
         };
         // This thread's next read of the key repeats this access.
-        guard.note_access(fresh as *const Entry<K, V> as usize);
+        fresh.note_access(guard);
         self.drain_host(state, &mut host, guard, out);
         if expires_at != crate::entry::NEVER {
             state.expiring = true;

@@ -12,7 +12,7 @@
 //! Build with `RUSTFLAGS="--cfg clockwise_loom"`.
 #![cfg(clockwise_loom)]
 
-use clockwise::reclaim_for_loom::{pin, Atomic, CallCounter, Owned, Shared};
+use clockwise::reclaim_for_loom::{pin, Atomic, Column, Owned, Shared};
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -140,14 +140,14 @@ fn two_readers_and_a_replacing_writer() {
 #[test]
 fn call_counts_survive_record_hand_over() {
     loom::model(|| {
-        let counter = Arc::new(CallCounter::new());
-        assert!(counter.counted(), "a free column");
+        let counter = Arc::new(Column::new());
+        assert!(counter.exclusive(), "a free column");
         let first = {
             let counter = Arc::clone(&counter);
             spawn(move || {
                 let guard = pin();
-                guard.count_call(&counter);
-                guard.count_call(&counter)
+                guard.bump(&counter);
+                guard.bump(&counter)
             })
         };
         let during = counter.sum();
@@ -157,7 +157,7 @@ fn call_counts_survive_record_hand_over() {
         // (the main thread holds none) and goes on from its count.
         let second = {
             let counter = Arc::clone(&counter);
-            spawn(move || pin().count_call(&counter))
+            spawn(move || pin().bump(&counter))
         };
         assert_eq!(second.join().unwrap(), 3, "the record's count carried over");
         assert_eq!(counter.sum(), 3);

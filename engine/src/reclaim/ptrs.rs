@@ -2,8 +2,8 @@
 //! loaded from an [`Atomic`] from outliving the pin that protects it.
 //!
 //! The shapes follow crossbeam-epoch's `Atomic`/`Shared`/`Owned`, reduced
-//! to what the engine uses: no tag bits, no compare-and-swap (the only
-//! writer of a slot holds the shard lock).
+//! to what single-writer structures need: no tag bits, no compare-and-swap
+//! (a slot's writers are serialized by its owner, under a lock).
 
 use super::Guard;
 use crate::sync::{AtomicPtr, Ordering};

@@ -2,7 +2,7 @@
 //! allocations of the same layout.
 //!
 //! A collection frees objects in batches of a hundred or more, while a
-//! writer allocates one entry per insert. Handed straight back to the
+//! writer typically allocates one object per write. Handed straight back to the
 //! allocator, a batch overflows glibc's per-thread cache (7 blocks per size)
 //! and most frees and the mallocs after them take its slower paths. Here a
 //! freed object is dropped in place and its block kept in a small
@@ -46,7 +46,7 @@ const BIN_BYTES: usize = 64 << 10;
 const MAX_BLOCK: usize = 1 << 10;
 /// Blocks moved between a bin and the depot at once.
 const MAGAZINE: usize = 64;
-/// Magazines the depot keeps per layout: 256 KiB of 64-byte entries.
+/// Magazines the depot keeps per layout: 256 KiB of 64-byte blocks.
 const DEPOT_MAGAZINES: usize = 64;
 
 /// Empty blocks of one layout, on their way between threads.
