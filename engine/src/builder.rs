@@ -36,7 +36,6 @@ pub struct CacheBuilder<K, V, S = ahash::RandomState> {
     pub(crate) listener: Option<Listener<K, V>>,
     pub(crate) clock: Option<clockwise_stats::Clock>,
     pub(crate) hasher: S,
-    #[cfg(not(clockwise_loom))]
     pub(crate) registry: Option<clockwise_stats::Registry>,
     pub(crate) loading: Loading,
     pub(crate) reloader: Option<Reloader<K, V, S>>,
@@ -88,7 +87,6 @@ impl<K, V> CacheBuilder<K, V> {
             listener: None,
             clock: None,
             hasher: ahash::RandomState::new(),
-            #[cfg(not(clockwise_loom))]
             registry: None,
             loading: Loading::default(),
             reloader: None,
@@ -183,7 +181,6 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// let text = clockwise_stats::export::prometheus::render(&registry.gather());
     /// assert!(text.contains("clockwise_cache_requests_total{cache=\"users\",result=\"hit\"} 1"));
     /// ```
-    #[cfg(not(clockwise_loom))]
     pub fn registry(mut self, registry: &clockwise_stats::Registry) -> Self {
         self.registry = Some(registry.clone());
         self
@@ -328,7 +325,6 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             listener: self.listener,
             clock: self.clock,
             hasher,
-            #[cfg(not(clockwise_loom))]
             registry: self.registry,
             loading: self.loading,
             // Its start function is typed by the old hasher.
@@ -358,7 +354,6 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     }
 
     /// Checks the configuration and builds the cache.
-    #[cfg_attr(clockwise_loom, allow(unused_mut))]
     pub fn try_build(mut self) -> Result<Cache<K, V, S>, ConfigError>
     where
         K: Eq + std::hash::Hash + Send + Sync + 'static,
@@ -401,10 +396,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         if self.reloader.is_some() && l.refresh_after.is_none() {
             return Err(ConfigError::Refresh("reloader needs refresh_after"));
         }
-        #[cfg(not(clockwise_loom))]
         let registry = self.registry.take();
-        #[cfg(clockwise_loom)]
-        let registry = None;
         Cache::new(self.settings(), |stats, name| {
             register(registry, stats, name, false)
         })
@@ -428,10 +420,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self.max_capacity = Some(self.max_capacity.unwrap_or(DEFAULT_CAPACITY));
         self.shards = self.shards.map(|n| n.clamp(1, 65_536));
         self.sample_every = self.sample_every.map(|n| n.max(1));
-        #[cfg(not(clockwise_loom))]
         let registry = self.registry.take();
-        #[cfg(clockwise_loom)]
-        let registry = None;
         let built = Cache::new(self.settings(), |stats, name| {
             register(registry, stats, name, true)
         });
@@ -439,21 +428,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     }
 }
 
-/// Loom builds have no registry.
-#[cfg(clockwise_loom)]
-fn register(
-    _registry: Option<()>,
-    _stats: &Arc<CacheStats>,
-    name: &str,
-    _lenient: bool,
-) -> Result<Registered, ConfigError> {
-    Ok(Registered::unlisted(name))
-}
-
 /// Lists `stats` in `registry` (if any) as `name`. Strict (`try_build`):
 /// the registry's refusal is the error. Lenient (`build`): the name is made
 /// acceptable and, while taken, suffixed `-2`, `-3`, …
-#[cfg(not(clockwise_loom))]
 fn register(
     registry: Option<clockwise_stats::Registry>,
     stats: &Arc<CacheStats>,
@@ -487,7 +464,6 @@ fn register(
 
 /// `name` changed as little as possible to pass
 /// [`clockwise_stats::validate_source_name`].
-#[cfg(not(clockwise_loom))]
 fn acceptable_name(name: &str) -> String {
     let mut out: String = name
         .chars()

@@ -9,7 +9,7 @@ use crate::entry::{Entry, NEVER};
 use crate::flight::{Flights, Leader};
 use crate::metrics::{Counter, Metrics};
 use crate::reclaim::Guard;
-use crate::shard::{Removed, Shard, Written};
+use crate::shard::{Shard, Unlinked, Written};
 use crate::sync::{AtomicBool, Ordering};
 use clockwise_stats::{Snapshot, ThreadSlot};
 use std::borrow::Borrow;
@@ -75,7 +75,6 @@ pub(crate) struct Inner<K, V, S> {
     pub(crate) reloader: Option<Reloader<K, V, S>>,
     pub(crate) refresh_executor: Option<Executor>,
     /// Keeps `stats` listed in the registry given to the builder.
-    #[cfg(not(clockwise_loom))]
     _registration: Option<clockwise_stats::Registration>,
 }
 
@@ -166,7 +165,7 @@ fn off_path_timed(m: &Metrics) -> bool {
 
 /// Counts each removal and tells `listener` of it, a panic in the listener
 /// caught and counted. Called with no lock held and not pinned.
-fn tell<K, V>(listener: &Listener<K, V>, metrics: Option<&Metrics>, removed: &Removed<K, V>) {
+fn tell<K, V>(listener: &Listener<K, V>, metrics: Option<&Metrics>, removed: &Unlinked<K, V>) {
     for (entry, cause) in removed.iter() {
         if let Some(m) = metrics {
             m.counters.add(Counter::from(cause) as usize, 1);
@@ -231,7 +230,6 @@ where
             clock.clone(),
             origin,
         ));
-        #[cfg_attr(clockwise_loom, allow(unused_variables))]
         let Registered { name, registration } = register(&stats, &b.name)?;
         let negative = b.loading.negative_ttl.map(|ttl| {
             let settings = Settings {
@@ -275,7 +273,6 @@ where
                 loading: b.loading,
                 reloader: b.reloader,
                 refresh_executor: b.refresh_executor,
-                #[cfg(not(clockwise_loom))]
                 _registration: registration,
             }),
         })
@@ -476,7 +473,7 @@ where
     #[cold]
     #[inline(never)]
     fn expired(&self, shard: &Shard<K, V>, entry: &Entry<K, V>, now: u64, guard: &Guard) {
-        let mut removed = Removed::new();
+        let mut removed = Unlinked::new();
         shard.remove_expired(entry, now, guard, &mut removed);
         if removed.is_empty() {
             return;
@@ -554,7 +551,7 @@ where
         // The weigher is the user's code: run it before pinning.
         let weight = self.weigh(&key, &value);
         let guard = crate::reclaim::pin();
-        let mut removed = Removed::new();
+        let mut removed = Unlinked::new();
         let hash = self.hash(&key);
         let shard = self.shard_index(hash);
         if self.inner.flights.running(shard) {
@@ -590,7 +587,7 @@ where
         weight: u32,
         ttl: Option<Duration>,
         guard: &Guard,
-        removed: &mut Removed<K, V>,
+        removed: &mut Unlinked<K, V>,
     ) {
         if let Some(negative) = &self.inner.negative {
             negative.remove(&key);
@@ -651,7 +648,7 @@ where
     {
         let hash = self.hash(key);
         let guard = crate::reclaim::pin();
-        let mut removed = Removed::new();
+        let mut removed = Unlinked::new();
         let shard = self.shard(hash);
         let found = self
             .inner
@@ -691,7 +688,7 @@ where
         let now = self.now_if_timed();
         for (i, shard) in self.inner.shards.iter().enumerate() {
             let guard = crate::reclaim::pin();
-            let mut removed = Removed::new();
+            let mut removed = Unlinked::new();
             self.inner
                 .flights
                 .invalidate_shard(i, || shard.retain(None, now, &guard, &mut removed));
@@ -710,7 +707,7 @@ where
         let now = self.now_if_timed();
         for shard in self.inner.shards.iter() {
             let guard = crate::reclaim::pin();
-            let mut removed = Removed::new();
+            let mut removed = Unlinked::new();
             shard.retain(Some(&mut keep), now, &guard, &mut removed);
             self.report(removed, guard);
         }
@@ -721,7 +718,7 @@ where
     /// before the listener runs, so a slow listener holds back no thread's
     /// reclamation (the entries stay valid meanwhile: `removed` owns them).
     #[inline]
-    pub(crate) fn report(&self, mut removed: Removed<K, V>, guard: Guard) {
+    pub(crate) fn report(&self, mut removed: Unlinked<K, V>, guard: Guard) {
         if removed.is_empty() {
             return;
         }
@@ -735,7 +732,7 @@ where
 
     /// Counts `removed`'s entries and retires them under `guard`.
     #[inline]
-    fn retire_counted(&self, removed: &mut Removed<K, V>, guard: &Guard) {
+    fn retire_counted(&self, removed: &mut Unlinked<K, V>, guard: &Guard) {
         match &self.inner.stats.metrics {
             Some(m) => removed.retire_each(guard, |cause| {
                 m.counters.add(Counter::from(cause) as usize, 1);
@@ -748,9 +745,9 @@ where
     /// they are retired.
     pub(crate) fn report_then<R>(
         &self,
-        mut removed: Removed<K, V>,
+        mut removed: Unlinked<K, V>,
         guard: Guard,
-        then: impl FnOnce(&Removed<K, V>) -> R,
+        then: impl FnOnce(&Unlinked<K, V>) -> R,
     ) -> R {
         let metrics = self.inner.stats.metrics.as_ref();
         let guard = match &self.inner.listener {
@@ -802,11 +799,12 @@ where
         &self.inner.name
     }
 
-    /// Checks every internal invariant of every shard; panics with what is
-    /// broken. For tests and fuzzing only.
-    #[cfg(any(test, fuzzing, clockwise_loom))]
-    pub fn validate(&self) {
-        self.inner.shards.iter().for_each(Shard::validate);
+    crate::sync::checking! {
+        /// Checks every internal invariant of every shard; panics with what
+        /// is broken. For tests and fuzzing only (`cfg(fuzzing)`).
+        pub fn validate(&self) {
+            self.inner.shards.iter().for_each(Shard::validate);
+        }
     }
 
     /// Every metric, merged now. Counters: `get`, `hit`, `miss_absent`,

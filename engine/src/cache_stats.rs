@@ -62,7 +62,6 @@ impl CacheStats {
     }
 }
 
-#[cfg(not(clockwise_loom))]
 impl clockwise_stats::Source for CacheStats {
     fn snapshot(&self) -> Snapshot {
         CacheStats::snapshot(self)

@@ -16,7 +16,7 @@
 //!   (`cold_queue`) is in clock order, and its front is the hand: the
 //!   simulator's hand walks over the hot pages and ghosts in between, ours
 //!   does not. A page removed from the middle of the queue stays there,
-//!   `Dropped`, until it reaches the front or the queue is compacted.
+//!   a tombstone, until it reaches the front or the queue is compacted.
 //! - `hand_hot` may rest on any page. It turns unreferenced hot pages cold
 //!   and moves referenced ones to the head with their bit cleared.
 //! - `hand_test` may rest on any page. The hot hand pushes it: whenever the
@@ -85,7 +85,7 @@
 //!
 //! Each hand step either clears a reference bit, changes a page's status,
 //! moves a page or removes one. The cold hand steps only from one resident
-//! cold page to the next (taking `Dropped` pages off the queue's front on
+//! cold page to the next (taking tombstones off the queue's front on
 //! the way, each once), and each of its steps evicts, promotes or moves the
 //! page it examines. The hot hand passes a referenced hot page once per lap
 //! (clearing its bit), so it demotes a page within two laps; it and the
@@ -100,8 +100,9 @@
 
 mod ghosts;
 mod ring;
-#[cfg(any(test, fuzzing, clockwise_loom))]
-mod validate;
+crate::sync::checking! {
+    mod validate;
+}
 
 use ghosts::Ghosts;
 use ring::Ring;
@@ -117,7 +118,7 @@ const INDEX: u32 = (1 << INDEX_BITS) - 1;
 const NIL: u32 = INDEX;
 
 /// Node indices are 29-bit and [`NIL`] is none of them: a shard keeps at
-/// most this many nodes. Its pages, ghosts and `Dropped` pages number at
+/// most this many nodes. Its pages, ghosts and tombstones number at
 /// most three times its capacity plus 33, so only a shard of over 178
 /// million pages of weight 1 gets here; there, [`ClockPro::insert`] frees a
 /// node before taking one (see `free_a_node`), so an index never wraps.
@@ -132,7 +133,7 @@ fn short(hash: u64) -> u64 {
 
 /// Why the policy removed a resident page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Removal {
+pub(crate) enum EvictionCause {
     /// Evicted to make room.
     Capacity,
     /// Found expired by the cold hand.
@@ -151,7 +152,7 @@ pub(crate) trait Host<T> {
     fn expired(&mut self, page: &T) -> bool;
     /// The policy has dropped a resident page, whose hash was `hash` and
     /// weight `weight`.
-    fn removed(&mut self, page: T, hash: u64, weight: u64, why: Removal);
+    fn removed(&mut self, page: T, hash: u64, weight: u64, why: EvictionCause);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,7 +165,7 @@ enum Status {
     /// Removed while cold, neither the oldest nor the newest cold page: off
     /// the clock, but still named in the cold queue, which drops it (and
     /// puts it on the free list) when it reaches the front or is compacted.
-    Dropped = 4,
+    Tombstone = 4,
     /// On the free list.
     Free = 5,
 }
@@ -182,7 +183,7 @@ impl Status {
             1 => Status::Cold,
             2 => Status::ColdInTest,
             3 => Status::Ghost,
-            4 => Status::Dropped,
+            4 => Status::Tombstone,
             _ => Status::Free,
         }
     }
@@ -258,10 +259,10 @@ pub(crate) struct ClockPro<T> {
     hand_hot: u32,
     hand_test: u32,
     /// The resident cold pages in their order on the clock, oldest first,
-    /// plus `Dropped` pages; never a `Dropped` page at the front. The cold
+    /// plus tombstones; never a tombstone at the front. The cold
     /// hand rests on the front (see [`hand_cold`](Self::hand_cold)).
     cold_queue: Ring,
-    /// `Dropped` pages in `cold_queue`.
+    /// tombstones in `cold_queue`.
     dropped: u64,
     capacity: u64,
     min_cold: u64,
@@ -334,15 +335,15 @@ impl<T> ClockPro<T> {
         }
     }
 
-    #[cfg(any(test, fuzzing, clockwise_loom))]
-    pub(crate) fn capacity(&self) -> u64 {
-        self.capacity
-    }
+    crate::sync::checking! {
+        pub(crate) fn capacity(&self) -> u64 {
+            self.capacity
+        }
 
-    /// Resident weight.
-    #[cfg(any(test, fuzzing, clockwise_loom))]
-    pub(crate) fn weight(&self) -> u64 {
-        self.hot + self.cold
+        /// Resident weight.
+        pub(crate) fn weight(&self) -> u64 {
+            self.hot + self.cold
+        }
     }
 
     pub(crate) fn sizes(&self) -> Sizes {
@@ -413,7 +414,7 @@ impl<T> ClockPro<T> {
             Status::Cold | Status::ColdInTest => {
                 self.cold -= w;
                 self.cold_count -= 1;
-                if !status.resident_cold() && status != Status::Dropped {
+                if !status.resident_cold() && status != Status::Tombstone {
                     self.cold_queue_take(n);
                 }
             }
@@ -422,7 +423,7 @@ impl<T> ClockPro<T> {
                 // The index may name a newer ghost of this hash instead.
                 self.ghosts.remove(hash, n);
             }
-            Status::Dropped | Status::Free => {}
+            Status::Tombstone | Status::Free => {}
         }
         let mut displaced = None;
         match status {
@@ -445,7 +446,7 @@ impl<T> ClockPro<T> {
                 let nodes = &self.nodes;
                 displaced = self.ghosts.insert(hash, n, |g| nodes[g as usize].hash());
             }
-            Status::Dropped | Status::Free => {}
+            Status::Tombstone | Status::Free => {}
         }
         self.nodes[n as usize].set_status(status);
         displaced
@@ -489,7 +490,7 @@ impl<T> ClockPro<T> {
                 return;
             }
             while let Some(f) = self.cold_queue.front() {
-                if self.status(f) != Status::Dropped {
+                if self.status(f) != Status::Tombstone {
                     break;
                 }
                 self.cold_queue.pop_front();
@@ -501,14 +502,14 @@ impl<T> ClockPro<T> {
         }
     }
 
-    /// Puts a `Dropped` page that has left the cold queue on the free list.
+    /// Puts a tombstone that has left the cold queue on the free list.
     fn release_dropped(&mut self, n: u32) {
         self.nodes[n as usize].set_status(Status::Free);
         self.free.push(n);
         self.dropped -= 1;
     }
 
-    /// Takes the `Dropped` pages out of the cold queue once they outnumber
+    /// Takes the tombstones out of the cold queue once they outnumber
     /// the cold pages (plus slack), so the queue and the nodes it holds stay
     /// within twice the cold pages and each drop costs `O(1)` amortised.
     fn compact_cold_queue(&mut self) {
@@ -517,12 +518,12 @@ impl<T> ClockPro<T> {
         }
     }
 
-    /// Takes every `Dropped` page out of the cold queue and frees its node.
+    /// Takes every tombstone out of the cold queue and frees its node.
     fn drain_dropped(&mut self) {
         let (nodes, free) = (&mut self.nodes, &mut self.free);
         self.cold_queue.retain(|n| {
             let node = &mut nodes[n as usize];
-            if node.status() != Status::Dropped {
+            if node.status() != Status::Tombstone {
                 return true;
             }
             node.set_status(Status::Free);
@@ -573,7 +574,7 @@ impl<T> ClockPro<T> {
         let page = self.nodes[n as usize].page.take();
         let queue = &self.cold_queue;
         if self.status(n).resident_cold() && queue.front() != Some(n) && queue.back() != Some(n) {
-            self.set_status(n, Status::Dropped);
+            self.set_status(n, Status::Tombstone);
             self.dropped += 1;
             self.compact_cold_queue();
         } else {
@@ -685,7 +686,7 @@ impl<T> ClockPro<T> {
         let class = match self.status(n) {
             Status::Hot => &mut self.hot,
             Status::Cold | Status::ColdInTest => &mut self.cold,
-            Status::Ghost | Status::Dropped | Status::Free => {
+            Status::Ghost | Status::Tombstone | Status::Free => {
                 unreachable!("only resident pages are replaced")
             }
         };
@@ -753,7 +754,7 @@ impl<T> ClockPro<T> {
             if host.expired(page) {
                 let (hash, weight) = (self.node(c).hash(), self.weight_of(c));
                 let page = self.discard(c).expect("resident");
-                host.removed(page, hash, weight, Removal::Expired);
+                host.removed(page, hash, weight, EvictionCause::Expired);
                 return true;
             }
             let in_test = self.status(c) == Status::ColdInTest;
@@ -775,10 +776,10 @@ impl<T> ClockPro<T> {
                 // Two keys with one hash: the older ghost gives way.
                 self.discard(older);
             }
-            host.removed(page, hash, weight, Removal::Capacity);
+            host.removed(page, hash, weight, EvictionCause::Capacity);
         } else {
             let page = self.discard(c).expect("resident");
-            host.removed(page, hash, weight, Removal::Capacity);
+            host.removed(page, hash, weight, EvictionCause::Capacity);
         }
         self.trim_ghosts(host);
     }
@@ -910,7 +911,7 @@ impl<T> ClockPro<T> {
     }
 
     /// Every node index is taken (see [`MAX_NODES`]): frees one for the page
-    /// being inserted. `Dropped` pages go first (they hold nodes and
+    /// being inserted. tombstones go first (they hold nodes and
     /// nothing else), then the next ghost, as if its test period ended;
     /// with neither, the cold hand evicts a page, and a ghost it leaves
     /// goes next.

@@ -59,7 +59,6 @@ pub enum ConfigError {
     Refresh(&'static str),
     /// The registry refused the cache's name (empty, a control character,
     /// over 128 bytes, or already used by a live cache).
-    #[cfg(not(clockwise_loom))]
     Registry(clockwise_stats::RegistryError),
 }
 
@@ -73,7 +72,6 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroSampleEvery => f.write_str("latency_sample_every must be at least 1"),
             ConfigError::ZeroDuration(what) => write!(f, "{what} must be longer than zero"),
             ConfigError::Refresh(what) => f.write_str(what),
-            #[cfg(not(clockwise_loom))]
             ConfigError::Registry(e) => write!(f, "cannot register the cache: {e}"),
         }
     }
@@ -93,14 +91,8 @@ pub(crate) struct Loading {
 /// listed.
 pub(crate) struct Registered {
     pub(crate) name: String,
-    #[cfg_attr(clockwise_loom, allow(dead_code))]
-    pub(crate) registration: Option<Registration>,
+    pub(crate) registration: Option<clockwise_stats::Registration>,
 }
-
-#[cfg(not(clockwise_loom))]
-type Registration = clockwise_stats::Registration;
-#[cfg(clockwise_loom)]
-type Registration = ();
 
 impl Registered {
     /// Not in any registry.

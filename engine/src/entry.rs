@@ -40,8 +40,7 @@ pub(crate) struct Entry<K, V> {
     pub(crate) written_at: u64,
     /// Checked by `validate`; the policy keeps its own copy, so release
     /// builds leave it out (which pays for `written_at`).
-    #[cfg(any(test, fuzzing, clockwise_loom))]
-    pub(crate) weight: u32,
+    pub(crate) weight: crate::sync::Checked<u32>,
 }
 
 /// Forgets the calling thread's last noted access: the next read of any
@@ -52,20 +51,13 @@ pub(crate) fn forget_access(guard: &Guard) {
 }
 
 impl<K, V> Entry<K, V> {
-    pub(crate) fn new(
-        key: K,
-        value: V,
-        expires_at: u64,
-        written_at: u64,
-        #[cfg_attr(not(any(test, fuzzing, clockwise_loom)), allow(unused_variables))] weight: u32,
-    ) -> Self {
+    pub(crate) fn new(key: K, value: V, expires_at: u64, written_at: u64, weight: u32) -> Self {
         Entry {
             key,
             value,
             expires_at,
             written_at,
-            #[cfg(any(test, fuzzing, clockwise_loom))]
-            weight,
+            weight: crate::sync::Checked::new(weight),
             referenced: AtomicBool::new(false),
             node: AtomicU32::new(u32::MAX),
         }

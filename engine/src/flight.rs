@@ -181,15 +181,9 @@ pub(crate) enum Role<K, V> {
     Recursive,
 }
 
-#[cfg(not(clockwise_loom))]
-std::thread_local! {
+crate::sync::thread_locals! {
     /// Flights (by address) whose loader runs on this thread right now,
     /// innermost last.
-    static RUNNING: crate::sync::RefCell<Vec<usize>> = const { crate::sync::RefCell::new(Vec::new()) };
-}
-
-#[cfg(clockwise_loom)]
-loom::thread_local! {
     static RUNNING: crate::sync::RefCell<Vec<usize>> = crate::sync::RefCell::new(Vec::new());
 }
 

@@ -376,7 +376,7 @@ where
         };
         let weight = found.as_ref().map_or(1, |v| self.weigh(&key, v));
         let guard = crate::reclaim::pin();
-        let mut removed = crate::shard::Removed::new();
+        let mut removed = crate::shard::Unlinked::new();
         leader.finish(outcome, |invalidated| {
             if invalidated {
                 return;

@@ -103,7 +103,7 @@
 
 use crate::sync::{
     compiler_fence, fence, lock, try_lock, AtomicBool, AtomicU64, AtomicUsize, Cell, Mutex,
-    Ordering, RefCell, UnsafeCell,
+    Ordering, RefCell, UnsafeCell, LOOM,
 };
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
@@ -120,13 +120,13 @@ pub use ptrs::{Atomic, Owned, Shared};
 pub(crate) const NO_MEMBARRIER: &str = "CLOCKWISE_NO_MEMBARRIER";
 
 /// Objects a thread retires before it seals its bag.
-const BAG: usize = if cfg!(clockwise_loom) { 2 } else { 64 };
+const BAG: usize = if LOOM { 2 } else { 64 };
 /// Bytes (as the retiring code states them) that seal a bag before it holds
 /// [`BAG`] objects: large values must not wait 64 at a time per thread.
 /// Under loom a model picks: an object stated at 16 bytes or more seals its
 /// bag at once (and, with [`MIN_COLLECT`] at 1, collects at the unpin); a
 /// smaller one stays in the bag, for a steal to find.
-const BAG_BYTES: usize = if cfg!(clockwise_loom) { 16 } else { 64 << 10 };
+const BAG_BYTES: usize = if LOOM { 16 } else { 64 << 10 };
 /// Sealed bytes that make the sealing thread collect, whatever the object
 /// count: with values of a megabyte, [`MAX_COLLECT`] objects would be 8 GB.
 /// At 4 MiB a collection (one heavy barrier, ~10 µs with another thread
@@ -137,11 +137,11 @@ const COLLECT_BYTES: usize = 4 << 20;
 /// [`collect_at_for`]). Small batches are freed while their memory is still
 /// in the CPU's caches: a single writer's median write stays where
 /// crossbeam-epoch had it (a threshold of 1024 cost 60 ns more).
-const MIN_COLLECT: usize = if cfg!(clockwise_loom) { 1 } else { 128 };
+const MIN_COLLECT: usize = if LOOM { 1 } else { 128 };
 /// Emptied bags a domain keeps for sealing threads to reuse.
 const SPARE_BAGS: usize = 64;
 /// At most this many sealed objects wait for a collection.
-const MAX_COLLECT: usize = if cfg!(clockwise_loom) { 1 } else { 8192 };
+const MAX_COLLECT: usize = if LOOM { 1 } else { 8192 };
 /// The barrier's cost per collected object the threshold aims at.
 const BARRIER_NS_PER_OBJECT: u128 = 8;
 
@@ -186,7 +186,7 @@ struct Record {
 /// Cells each record carries: this many minus one columns can be held at
 /// once; the last is the scratch column (see [`Column`]). A cell is 8 bytes
 /// of every record, so the records of 62 columns fill eight cache lines.
-pub(crate) const COLUMNS: usize = if cfg!(clockwise_loom) { 3 } else { 62 };
+pub(crate) const COLUMNS: usize = if LOOM { 3 } else { 62 };
 
 /// A retired object and how to free it; `free` returns whether the
 /// object's destructor panicked (its memory is freed all the same).
@@ -538,16 +538,9 @@ impl Domain {
     }
 }
 
-#[cfg(not(clockwise_loom))]
 fn domain() -> &'static Domain {
-    static DOMAIN: Domain = new_domain!();
-    &DOMAIN
-}
-
-#[cfg(clockwise_loom)]
-fn domain() -> &'static Domain {
-    loom::lazy_static! {
-        static ref DOMAIN: Domain = new_domain!();
+    crate::sync::global! {
+        static DOMAIN: Domain = new_domain!();
     }
     &DOMAIN
 }
@@ -612,19 +605,7 @@ impl Drop for Owner {
     }
 }
 
-#[cfg(not(clockwise_loom))]
-std::thread_local! {
-    static FAST: Fast = const {
-        Fast {
-            record: Cell::new(ptr::null()),
-            nest: Cell::new(UNREGISTERED),
-        }
-    };
-    static OWNER: Owner = const { Owner { later: RefCell::new(Vec::new()) } };
-}
-
-#[cfg(clockwise_loom)]
-loom::thread_local! {
+crate::sync::thread_locals! {
     static FAST: Fast = Fast {
         record: Cell::new(ptr::null()),
         nest: Cell::new(UNREGISTERED),
@@ -1058,8 +1039,12 @@ pub(crate) fn record_count() -> usize {
 /// The heavy side of the asymmetric fence.
 mod barrier {
     /// Registers the process for expedited `membarrier`; whether it worked.
-    #[cfg(all(target_os = "linux", not(miri), not(clockwise_loom)))]
+    #[cfg(all(target_os = "linux", not(miri)))]
     pub(super) fn register() -> bool {
+        if crate::sync::LOOM {
+            // Loom models the heavy barrier as a `SeqCst` fence.
+            return false;
+        }
         const QUERY: libc::c_int = 0;
         const PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
         const REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
@@ -1073,13 +1058,13 @@ mod barrier {
         unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 }
     }
 
-    #[cfg(not(all(target_os = "linux", not(miri), not(clockwise_loom))))]
+    #[cfg(not(all(target_os = "linux", not(miri))))]
     pub(super) fn register() -> bool {
         false
     }
 
     /// A full memory barrier on every CPU running a thread of this process.
-    #[cfg(all(target_os = "linux", not(miri), not(clockwise_loom)))]
+    #[cfg(all(target_os = "linux", not(miri)))]
     pub(super) fn heavy() {
         const PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
         // SAFETY: as in `register`.
@@ -1097,13 +1082,13 @@ mod barrier {
         std::process::abort();
     }
 
-    #[cfg(not(all(target_os = "linux", not(miri), not(clockwise_loom))))]
+    #[cfg(not(all(target_os = "linux", not(miri))))]
     pub(super) fn heavy() {
         unreachable!("`register` returned false: readers use full fences")
     }
 }
 
-#[cfg(all(test, not(clockwise_loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -14,11 +14,11 @@
 //! The lock protects the CLOCK-Pro state, the table's slot contents and
 //! counts, and the decision to replace the table. An entry a write removes
 //! is unlinked under it but not retired: it goes into the writer's
-//! [`Removed`], which owns it (no reader finds it any more, nothing frees
+//! [`Unlinked`], which owns it (no reader finds it any more, nothing frees
 //! it) until the listener has been told, after the lock and, when there is
 //! a listener, the writer's pin are released; then it is retired.
 
-use crate::clock_pro::{ClockPro, Host, Removal, Sizes};
+use crate::clock_pro::{ClockPro, EvictionCause, Host, Sizes};
 use crate::entry::Entry;
 use crate::reclaim::{self, Atomic, Guard, Owned, Shared};
 use crate::sync::{lock, try_lock, AtomicU64, Mutex, Ordering};
@@ -107,17 +107,17 @@ pub(crate) type Keep<'a, K, V> = &'a mut dyn FnMut(&K, &V) -> bool;
 /// retired (nothing frees them), so they stay valid with no pin, and the
 /// listener can be told with none held. [`retire`](Self::retire) hands them
 /// to reclamation; dropping the list (a panic on the way) retires the rest.
-pub(crate) struct Removed<K, V> {
-    entries: smallvec::SmallVec<[Unlinked<K, V>; 2]>,
+pub(crate) struct Unlinked<K, V> {
+    entries: smallvec::SmallVec<[UnlinkedEntry<K, V>; 2]>,
 }
 
 /// An unlinked entry with its weight (its stated bytes follow from it) and
 /// why it left: 16 bytes.
-type Unlinked<K, V> = (NonNull<Entry<K, V>>, u32, RemovalCause);
+type UnlinkedEntry<K, V> = (NonNull<Entry<K, V>>, u32, RemovalCause);
 
-impl<K, V> Removed<K, V> {
+impl<K, V> Unlinked<K, V> {
     pub(crate) fn new() -> Self {
-        Removed {
+        Unlinked {
             entries: smallvec::SmallVec::new(),
         }
     }
@@ -173,7 +173,7 @@ impl<K, V> Removed<K, V> {
     }
 }
 
-impl<K, V> Drop for Removed<K, V> {
+impl<K, V> Drop for Unlinked<K, V> {
     #[inline]
     fn drop(&mut self) {
         if !self.entries.is_empty() {
@@ -182,7 +182,7 @@ impl<K, V> Drop for Removed<K, V> {
     }
 }
 
-impl<K, V> Removed<K, V> {
+impl<K, V> Unlinked<K, V> {
     /// Dropped before being retired: after the listener ran unpinned, or
     /// on a panic's way out.
     #[cold]
@@ -200,14 +200,14 @@ fn entry_bytes<K, V>(weight: u32) -> usize {
 }
 
 /// A page the policy dropped, with its key's hash, its weight and why.
-type Dropped<K, V> = (Page<K, V>, u64, u64, Removal);
+type Evicted<K, V> = (Page<K, V>, u64, u64, EvictionCause);
 
 struct ShardHost<K, V> {
     now: u64,
     /// What the policy gave up during one call: almost always one or two
     /// pages, so kept inline (a heap `Vec` here was an allocation and a
     /// free on every insert that evicts, ~100 instructions).
-    removed: smallvec::SmallVec<[Dropped<K, V>; 4]>,
+    removed: smallvec::SmallVec<[Evicted<K, V>; 4]>,
 }
 
 impl<K, V> ShardHost<K, V> {
@@ -232,7 +232,7 @@ impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
     fn expired(&mut self, page: &Page<K, V>) -> bool {
         page.entry().expired(self.now)
     }
-    fn removed(&mut self, page: Page<K, V>, hash: u64, weight: u64, why: Removal) {
+    fn removed(&mut self, page: Page<K, V>, hash: u64, weight: u64, why: EvictionCause) {
         self.removed.push((page, hash, weight, why));
     }
 }
@@ -302,7 +302,7 @@ impl<K, V> Shard<K, V> {
         cause: RemovalCause,
         now: u64,
         guard: &Guard,
-        out: &mut Removed<K, V>,
+        out: &mut Unlinked<K, V>,
     ) -> bool {
         let hash = state.policy.hash(node);
         let weight = state.policy.weight_of(node);
@@ -331,7 +331,7 @@ impl<K, V> Shard<K, V> {
         weight: u64,
         cause: RemovalCause,
         guard: &Guard,
-        out: &mut Removed<K, V>,
+        out: &mut Unlinked<K, V>,
     ) {
         let raw = page.0.as_ptr() as *const Entry<K, V>;
         let table = self.table(guard);
@@ -354,13 +354,13 @@ impl<K, V> Shard<K, V> {
         state: &mut State<K, V>,
         host: &mut ShardHost<K, V>,
         guard: &Guard,
-        out: &mut Removed<K, V>,
+        out: &mut Unlinked<K, V>,
     ) {
         // By index, then clear: cheaper than `drain`, and the tuples are Copy.
         for &(page, hash, weight, why) in host.removed.iter() {
             let cause = match why {
-                Removal::Capacity => RemovalCause::Capacity,
-                Removal::Expired => RemovalCause::Expired,
+                EvictionCause::Capacity => RemovalCause::Capacity,
+                EvictionCause::Expired => RemovalCause::Expired,
             };
             self.unlink(state, page, hash, weight, cause, guard, out);
         }
@@ -405,7 +405,7 @@ impl<K, V> Shard<K, V> {
 
     /// Inspects the next [`SWEEP`] slots and removes expired entries, so
     /// memory comes back even for keys that are never read again.
-    fn sweep(&self, state: &mut State<K, V>, now: u64, guard: &Guard, out: &mut Removed<K, V>) {
+    fn sweep(&self, state: &mut State<K, V>, now: u64, guard: &Guard, out: &mut Unlinked<K, V>) {
         let table = self.table(guard);
         for _ in 0..SWEEP.min(table.len()) {
             let i = state.sweep & (table.len() - 1);
@@ -435,7 +435,7 @@ impl<K, V> Shard<K, V> {
         weight: u32,
         now: u64,
         guard: &Guard,
-        out: &mut Removed<K, V>,
+        out: &mut Unlinked<K, V>,
     ) -> Written
     where
         K: Eq,
@@ -526,7 +526,7 @@ impl<K, V> Shard<K, V> {
         now: u64,
         key: &Q,
         guard: &Guard,
-        out: &mut Removed<K, V>,
+        out: &mut Unlinked<K, V>,
     ) -> bool
     where
         K: Borrow<Q>,
@@ -557,7 +557,7 @@ impl<K, V> Shard<K, V> {
         entry: &Entry<K, V>,
         now: u64,
         guard: &Guard,
-        out: &mut Removed<K, V>,
+        out: &mut Unlinked<K, V>,
     ) {
         let Some(mut state) = try_lock(&self.state) else {
             return;
@@ -582,7 +582,7 @@ impl<K, V> Shard<K, V> {
         keep: Option<Keep<'_, K, V>>,
         now: u64,
         guard: &Guard,
-        out: &mut Removed<K, V>,
+        out: &mut Unlinked<K, V>,
     ) {
         let mut state = lock(&self.state);
         // Decide first, mutate after: a panicking predicate leaves the shard
@@ -603,55 +603,56 @@ impl<K, V> Shard<K, V> {
     }
 }
 
-#[cfg(any(test, fuzzing, clockwise_loom))]
-impl<K: Eq, V> Shard<K, V> {
-    /// Checks that table, policy and gauges agree; panics with what is off.
-    pub(crate) fn validate(&self) {
-        let state = lock(&self.state);
-        state.policy.validate();
-        let guard = crate::reclaim::pin();
-        let table = self.table(&guard);
-        let (mut live, mut tombstones, mut weight) = (0, 0, 0u64);
-        for i in 0..table.len() {
-            match table.load(i, &guard) {
-                Slot::Empty => {}
-                Slot::Tombstone => tombstones += 1,
-                Slot::Full(p) => {
-                    // SAFETY: loaded under `guard`, and the lock is held.
-                    let entry = unsafe { p.deref() };
-                    live += 1;
-                    weight += u64::from(entry.weight);
-                    let page = state
-                        .policy
-                        .page(entry.node())
-                        .expect("a table entry has a resident page");
-                    assert!(
-                        std::ptr::eq(page.entry(), entry),
-                        "slot {i}: page and entry differ"
-                    );
-                    let (at, _) = table
-                        .find(state.policy.hash(entry.node()), &entry.key, &guard)
-                        .expect("an entry is found by its key");
-                    assert_eq!(at, i, "slot {i}: its key is found at {at}");
+crate::sync::checking! {
+    impl<K: Eq, V> Shard<K, V> {
+        /// Checks that table, policy and gauges agree; panics with what is off.
+        pub(crate) fn validate(&self) {
+            let state = lock(&self.state);
+            state.policy.validate();
+            let guard = crate::reclaim::pin();
+            let table = self.table(&guard);
+            let (mut live, mut tombstones, mut weight) = (0, 0, 0u64);
+            for i in 0..table.len() {
+                match table.load(i, &guard) {
+                    Slot::Empty => {}
+                    Slot::Tombstone => tombstones += 1,
+                    Slot::Full(p) => {
+                        // SAFETY: loaded under `guard`, and the lock is held.
+                        let entry = unsafe { p.deref() };
+                        live += 1;
+                        weight += u64::from(entry.weight.get());
+                        let page = state
+                            .policy
+                            .page(entry.node())
+                            .expect("a table entry has a resident page");
+                        assert!(
+                            std::ptr::eq(page.entry(), entry),
+                            "slot {i}: page and entry differ"
+                        );
+                        let (at, _) = table
+                            .find(state.policy.hash(entry.node()), &entry.key, &guard)
+                            .expect("an entry is found by its key");
+                        assert_eq!(at, i, "slot {i}: its key is found at {at}");
+                    }
                 }
             }
+            assert_eq!(
+                (live, tombstones),
+                (state.live, state.tombstones),
+                "table counts"
+            );
+            assert_eq!(
+                state.policy.pages().count(),
+                live,
+                "policy and table disagree"
+            );
+            assert_eq!(weight, state.policy.weight(), "resident weight");
+            assert!(weight <= self.capacity && state.policy.capacity() == self.capacity);
+            assert!((live + tombstones) * 4 <= table.len() * 3, "table too full");
+            let g = &self.gauges;
+            assert_eq!(g.len.load(Ordering::Relaxed), live as u64, "len gauge");
+            assert_eq!(g.weight.load(Ordering::Relaxed), weight, "weight gauge");
         }
-        assert_eq!(
-            (live, tombstones),
-            (state.live, state.tombstones),
-            "table counts"
-        );
-        assert_eq!(
-            state.policy.pages().count(),
-            live,
-            "policy and table disagree"
-        );
-        assert_eq!(weight, state.policy.weight(), "resident weight");
-        assert!(weight <= self.capacity && state.policy.capacity() == self.capacity);
-        assert!((live + tombstones) * 4 <= table.len() * 3, "table too full");
-        let g = &self.gauges;
-        assert_eq!(g.len.load(Ordering::Relaxed), live as u64, "len gauge");
-        assert_eq!(g.weight.load(Ordering::Relaxed), weight, "weight gauge");
     }
 }
 

@@ -88,3 +88,76 @@ pub(crate) fn seqcst_fence_for_loom() {
     #[cfg(clockwise_loom)]
     fence(Ordering::SeqCst);
 }
+
+/// Whether this is a loom build: models shrink the reclamation's batch
+/// sizes to what a model can explore, and skip what loom cannot run (the
+/// `membarrier` system call, recycled blocks).
+pub(crate) const LOOM: bool = cfg!(clockwise_loom);
+
+/// Declares thread-locals: std's with `const` initializers (no lazy-init
+/// check on access), or loom's, which a model resets for every execution.
+macro_rules! thread_locals {
+    ($($(#[$m:meta])* static $name:ident: $t:ty = $init:expr;)*) => {
+        #[cfg(not(clockwise_loom))]
+        std::thread_local! { $($(#[$m])* static $name: $t = const { $init };)* }
+        #[cfg(clockwise_loom)]
+        loom::thread_local! { $($(#[$m])* static $name: $t = $init;)* }
+    };
+}
+pub(crate) use thread_locals;
+
+/// Declares a process-wide value: a `static` built at compile time, or under
+/// loom a lazily built one that a model resets for every execution. Read it
+/// as `&NAME`.
+macro_rules! global {
+    ($(#[$m:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(clockwise_loom))]
+        $(#[$m])*
+        static $name: $t = $init;
+        #[cfg(clockwise_loom)]
+        loom::lazy_static! {
+            $(#[$m])*
+            static ref $name: $t = $init;
+        }
+    };
+}
+pub(crate) use global;
+
+/// Items that exist only in builds that check invariants (`validate()`):
+/// tests, fuzzing and loom models.
+macro_rules! checking {
+    ($($item:item)*) => {
+        $(
+            #[cfg(any(test, fuzzing, clockwise_loom))]
+            $item
+        )*
+    };
+}
+pub(crate) use checking;
+
+/// A value kept only where invariants are checked (see [`checking`]):
+/// zero-sized elsewhere, so release builds pay nothing for it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Checked<T>(
+    #[cfg(any(test, fuzzing, clockwise_loom))] T,
+    #[cfg(not(any(test, fuzzing, clockwise_loom)))] std::marker::PhantomData<T>,
+);
+
+impl<T: Copy> Checked<T> {
+    #[inline(always)]
+    pub(crate) fn new(value: T) -> Checked<T> {
+        #[cfg(any(test, fuzzing, clockwise_loom))]
+        return Checked(value);
+        #[cfg(not(any(test, fuzzing, clockwise_loom)))]
+        {
+            let _ = value;
+            Checked(std::marker::PhantomData)
+        }
+    }
+
+    /// The value (only where it is kept).
+    #[cfg(any(test, fuzzing, clockwise_loom))]
+    pub(crate) fn get(self) -> T {
+        self.0
+    }
+}

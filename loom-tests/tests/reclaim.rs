@@ -133,12 +133,12 @@ fn two_readers_and_a_replacing_writer() {
     });
 }
 
-/// Call counts live in the records: a record passes to the next thread
-/// with its counts (through the records' lock), and a sum over the records
-/// is exact once the counting threads are joined, never above the calls
-/// made while they run.
+/// A column's cells live in the records: a record passes to the next thread
+/// with its cells (through the records' lock), and a column's sum is exact
+/// once the bumping threads are joined, never above the bumps made while
+/// they run.
 #[test]
-fn call_counts_survive_record_hand_over() {
+fn column_cells_survive_record_hand_over() {
     loom::model(|| {
         let counter = Arc::new(Column::new());
         assert!(counter.exclusive(), "a free column");
@@ -151,8 +151,8 @@ fn call_counts_survive_record_hand_over() {
             })
         };
         let during = counter.sum();
-        assert!(during <= 2, "{during} calls counted, 2 made");
-        assert_eq!(first.join().unwrap(), 2, "a thread's own call number");
+        assert!(during <= 2, "{during} bumps summed, 2 made");
+        assert_eq!(first.join().unwrap(), 2, "the thread's own running count");
         // The first thread gave its record back; the second takes it over
         // (the main thread holds none) and goes on from its count.
         let second = {

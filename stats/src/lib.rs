@@ -30,19 +30,16 @@
 
 mod buckets;
 mod error;
-#[cfg(not(clockwise_loom))]
 pub mod export;
 pub mod histogram;
 mod histogram_snapshot;
 #[cfg(any(clockwise_loom, miri))]
 mod loom_clock;
-#[cfg(not(clockwise_loom))]
 mod registry;
 pub mod slot;
 mod snapshot;
 pub mod striped;
 mod sync;
-#[cfg(not(clockwise_loom))]
 mod ticker;
 mod window;
 
@@ -62,13 +59,11 @@ pub use loom_clock::{Clock, Instant, Mock};
 /// under Miri (which cannot execute quanta's `rdtsc`).
 #[cfg(not(any(clockwise_loom, miri)))]
 pub use quanta::{Clock, Instant, Mock};
-#[cfg(not(clockwise_loom))]
 pub use registry::{
     validate_source_name, Gathered, Registration, Registry, RegistryError, Source, MAX_NAME_LEN,
 };
 pub use snapshot::Snapshot;
 pub use striped::{CounterSet, Local};
-#[cfg(not(clockwise_loom))]
 pub use ticker::Ticker;
 pub use window::{Span, Windows};
 

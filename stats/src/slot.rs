@@ -26,7 +26,7 @@
 //! - A thread whose thread-local is already destroyed (a write from another
 //!   thread-local's destructor) uses shared stripe 0.
 
-use crate::sync::{global, parallelism, thread_local, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{global, parallelism, thread_local, AtomicU64, AtomicUsize, Cell, Ordering};
 
 /// How many stripes each counter set and histogram has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub struct Layout {
 impl Layout {
     fn for_parallelism(cores: usize) -> Layout {
         let p = cores.max(1).next_power_of_two();
-        if cfg!(clockwise_loom) {
+        if crate::sync::LOOM {
             // One owned slot: the second writer of a model overflows.
             return Layout {
                 owned: 1,
@@ -120,7 +120,7 @@ struct Claim {
     slot: Slot,
     /// Set once [`release_current_for_loom`] has given the index back.
     #[cfg(clockwise_loom)]
-    released: crate::sync::Cell<bool>,
+    released: Cell<bool>,
 }
 
 impl Claim {
@@ -153,7 +153,7 @@ impl Claim {
         Claim {
             slot,
             #[cfg(clockwise_loom)]
-            released: crate::sync::Cell::new(false),
+            released: Cell::new(false),
         }
     }
 }
@@ -176,7 +176,6 @@ impl Drop for Claim {
         }
         // From now on this thread writes shared stripe 0: the owned index
         // may go to another thread as soon as it is released.
-        #[cfg(not(clockwise_loom))]
         let _ = FAST.try_with(|f| f.set(Slot::shared(0).0));
         release(self.slot);
     }
@@ -194,6 +193,7 @@ impl Drop for Claim {
 pub fn release_current_for_loom() {
     let _ = CLAIM.try_with(|c| {
         if !c.released.replace(true) {
+            let _ = FAST.try_with(|f| f.set(Slot::shared(0).0));
             release(c.slot);
         }
     });
@@ -213,26 +213,21 @@ pub fn layout() -> Layout {
 // thread-pointer-relative load and no initialization-state check (`CLAIM`,
 // which has a destructor, needs both). `Claim::drop` resets it to shared
 // stripe 0 before releasing the owned index.
-#[cfg(not(clockwise_loom))]
-thread_local! {
-    static FAST: crate::sync::Cell<usize> = const { crate::sync::Cell::new(UNCLAIMED) };
+crate::sync::fast_thread_locals! {
+    static FAST: Cell<usize> = Cell::new(UNCLAIMED);
 }
 
 /// `FAST` before the thread's first claim (never a valid packed slot: an
 /// index that large cannot exist). Odd, like a shared slot, so the hot
 /// path's one test for "owned" also sends an unclaimed thread to [`claim`].
-#[cfg(not(clockwise_loom))]
 const UNCLAIMED: usize = usize::MAX;
 
 /// The calling thread's slot, claimed on its first call.
 #[inline]
 pub(crate) fn current() -> Slot {
-    #[cfg(not(clockwise_loom))]
-    {
-        let fast = Slot(FAST.get());
-        if fast.is_owned() {
-            return fast;
-        }
+    let fast = Slot(FAST.with(Cell::get));
+    if fast.is_owned() {
+        return fast;
     }
     claim()
 }
@@ -241,17 +236,13 @@ pub(crate) fn current() -> Slot {
 /// none yet (claim one now).
 #[cold]
 fn claim() -> Slot {
-    #[cfg(not(clockwise_loom))]
-    {
-        let fast = FAST.get();
-        if fast != UNCLAIMED {
-            return Slot(fast);
-        }
+    let fast = FAST.with(Cell::get);
+    if fast != UNCLAIMED {
+        return Slot(fast);
     }
     let slot = CLAIM
         .try_with(|c| c.slot)
         .unwrap_or_else(|_| Slot::shared(0));
-    #[cfg(not(clockwise_loom))]
-    FAST.set(slot.0);
+    FAST.with(|f| f.set(slot.0));
     slot
 }

@@ -32,12 +32,16 @@ mod imp {
 
 #[cfg(clockwise_loom)]
 mod imp {
-    // No locks, condvars or threads: their only user, the window `Ticker`,
-    // is not a lock-free protocol and is compiled out under loom.
     pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    // Locks, condvars, shared pointers and threads stay `std`'s: their users
+    // (the registry, the window `Ticker`, the exporters) are cold paths, not
+    // lock-free protocols, and no model runs them.
     pub(crate) use loom::thread_local;
     /// Thread-local only (never shared), so loom need not track it.
     pub(crate) use std::cell::Cell;
+    pub(crate) use std::sync::atomic::AtomicBool;
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+    pub(crate) use std::thread;
 
     /// Under loom the machine is pretended to have one core, so the models
     /// need only two threads to exercise both owned and shared slots.
@@ -59,7 +63,6 @@ mod imp {
 
 pub(crate) use imp::*;
 
-#[cfg(not(clockwise_loom))]
 /// Locks `m`, ignoring poisoning.
 ///
 /// Every mutex in this crate guards data that is consistent between
@@ -69,3 +72,19 @@ pub(crate) use imp::*;
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// Whether this is a loom build (the models run with one owned slot).
+pub(crate) const LOOM: bool = cfg!(clockwise_loom);
+
+/// Declares thread-locals without destructors: std's with `const`
+/// initializers (one thread-pointer-relative load, no initialization
+/// check), or loom's, which a model resets for every execution.
+macro_rules! fast_thread_locals {
+    ($($(#[$m:meta])* static $name:ident: $t:ty = $init:expr;)*) => {
+        #[cfg(not(clockwise_loom))]
+        std::thread_local! { $($(#[$m])* static $name: $t = const { $init };)* }
+        #[cfg(clockwise_loom)]
+        loom::thread_local! { $($(#[$m])* static $name: $t = $init;)* }
+    };
+}
+pub(crate) use fast_thread_locals;

@@ -70,10 +70,11 @@ impl Ghosts {
         }
     }
 
-    /// Ghosts indexed.
-    #[cfg(any(test, fuzzing, clockwise_loom))]
-    pub(super) fn len(&self) -> usize {
-        self.0.len()
+    crate::sync::checking! {
+        /// Ghosts indexed.
+        pub(super) fn len(&self) -> usize {
+            self.0.len()
+        }
     }
 }
 

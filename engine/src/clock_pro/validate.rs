@@ -5,7 +5,7 @@ use super::{ClockPro, Status, NIL};
 
 impl<T> ClockPro<T> {
     /// Resident cold pages, and entries in the cold queue (theirs and the
-    /// `Dropped` pages').
+    /// tombstones').
     #[cfg(test)]
     pub(crate) fn cold_queue_lengths(&self) -> (u64, u64) {
         (self.cold_count, self.cold_queue.len() as u64)
@@ -18,7 +18,6 @@ impl<T> ClockPro<T> {
     }
 
     /// Checks every structural invariant; panics with what is broken.
-    #[cfg(any(test, fuzzing, clockwise_loom))]
     pub(crate) fn validate(&self) {
         let (mut hot, mut cold, mut ghost) = (0, 0, 0);
         let (mut hot_count, mut cold_count, mut linked) = (0, 0, 0);
@@ -27,7 +26,7 @@ impl<T> ClockPro<T> {
             loop {
                 let node = self.node(n);
                 assert!(
-                    !matches!(node.status(), Status::Free | Status::Dropped),
+                    !matches!(node.status(), Status::Free | Status::Tombstone),
                     "{:?} node {n} on the list",
                     node.status()
                 );
@@ -51,7 +50,7 @@ impl<T> ClockPro<T> {
                             "ghost {n} not indexed"
                         );
                     }
-                    Status::Dropped | Status::Free => unreachable!(),
+                    Status::Tombstone | Status::Free => unreachable!(),
                 }
                 if node.status().resident() {
                     assert!(node.page.is_some(), "resident node {n} without a page");
@@ -110,7 +109,7 @@ impl<T> ClockPro<T> {
         assert_eq!(listed(self.hand_test), linked > 0, "test hand on the list");
         // The cold queue holds the resident cold pages in their order on the
         // clock (oldest first from the tail), so the cold hand rests on the
-        // oldest of them, and between them the `Dropped` pages, none first.
+        // oldest of them, and between them the tombstones, none first.
         let mut on_clock = Vec::new();
         if self.head != NIL {
             let mut n = self.tail();
@@ -127,7 +126,7 @@ impl<T> ClockPro<T> {
         let queued: Vec<u32> = self
             .cold_queue
             .iter()
-            .filter(|&n| self.status(n) != Status::Dropped)
+            .filter(|&n| self.status(n) != Status::Tombstone)
             .collect();
         assert_eq!(queued, on_clock, "the cold queue and the clock disagree");
         let dropped = self.cold_queue.len() - queued.len();
@@ -136,7 +135,7 @@ impl<T> ClockPro<T> {
             dropped,
             self.nodes
                 .iter()
-                .filter(|n| n.status() == Status::Dropped)
+                .filter(|n| n.status() == Status::Tombstone)
                 .count(),
             "a dropped page outside the cold queue"
         );
@@ -152,7 +151,7 @@ impl<T> ClockPro<T> {
         if let Some(f) = self.cold_queue.front() {
             assert_ne!(
                 self.status(f),
-                Status::Dropped,
+                Status::Tombstone,
                 "a dropped page at the front"
             );
         }

@@ -144,7 +144,7 @@ thread_local! {
 }
 
 fn recyclable(layout: Layout) -> bool {
-    !cfg!(clockwise_loom) && layout.size() != 0 && layout.size() <= MAX_BLOCK
+    !crate::sync::LOOM && layout.size() != 0 && layout.size() <= MAX_BLOCK
 }
 
 /// `Box::new(value)`, in a recycled block when this thread has one.

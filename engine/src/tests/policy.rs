@@ -23,7 +23,7 @@
 //! weights, a ghost index, hands re-settled after each call), so agreeing
 //! with `Rules` hit for hit on arbitrary traces checks that port.
 
-use crate::clock_pro::{ClockPro, Host, Removal};
+use crate::clock_pro::{ClockPro, EvictionCause, Host};
 use proptest::prelude::*;
 
 const NIL: usize = usize::MAX;
@@ -375,8 +375,8 @@ impl Host<usize> for Keys {
     fn expired(&mut self, _: &usize) -> bool {
         false
     }
-    fn removed(&mut self, page: usize, hash: u64, _weight: u64, why: Removal) {
-        assert_eq!((hash, why), (page as u64, Removal::Capacity));
+    fn removed(&mut self, page: usize, hash: u64, _weight: u64, why: EvictionCause) {
+        assert_eq!((hash, why), (page as u64, EvictionCause::Capacity));
         self.resident[page] = false;
     }
 }
@@ -491,7 +491,7 @@ proptest! {
     }
 }
 
-/// Pages removed from the middle of the cold queue stay in it as `Dropped`
+/// Pages removed from the middle of the cold queue stay in it as tombstones
 /// until the hand reaches them, and are compacted away once they outnumber
 /// the cold pages by 32: the queue stays within twice the cold pages.
 #[test]
