@@ -2,7 +2,9 @@
 //!
 //! Single-threaded: each shard owns one `ClockPro` behind its write lock.
 //! Readers never touch it; they only set an entry's reference bit, which
-//! the policy reads, clears and (once, below) sets through [`Host`].
+//! the policy reads, clears and (once, below) sets through [`Host`]. Why
+//! the rules are the simulator's, and each departure from the paper:
+//! `docs/design/clock-pro.md`.
 //!
 //! # Structure
 //!
