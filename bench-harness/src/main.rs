@@ -193,9 +193,11 @@ struct RunArgs {
     /// payload allocated on every insert and shared on every hit.
     #[arg(long, default_value_t = 8)]
     value_size: usize,
-    /// Percentages of gets to run, comma-separated (the rest are inserts).
-    #[arg(long, value_delimiter = ',', default_value = "100,90", value_parser = clap::value_parser!(u8).range(0..=100))]
-    read_pct: Vec<u8>,
+    /// Mixes to run, comma-separated: a percentage of gets (the rest are
+    /// inserts), or `read-through` (every operation a get, every miss
+    /// inserted, as a server that loads on a miss does).
+    #[arg(long, value_delimiter = ',', default_value = "100,90,read-through", value_parser = parse_mix)]
+    read_pct: Vec<Mix>,
     /// Engines, comma-separated.
     #[arg(
         long,
@@ -232,6 +234,36 @@ struct ReplayArgs {
     /// dealt round-robin), to see whether hit ratio drops with threads.
     #[arg(long, default_value_t = 1, value_parser = threads())]
     threads: usize,
+}
+
+/// One mix of operations for `run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mix {
+    /// This percentage of gets, the rest inserts.
+    Gets(u8),
+    /// Gets, and an insert after each miss.
+    ReadThrough,
+}
+
+impl std::fmt::Display for Mix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mix::Gets(p) => write!(f, "{p}% gets"),
+            Mix::ReadThrough => f.write_str("read-through"),
+        }
+    }
+}
+
+fn parse_mix(s: &str) -> Result<Mix, String> {
+    if s == "read-through" {
+        return Ok(Mix::ReadThrough);
+    }
+    match s.parse::<u8>() {
+        Ok(p) if p <= 100 => Ok(Mix::Gets(p)),
+        _ => Err(format!(
+            "{s:?} is neither a percentage of gets (0 to 100) nor read-through"
+        )),
+    }
 }
 
 /// Thread counts: 1 to [`limits::MAX_THREADS`].
@@ -306,7 +338,7 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
     let mut reports = Vec::new();
     let runs = (args.read_pct.len() * args.threads.len() * args.engines.len()) as u64;
     let bar = progress(runs, "runs", json);
-    for &read_pct in &args.read_pct {
+    for &mix in &args.read_pct {
         for &threads in &args.threads {
             for name in &args.engines {
                 let cache = adapters::build_with(name, &options(args.space.capacity))?;
@@ -317,11 +349,15 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
                     duration: args.duration,
                     warmup: args.warmup,
                     ops: args.ops,
-                    read_pct: read_pct.min(100),
+                    read_pct: match mix {
+                        Mix::Gets(p) => p,
+                        Mix::ReadThrough => 100,
+                    },
+                    read_through: mix == Mix::ReadThrough,
                     value_size: args.value_size,
                     ..RunConfig::default()
                 };
-                bar.set_message(format!("{name}, {threads} thr, {read_pct}% gets"));
+                bar.set_message(format!("{name}, {threads} thr, {mix}"));
                 let report = run(cache.as_ref(), args.space.capacity, &config);
                 bar.inc(1);
                 reports.push(report);
@@ -612,19 +648,19 @@ fn serve(args: &ServeArgs) -> Result<(), Error> {
 
 fn print_table(reports: &[Report]) {
     println!(
-        "{:<12} {:>4} {:>5} {:>9} {:>7} {:>8} {:>8} {:>9} {:>16}",
-        "engine", "thr", "get%", "Mops/s", "hit%", "p50 ns", "p99 ns", "p99.9 ns", "clockwise/this"
+        "{:<12} {:>4} {:>12} {:>9} {:>7} {:>8} {:>8} {:>9} {:>16}",
+        "engine", "thr", "mix", "Mops/s", "hit%", "p50 ns", "p99 ns", "p99.9 ns", "clockwise/this"
     );
     for r in reports {
-        let ours = reports.iter().find(|o| {
-            o.engine == "clockwise" && o.threads == r.threads && o.read_pct == r.read_pct
-        });
+        let ours = reports
+            .iter()
+            .find(|o| o.engine == "clockwise" && o.same_run_as(r));
         let ratio = ours.map_or(String::from("-"), |o| format!("{:.2}x", o.mops / r.mops));
         println!(
-            "{:<12} {:>4} {:>5} {:>9.2} {:>7.2} {:>8} {:>8} {:>9} {:>16}",
+            "{:<12} {:>4} {:>12} {:>9.2} {:>7.2} {:>8} {:>8} {:>9} {:>16}",
             r.engine,
             r.threads,
-            r.read_pct,
+            r.mix(),
             r.mops,
             100.0 * r.hit_ratio,
             r.p50_ns,
@@ -655,10 +691,10 @@ fn write_results(reports: &[Report]) -> Result<(), Error> {
     )
     .map_err(io(&json))?;
     let csv = dir.join("results.csv");
-    let mut text = String::from("engine,workload,keys,capacity,value_size,threads,read_pct,ops,seconds,mops,hit_ratio,p50_ns,p99_ns,p999_ns\n");
+    let mut text = String::from("engine,workload,keys,capacity,value_size,threads,read_pct,read_through,ops,seconds,mops,hit_ratio,p50_ns,p99_ns,p999_ns\n");
     for r in reports {
         text += &format!(
-            "{},{},{},{},{},{},{},{},{:.3},{:.3},{:.5},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{:.3},{:.3},{:.5},{},{},{}\n",
             r.engine,
             r.workload,
             r.keys,
@@ -666,6 +702,7 @@ fn write_results(reports: &[Report]) -> Result<(), Error> {
             r.value_size,
             r.threads,
             r.read_pct,
+            r.read_through,
             r.ops,
             r.seconds,
             r.mops,
@@ -679,7 +716,7 @@ fn write_results(reports: &[Report]) -> Result<(), Error> {
     let svg = dir.join("throughput.svg");
     let mut lines: Vec<clockwise_bench::chart::Line> = Vec::new();
     for r in reports {
-        let label = format!("{} {}% gets", r.engine, r.read_pct);
+        let label = format!("{} {}", r.engine, r.mix());
         match lines.iter_mut().find(|(l, _)| *l == label) {
             Some((_, points)) => points.push((r.threads as f64, r.mops)),
             None => lines.push((label, vec![(r.threads as f64, r.mops)])),

@@ -25,6 +25,9 @@ pub struct RunConfig {
     pub warmup: Duration,
     /// Percentage of operations that are `get`s; the rest are inserts.
     pub read_pct: u8,
+    /// Every operation is a `get`, and each miss inserts the key, as a
+    /// server that loads on a miss does (`read_pct` is then ignored).
+    pub read_through: bool,
     /// Time one operation in this many (a power of two).
     pub latency_sample_every: u64,
     /// Bytes per value the cache was built for (see
@@ -43,6 +46,7 @@ impl Default for RunConfig {
             ops: None,
             warmup: Duration::from_millis(300),
             read_pct: 100,
+            read_through: false,
             latency_sample_every: 64,
             value_size: 8,
         }
@@ -64,6 +68,9 @@ pub struct Report {
     pub threads: usize,
     /// Percentage of gets.
     pub read_pct: u8,
+    /// Read-through: every operation a get, every miss inserted.
+    #[serde(default)]
+    pub read_through: bool,
     /// Bytes per value.
     pub value_size: usize,
     /// Operations in the measured phase.
@@ -82,6 +89,25 @@ pub struct Report {
     pub p999_ns: u64,
     /// Operations timed.
     pub latency_samples: u64,
+}
+
+impl Report {
+    /// The mix as a table shows it: `90 % gets` or `read-through`.
+    pub fn mix(&self) -> String {
+        if self.read_through {
+            String::from("read-through")
+        } else {
+            format!("{} % gets", self.read_pct)
+        }
+    }
+
+    /// Whether `other` ran the same mix on as many threads: the row of
+    /// another engine to compare this one with.
+    pub fn same_run_as(&self, other: &Report) -> bool {
+        self.threads == other.threads
+            && self.read_pct == other.read_pct
+            && self.read_through == other.read_through
+    }
 }
 
 pub(crate) const STREAM: usize = 1 << 20;
@@ -152,7 +178,14 @@ pub fn run(cache: &dyn CacheAdapter, capacity: u64, config: &RunConfig) -> Repor
                             let k = stream[i & (STREAM - 1)];
                             let timed = (i as u64) & mask == 0;
                             let start = if timed { clock.raw() } else { 0 };
-                            if (i % 100) < usize::from(config.read_pct) {
+                            if config.read_through {
+                                gets += 1;
+                                if cache.get(k).is_some() {
+                                    hits += 1;
+                                } else {
+                                    cache.insert(k, k);
+                                }
+                            } else if (i % 100) < usize::from(config.read_pct) {
                                 gets += 1;
                                 hits += u64::from(cache.get(k).is_some());
                             } else {
@@ -202,7 +235,12 @@ pub fn run(cache: &dyn CacheAdapter, capacity: u64, config: &RunConfig) -> Repor
         keys: config.keys,
         capacity,
         threads,
-        read_pct: config.read_pct,
+        read_pct: if config.read_through {
+            100
+        } else {
+            config.read_pct
+        },
+        read_through: config.read_through,
         value_size: config.value_size,
         ops,
         seconds,

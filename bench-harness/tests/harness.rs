@@ -181,6 +181,36 @@ fn workloads_parse_and_refuse_nonsense() {
     );
 }
 
+/// Read-through inserts what it misses: each key misses at most once,
+/// where the same gets without inserts keep missing the keys the pre-fill
+/// did not cover.
+#[test]
+fn read_through_inserts_each_missed_key_once() {
+    let config = |read_through| RunConfig {
+        workload: clockwise_bench::Workload::Uniform,
+        keys: 5_000,
+        threads: 1,
+        ops: Some(200_000),
+        warmup: Duration::ZERO,
+        read_pct: 100,
+        read_through,
+        ..RunConfig::default()
+    };
+    for name in adapters::NAMES {
+        let misses = |read_through| {
+            let cache = adapters::build(name, 10_000).unwrap();
+            let r = run(cache.as_ref(), 10_000, &config(read_through));
+            assert_eq!(r.read_through, read_through);
+            ((1.0 - r.hit_ratio) * r.ops as f64).round() as u64
+        };
+        let (through, plain) = (misses(true), misses(false));
+        // Uniform keys: the pre-fill's 20,000 draws leave about
+        // 5,000 / e^4 = 92 keys out.
+        assert!(through <= 200, "{name}: {through} misses with read-through");
+        assert!(plain > 1_000, "{name}: {plain} misses without inserts");
+    }
+}
+
 #[test]
 fn every_engine_runs_a_tiny_workload() {
     let config = RunConfig {
@@ -386,7 +416,7 @@ fn binary_writes_charts_for_runs_and_replays() {
         .assert()
         .success();
     let svg = std::fs::read_to_string(dir.join("target/clockwise-bench/throughput.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.contains("clockwise 100% gets"));
+    assert!(svg.starts_with("<svg") && svg.contains("clockwise 100 % gets"));
     let trace = dir.join("t.keys");
     std::fs::write(&trace, "1\n2\n1\n3\n1\n2\n").unwrap();
     Command::cargo_bin("clockwise-bench")

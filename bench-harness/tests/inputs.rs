@@ -75,6 +75,7 @@ fn bad_values_get_a_typed_error_and_exit_2() {
         (&["run", "--keys", "10000000000"], "keys"),
         (&["run", "--keys", "0"], "keys"),
         (&["run", "--read-pct", "150"], "read-pct"),
+        (&["run", "--read-pct", "rt"], "read-through"),
         (&["overhead", "--rounds", "0"], "rounds"),
         (&["versus", "--rounds", "0"], "rounds"),
         (&["herd", "--threads", "0"], "threads"),

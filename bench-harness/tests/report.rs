@@ -60,16 +60,20 @@ fn report_writes_every_section_and_the_readme_table_from_kept_json() {
     ] {
         assert!(text.contains(title), "missing {title}");
     }
-    // Each engine of the quick runs has its row in the run tables: 2 mixes
+    // Each engine of the quick runs has its row in the run tables: 3 mixes
     // in the main run, 1 in each other, on one thread.
     for engine in ["clockwise", "lru"] {
         let rows = text
             .lines()
-            .filter(|l| l.starts_with(&format!("| {engine} | 1 | ")) && l.contains(" % | "))
+            .filter(|l| {
+                l.starts_with(&format!("| {engine} | 1 | "))
+                    && (l.contains(" % gets | ") || l.contains(" | read-through | "))
+            })
             .count();
-        assert_eq!(rows, 4, "{engine}");
+        assert_eq!(rows, 5, "{engine}");
     }
-    assert!(text.contains("| lru | 1 | 0 % |"));
+    assert!(text.contains("| lru | 1 | 0 % gets |"));
+    assert!(text.contains("| lru | 1 | read-through |"));
     // The present trace replayed at its capacities, with opt; the absent ones say so.
     assert!(text.contains("| capacity | clockwise | moka | quick_cache | lru | opt |"));
     assert!(text.contains("| 8000 | 50.00 % | 50.00 % | 50.00 % | 50.00 % | 50.00 % |"));
@@ -81,7 +85,7 @@ fn report_writes_every_section_and_the_readme_table_from_kept_json() {
     assert!(!readme_text.contains("stale"));
     assert!(readme_text.starts_with("intro\n<!-- clockwise-bench report: start -->\n"));
     assert!(readme_text.ends_with("<!-- clockwise-bench report: end -->\nafter\n"));
-    assert!(readme_text.contains("| clockwise | 1 | 90 % |"));
+    assert!(readme_text.contains("| clockwise | 1 | 90 % gets |"));
 
     // Rendering again from the kept JSON gives the same page.
     std::fs::write(&page, "").unwrap();
