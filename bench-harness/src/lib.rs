@@ -18,6 +18,7 @@ pub mod chart;
 pub mod herd;
 mod interleave;
 pub mod limits;
+pub mod loops;
 pub mod overhead;
 pub mod report;
 mod runner;

@@ -45,6 +45,49 @@ enum Command {
     /// ... --json`, several minutes), keep the JSON, and write
     /// BENCHMARKS.md and the README's table from it.
     Report(ReportArgs),
+    /// Instructions and cache misses per operation of single-threaded
+    /// loops (get, miss, insert, mixed, read-through), by cachegrind at N
+    /// and 2N operations. Needs valgrind.
+    Cachegrind(CachegrindArgs),
+    /// One loop, for cachegrind or perf (what `cachegrind` runs).
+    #[command(hide = true)]
+    Loop(LoopArgs),
+}
+
+#[derive(clap::Args)]
+struct CachegrindArgs {
+    /// Loops, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "get,miss,insert,mixed,read-through"
+    )]
+    loops: Vec<String>,
+    /// Engines, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "clockwise,quick_cache")]
+    engines: Vec<String>,
+    /// Operations in the shorter run (the longer runs twice as many).
+    #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1_000..=100_000_000))]
+    ops: u64,
+    /// Every cache and key space a hundredth of its size: checks the
+    /// plumbing; its figures mean nothing.
+    #[arg(long)]
+    small: bool,
+}
+
+#[derive(clap::Args)]
+struct LoopArgs {
+    /// The loop.
+    name: String,
+    /// Operations.
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    ops: u64,
+    /// The engine.
+    #[arg(long, default_value = "clockwise")]
+    engine: String,
+    /// Every size a hundredth.
+    #[arg(long)]
+    small: bool,
 }
 
 #[derive(clap::Args)]
@@ -292,6 +335,14 @@ fn main() -> ExitCode {
         Some(Command::Overhead(args)) => overhead(&args, cli.json),
         Some(Command::Versus(args)) => versus(&args, cli.json),
         Some(Command::Report(args)) => report(&args),
+        Some(Command::Cachegrind(args)) => cachegrind(&args, cli.json),
+        Some(Command::Loop(args)) => {
+            clockwise_bench::loops::run_loop(&args.name, &args.engine, args.ops, args.small).map(
+                |found| {
+                    println!("{found}");
+                },
+            )
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -541,6 +592,60 @@ fn versus(args: &VersusArgs, json: bool) -> Result<(), Error> {
     Ok(())
 }
 
+fn cachegrind(args: &CachegrindArgs, json: bool) -> Result<(), Error> {
+    use clockwise_bench::loops;
+    for name in &args.loops {
+        if !loops::LOOPS.contains(&name.as_str()) {
+            return Err(Error::Config(format!(
+                "unknown loop {name:?} (known: {})",
+                loops::LOOPS.join(", ")
+            )));
+        }
+    }
+    for name in &args.engines {
+        adapters::build(name, 1)?;
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::Io {
+        file: "clockwise-bench".into(),
+        message: e.to_string(),
+    })?;
+    let jobs: Vec<(&str, &str)> = args
+        .loops
+        .iter()
+        .flat_map(|l| args.engines.iter().map(move |e| (l.as_str(), e.as_str())))
+        .collect();
+    let labels: Vec<String> = jobs.iter().map(|(l, e)| format!("{l} on {e}")).collect();
+    let mut costs = Vec::new();
+    let mut next = jobs.iter();
+    each_with_progress(&labels, "loops", json, |_| {
+        let (name, engine) = next.next().expect("one job per label");
+        costs.push(loops::cachegrind(&exe, name, engine, args.ops, args.small)?);
+        Ok(())
+    })?;
+    if json {
+        print_json(&costs);
+        return Ok(());
+    }
+    println!(
+        "per operation, by cachegrind at {} and {} operations (D1 {}, LL {})",
+        args.ops,
+        2 * args.ops,
+        loops::D1,
+        loops::LL
+    );
+    println!(
+        "{:<14} {:<12} {:>14} {:>11} {:>11}",
+        "loop", "engine", "instructions", "D1 misses", "LL misses"
+    );
+    for c in &costs {
+        println!(
+            "{:<14} {:<12} {:>14.1} {:>11.2} {:>11.2}",
+            c.name, c.engine, c.instructions, c.d1_misses, c.ll_misses
+        );
+    }
+    Ok(())
+}
+
 fn report(args: &ReportArgs) -> Result<(), Error> {
     use clockwise_bench::report::{self, Outcome};
     let io = |file: &std::path::Path| {
@@ -556,10 +661,20 @@ fn report(args: &ReportArgs) -> Result<(), Error> {
     let mut results = Vec::new();
     for (i, section) in sections.iter().enumerate() {
         let kept = args.json_dir.join(format!("{}.json", section.id));
+        let missing_program = section.needs_program.filter(|p| {
+            std::process::Command::new(p)
+                .arg("--version")
+                .output()
+                .is_err()
+        });
         let outcome = match &section.needs {
             Some(trace) if !trace.exists() => {
                 Outcome::Skipped(format!("no trace at {}", trace.display()))
             }
+            _ if missing_program.is_some() => Outcome::Skipped(format!(
+                "{} is not installed",
+                missing_program.unwrap_or_default()
+            )),
             _ if args.from_json => {
                 Outcome::Json(std::fs::read_to_string(&kept).map_err(io(&kept))?)
             }

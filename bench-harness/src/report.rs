@@ -8,6 +8,7 @@
 //! shows the command that reproduces it.
 
 use crate::herd::HerdReport;
+use crate::loops::LoopCost;
 use crate::overhead::OverheadReport;
 use crate::versus::VersusReport;
 use crate::{Error, Report};
@@ -37,6 +38,8 @@ pub enum Kind {
     Herd,
     /// `replay`: a list of [`ReplayRow`]s.
     Replay,
+    /// `cachegrind`: a list of [`LoopCost`]s.
+    Cachegrind,
 }
 
 /// One measurement: a heading, what it shows, and the arguments that make it.
@@ -55,6 +58,9 @@ pub struct Section {
     /// A trace the section needs; when it is missing the section says so
     /// instead of running.
     pub needs: Option<std::path::PathBuf>,
+    /// A program the section runs (valgrind); when it is missing the
+    /// section says so instead of running.
+    pub needs_program: Option<&'static str>,
 }
 
 impl Section {
@@ -121,6 +127,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             args: scale("run", "run --keys 20000 --capacity 2000 --duration 30ms --warmup 0 --threads 1 --engines clockwise,lru"),
             kind: Kind::Run,
             needs: None,
+            needs_program: None,
         },
         Section {
             id: "all-hit".into(),
@@ -134,6 +141,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             ),
             kind: Kind::Run,
             needs: None,
+            needs_program: None,
         },
         Section {
             id: "inserts".into(),
@@ -147,6 +155,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             ),
             kind: Kind::Run,
             needs: None,
+            needs_program: None,
         },
         Section {
             id: "versus".into(),
@@ -162,6 +171,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             ),
             kind: Kind::Versus,
             needs: None,
+            needs_program: None,
         },
         Section {
             id: "overhead".into(),
@@ -177,6 +187,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             ),
             kind: Kind::Overhead,
             needs: None,
+            needs_program: None,
         },
         Section {
             id: "herd".into(),
@@ -188,6 +199,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             args: scale("herd", "herd --threads 4 --rounds 2 --load-ms 1"),
             kind: Kind::Herd,
             needs: None,
+            needs_program: None,
         },
     ];
     for (name, what, capacities) in TRACES {
@@ -206,8 +218,32 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             )),
             kind: Kind::Replay,
             needs: Some(path),
+            needs_program: None,
         });
     }
+    out.push(Section {
+        id: "cachegrind".into(),
+        title: "Instructions and cache misses per operation".into(),
+        about: format!(
+            "Single-threaded loops under cachegrind, each run at N and 2N operations \
+             and the difference divided by N: `get` (100k resident keys), `miss` (the \
+             same cache read with keys it never held), `insert` (uniform keys over ten \
+             times a 10k capacity: nearly every insert evicts), `mixed` (90 % gets, \
+             Zipf 0.99 over 1M keys into 100k) and `read-through` (the same stream, \
+             each miss inserted), through the same adapters as `run`. The simulated \
+             caches are fixed, not the host's: D1 {} and LL {} (bytes, ways, line), \
+             so an LL miss is one that leaves a core's private caches.",
+            crate::loops::D1,
+            crate::loops::LL
+        ),
+        args: scale(
+            "cachegrind --ops 200000",
+            "cachegrind --ops 1000 --loops get,miss --small",
+        ),
+        kind: Kind::Cachegrind,
+        needs: None,
+        needs_program: Some("valgrind"),
+    });
     out
 }
 
@@ -407,6 +443,26 @@ fn section_body(out: &mut String, section: &Section, json: &str) -> Result<(), E
                     out,
                     "| {} | {:.2} | {} | {} | {} |",
                     r.engine, r.loads_per_key, r.wait_p50_us, r.wait_p99_us, r.wait_max_us
+                );
+            }
+        }
+        Kind::Cachegrind => {
+            out.push_str(
+                "| loop | engine | instructions | D1 misses | LL misses |\n\
+                 |---|---|--:|--:|--:|\n",
+            );
+            // Differences of two runs: a count that did not grow can come
+            // out a hair below zero.
+            let show = |v: f64| if v.abs() < 0.005 { 0.0 } else { v };
+            for c in parse::<Vec<LoopCost>>(section, json)? {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.1} | {:.2} | {:.2} |",
+                    c.name,
+                    c.engine,
+                    show(c.instructions),
+                    show(c.d1_misses),
+                    show(c.ll_misses)
                 );
             }
         }

@@ -81,6 +81,20 @@ fn report_writes_every_section_and_the_readme_table_from_kept_json() {
         "Not measured: no trace at {}.",
         traces.join("orm-busy.trc").display()
     )));
+    // The cachegrind section runs where valgrind is, and says so where not.
+    let valgrind = std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok();
+    assert!(text.contains("## Instructions and cache misses per operation"));
+    if valgrind {
+        assert!(text.contains("| loop | engine | instructions | D1 misses | LL misses |"));
+        for row in ["| get | clockwise |", "| miss | quick_cache |"] {
+            assert!(text.contains(row), "missing {row}");
+        }
+    } else {
+        assert!(text.contains("Not measured: valgrind is not installed."));
+    }
     let readme_text = std::fs::read_to_string(&readme).unwrap();
     assert!(!readme_text.contains("stale"));
     assert!(readme_text.starts_with("intro\n<!-- clockwise-bench report: start -->\n"));

@@ -1,0 +1,265 @@
+//! Single-threaded operation loops, and what each operation costs in
+//! instructions and cache misses, counted by cachegrind.
+//!
+//! Each loop builds its cache, fills it, then runs `n` operations of one
+//! kind. [`cachegrind`] runs the harness's own binary under
+//! `valgrind --tool=cachegrind` at `n` and `2n` operations and divides the
+//! difference by `n`, so process start-up and the fill cancel out. The
+//! simulated caches are fixed ([`D1`], [`LL`]) rather than the host's, so
+//! figures compare across machines: "LL" is then a miss of a core's
+//! private caches, the kind a lookup waits on.
+
+use crate::{adapters, Error, Workload};
+use serde::{Deserialize, Serialize};
+use std::hint::black_box;
+use std::path::Path;
+
+/// The loops by name.
+pub const LOOPS: [&str; 5] = ["get", "miss", "insert", "mixed", "read-through"];
+
+/// The simulated first-level data cache: 32 KiB, 8-way, 64-byte lines.
+pub const D1: &str = "32768,8,64";
+/// The simulated last level: 2 MiB, 16-way, 64-byte lines.
+pub const LL: &str = "2097152,16,64";
+
+/// Keys resident in the `get` and `miss` loops.
+const RESIDENT: u64 = 100_000;
+
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// Runs loop `name` on `engine` for `n` operations; returns what it found
+/// (so that nothing is optimized away), or an error for an unknown name.
+/// `small` divides every size by 100 (for tests of the plumbing).
+///
+/// - `get`: 100k resident keys read in a scrambled order (all hits).
+/// - `miss`: the same cache, read with keys it never held.
+/// - `insert`: uniform keys over ten times a 10k capacity: nearly every
+///   insert evicts.
+/// - `mixed`: 90 % gets, 10 % inserts, Zipf 0.99 over 1M keys into 100k.
+/// - `read-through`: Zipf 0.99 over 1M keys into 100k, each miss inserted.
+///
+/// ```
+/// let found = clockwise_bench::loops::run_loop("get", "clockwise", 1_000, false).unwrap();
+/// assert_eq!(found, 1_000);
+/// ```
+pub fn run_loop(name: &str, engine: &str, n: u64, small: bool) -> Result<u64, Error> {
+    let div = if small { 100 } else { 1 };
+    let build = |capacity: u64| adapters::build(engine, capacity / div);
+    let resident = RESIDENT / div;
+    let mut found = 0u64;
+    match name {
+        "get" | "miss" => {
+            let cache = build(2 * RESIDENT)?;
+            for k in 0..resident {
+                cache.insert(k, k);
+            }
+            // Absent keys: above every resident one.
+            let offset = if name == "miss" { 1 << 40 } else { 0 };
+            for i in 0..n {
+                let k = offset + i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % resident;
+                found += u64::from(black_box(cache.get(black_box(k))).is_some());
+            }
+            if name == "miss" {
+                found = n - found;
+            }
+        }
+        "insert" => {
+            let cache = build(10_000)?;
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            for _ in 0..200_000 / div {
+                let k = xorshift(&mut x);
+                cache.insert(k % (100_000 / div), k);
+            }
+            for _ in 0..n {
+                let k = xorshift(&mut x);
+                cache.insert(black_box(k % (100_000 / div)), k);
+                found += 1;
+            }
+        }
+        "mixed" | "read-through" => {
+            let cache = build(100_000)?;
+            let stream = Workload::Zipf(0.99).stream((1 << 20) / div, 1 << 20, 0x5EED);
+            for &k in stream.iter().take(200_000 / div as usize) {
+                cache.insert(k, k);
+            }
+            for i in 0..n as usize {
+                let k = stream[i & ((1 << 20) - 1)];
+                if name == "mixed" && i % 10 == 9 {
+                    cache.insert(k, k);
+                } else if black_box(cache.get(k)).is_some() {
+                    found += 1;
+                } else if name == "read-through" {
+                    cache.insert(k, k);
+                }
+            }
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "unknown loop {other:?} (known: {})",
+                LOOPS.join(", ")
+            )))
+        }
+    }
+    Ok(found)
+}
+
+/// What one operation of a loop costs, by cachegrind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopCost {
+    /// The loop.
+    pub name: String,
+    /// The engine.
+    pub engine: String,
+    /// Operations in the shorter run (the longer ran twice as many).
+    pub ops: u64,
+    /// Instructions per operation.
+    pub instructions: f64,
+    /// First-level data cache misses (reads and writes) per operation.
+    pub d1_misses: f64,
+    /// Last-level data misses (reads and writes) per operation.
+    pub ll_misses: f64,
+}
+
+/// Totals of one cachegrind run, by event name.
+fn totals(file: &Path) -> Result<Vec<(String, u64)>, Error> {
+    let text = std::fs::read_to_string(file).map_err(|e| Error::Io {
+        file: file.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::split_whitespace)
+    };
+    let bad = |what: &str| Error::Io {
+        file: file.display().to_string(),
+        message: format!("no {what} line: not a cachegrind output file"),
+    };
+    let events = field("events:").ok_or_else(|| bad("events"))?;
+    let summary = field("summary:").ok_or_else(|| bad("summary"))?;
+    events
+        .zip(summary)
+        .map(|(e, v)| {
+            v.parse()
+                .map(|v| (e.to_owned(), v))
+                .map_err(|_| bad("numeric summary"))
+        })
+        .collect()
+}
+
+fn event(totals: &[(String, u64)], names: &[&str]) -> u64 {
+    names
+        .iter()
+        .map(|n| totals.iter().find(|(e, _)| e == n).map_or(0, |(_, v)| *v))
+        .sum()
+}
+
+/// Runs `exe loop NAME N --engine ENGINE` under cachegrind at `n` and `2n`
+/// operations and returns the cost of one operation.
+/// `small` as in [`run_loop`].
+pub fn cachegrind(
+    exe: &Path,
+    name: &str,
+    engine: &str,
+    n: u64,
+    small: bool,
+) -> Result<LoopCost, Error> {
+    let dir = std::env::temp_dir();
+    let mut runs = Vec::new();
+    for ops in [n, 2 * n] {
+        let out = dir.join(format!(
+            "clockwise-cachegrind-{}-{name}-{engine}-{ops}",
+            std::process::id()
+        ));
+        let status = std::process::Command::new("valgrind")
+            .arg("--tool=cachegrind")
+            .arg("--cache-sim=yes")
+            .arg(format!("--D1={D1}"))
+            .arg(format!("--LL={LL}"))
+            .arg(format!("--cachegrind-out-file={}", out.display()))
+            .arg(exe)
+            .args(["loop", name, &ops.to_string(), "--engine", engine])
+            .args(small.then_some("--small"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map_err(|e| Error::Io {
+                file: "valgrind".into(),
+                message: format!("{e} (is valgrind installed?)"),
+            })?;
+        if !status.success() {
+            return Err(Error::Config(format!(
+                "valgrind on loop {name} ({engine}, {ops}) failed: {status}"
+            )));
+        }
+        let t = totals(&out);
+        let _ = std::fs::remove_file(&out);
+        runs.push(t?);
+    }
+    let per =
+        |names: &[&str]| (event(&runs[1], names) as f64 - event(&runs[0], names) as f64) / n as f64;
+    Ok(LoopCost {
+        name: name.into(),
+        engine: engine.into(),
+        ops: n,
+        instructions: per(&["Ir"]),
+        d1_misses: per(&["D1mr", "D1mw"]),
+        ll_misses: per(&["DLmr", "DLmw"]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_loop_runs_on_every_engine_and_finds_what_it_should() {
+        for engine in adapters::NAMES {
+            assert_eq!(
+                run_loop("get", engine, 1_000, true).unwrap(),
+                1_000,
+                "{engine}"
+            );
+            assert_eq!(
+                run_loop("miss", engine, 1_000, true).unwrap(),
+                1_000,
+                "{engine}"
+            );
+            assert_eq!(
+                run_loop("insert", engine, 1_000, true).unwrap(),
+                1_000,
+                "{engine}"
+            );
+            // Zipf 0.99 into a tenth of the keys: most gets hit, not all.
+            for name in ["mixed", "read-through"] {
+                let hits = run_loop(name, engine, 10_000, true).unwrap();
+                assert!(hits > 3_000 && hits < 10_000, "{name} {engine}: {hits}");
+            }
+        }
+        assert!(run_loop("nope", "clockwise", 1, false).is_err());
+        assert!(run_loop("get", "nope", 1, false).is_err());
+    }
+
+    #[test]
+    fn cachegrind_totals_are_read_by_event_name() {
+        let file = std::env::temp_dir().join(format!("cg-parse-{}", std::process::id()));
+        std::fs::write(
+            &file,
+            "desc: x\ncmd: y\nevents: Ir I1mr ILmr Dr D1mr DLmr Dw D1mw DLmw\n\
+             fl=a\n1 2 3\nsummary: 100 1 1 40 7 3 20 5 2\n",
+        )
+        .unwrap();
+        let t = totals(&file).unwrap();
+        assert_eq!(event(&t, &["Ir"]), 100);
+        assert_eq!(event(&t, &["D1mr", "D1mw"]), 12);
+        assert_eq!(event(&t, &["DLmr", "DLmw"]), 5);
+        std::fs::write(&file, "events: Ir\n").unwrap();
+        assert!(totals(&file).is_err());
+        let _ = std::fs::remove_file(&file);
+    }
+}
