@@ -16,6 +16,8 @@ pub(crate) enum Counter {
     /// Never bumped: a hit writes only `Get`, and snapshots report
     /// `get - miss_absent - miss_expired` under this name.
     Hit,
+    /// Counted in [`Metrics::misses`] when the cache has that column, here
+    /// otherwise; a snapshot adds both.
     MissAbsent,
     MissExpired,
     Insert,
@@ -85,6 +87,10 @@ pub(crate) struct Metrics {
     /// metrics alive at once) it is the scratch column, and gets are
     /// counted again in [`Counter::Get`] (see `fast_mask`).
     pub(crate) calls: Column,
+    /// Where gets of absent keys are counted, beside `calls` in the
+    /// record's line; when it is the scratch column they are counted in
+    /// [`Counter::MissAbsent`].
+    pub(crate) misses: Column,
     pub(crate) get_latency: Histogram,
     pub(crate) insert_latency: Histogram,
     /// Every load is timed: loads are slow, so the clock reads are noise.
@@ -127,6 +133,7 @@ impl Metrics {
             counters: CounterSet::new(NAMES).expect("the counter names are valid and distinct"),
             fast_mask: if calls.exclusive() { sample_mask } else { 0 },
             calls,
+            misses: Column::new(),
             get_latency: histogram(get_every),
             insert_latency: histogram(insert_every),
             load_latency: OnceLock::new(),
@@ -145,9 +152,13 @@ impl Metrics {
 
     pub(crate) fn snapshot_into(&self, snap: &mut Snapshot) {
         let mut values = self.counters.values();
-        if self.calls.exclusive() {
-            values[Counter::Get as usize] =
-                values[Counter::Get as usize].wrapping_add(self.calls.sum());
+        for (column, counter) in [
+            (&self.calls, Counter::Get),
+            (&self.misses, Counter::MissAbsent),
+        ] {
+            if column.exclusive() {
+                values[counter as usize] = values[counter as usize].wrapping_add(column.sum());
+            }
         }
         // Exact once writers are quiet. While they run, a miss may be seen
         // before its call (no ordering across cells), so saturate.

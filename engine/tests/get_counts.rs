@@ -1,7 +1,9 @@
-//! `get` counts stay exact however they are recorded: in the per-thread
-//! reclamation records (one column per cache, while columns last), in the
-//! counter stripes (caches beyond the columns), from threads that have
-//! exited, and from a thread's own teardown.
+//! `get` and miss counts stay exact however they are recorded: in the
+//! per-thread reclamation records (a column for a cache's gets and one for
+//! its misses of absent keys, while columns last), in the counter stripes
+//! (caches beyond the columns, including one that got a column for its gets
+//! but none for its misses), from threads that have exited, and from a
+//! thread's own teardown.
 
 use clockwise::Cache;
 use std::cell::RefCell;
@@ -33,8 +35,9 @@ fn assert_counts(cache: &Cache<u64, u64>, hits: u64, misses: u64, what: &str) {
 
 #[test]
 fn gets_are_exact_with_more_caches_than_record_columns() {
-    // 100 caches with metrics alive at once: more than the records have
-    // columns (63), so some count in their stripes.
+    // 100 caches with metrics alive at once, two columns each: more than
+    // the records have (61 and a scratch one), so the later ones count
+    // their misses, then their gets too, in their stripes.
     let caches: Vec<_> = (0..100).map(|_| cache()).collect();
     std::thread::scope(|s| {
         for t in 0..2u64 {
