@@ -138,8 +138,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
 
     /// Time one `get` and one `insert` in `n` per thread, `n` rounded up to
     /// a power of two (1 times all). By default 1 `get` in
-    /// [`DEFAULT_GET_SAMPLE_EVERY`] (1,024) and 1 `insert` in
-    /// [`DEFAULT_SAMPLE_EVERY`] (64).
+    /// [`DEFAULT_GET_SAMPLE_EVERY`](crate::DEFAULT_GET_SAMPLE_EVERY) (1,024) and 1 `insert` in
+    /// [`DEFAULT_SAMPLE_EVERY`](crate::DEFAULT_SAMPLE_EVERY) (64).
     pub fn latency_sample_every(mut self, n: u32) -> Self {
         self.sample_every = Some(n);
         self
