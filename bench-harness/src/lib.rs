@@ -27,7 +27,7 @@ pub mod versus;
 mod workload;
 
 pub use adapter::{adapters, CacheAdapter};
-pub use runner::{run, Report, RunConfig};
+pub use runner::{median_of_rounds, run, Report, RunConfig};
 pub use workload::Workload;
 
 use std::fmt;

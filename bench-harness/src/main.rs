@@ -225,6 +225,10 @@ struct RunArgs {
     /// Unmeasured time per run after the pre-fill, before measuring.
     #[arg(long, default_value = "300ms", value_parser = limits::parse_duration)]
     warmup: Duration,
+    /// Rounds of every run, engines in rotating order; each row is then the
+    /// median round, and its ratio the median of the per-round ratios.
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
+    rounds: usize,
     /// Measured operations per run (all threads together), instead of --duration.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     ops: Option<u64>,
@@ -386,35 +390,47 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
             args.space.keys, args.space.capacity, args.value_size.max(8), args.duration.as_secs_f64()
         );
     }
-    let mut reports = Vec::new();
-    let runs = (args.read_pct.len() * args.threads.len() * args.engines.len()) as u64;
+    let mut rounds = Vec::new();
+    let runs = (args.rounds * args.read_pct.len() * args.threads.len() * args.engines.len()) as u64;
     let bar = progress(runs, "runs", json);
-    for &mix in &args.read_pct {
-        for &threads in &args.threads {
-            for name in &args.engines {
-                let cache = adapters::build_with(name, &options(args.space.capacity))?;
-                let config = RunConfig {
-                    workload,
-                    keys: args.space.keys,
-                    threads,
-                    duration: args.duration,
-                    warmup: args.warmup,
-                    ops: args.ops,
-                    read_pct: match mix {
-                        Mix::Gets(p) => p,
-                        Mix::ReadThrough => 100,
-                    },
-                    read_through: mix == Mix::ReadThrough,
-                    value_size: args.value_size,
-                    ..RunConfig::default()
-                };
-                bar.set_message(format!("{name}, {threads} thr, {mix}"));
-                let report = run(cache.as_ref(), args.space.capacity, &config);
-                bar.inc(1);
-                reports.push(report);
+    for round in 0..args.rounds {
+        let mut reports = Vec::new();
+        for &mix in &args.read_pct {
+            for &threads in &args.threads {
+                // Each round starts the engines one further along, so every
+                // engine runs first, last and in between alike.
+                let order = args.engines.iter().cycle().skip(round % args.engines.len());
+                for name in order.take(args.engines.len()) {
+                    let cache = adapters::build_with(name, &options(args.space.capacity))?;
+                    let config = RunConfig {
+                        workload,
+                        keys: args.space.keys,
+                        threads,
+                        duration: args.duration,
+                        warmup: args.warmup,
+                        ops: args.ops,
+                        read_pct: match mix {
+                            Mix::Gets(p) => p,
+                            Mix::ReadThrough => 100,
+                        },
+                        read_through: mix == Mix::ReadThrough,
+                        value_size: args.value_size,
+                        ..RunConfig::default()
+                    };
+                    bar.set_message(format!("{name}, {threads} thr, {mix}"));
+                    let report = run(cache.as_ref(), args.space.capacity, &config);
+                    bar.inc(1);
+                    reports.push(report);
+                }
             }
         }
+        rounds.push(reports);
     }
+    let reports = if args.rounds == 1 {
+        rounds.pop().unwrap_or_default()
+    } else {
+        clockwise_bench::median_of_rounds(&rounds)
+    };
     if json {
         print_json(&reports);
     } else {
@@ -767,10 +783,9 @@ fn print_table(reports: &[Report]) {
         "engine", "thr", "mix", "Mops/s", "hit%", "p50 ns", "p99 ns", "p99.9 ns", "clockwise/this"
     );
     for r in reports {
-        let ours = reports
-            .iter()
-            .find(|o| o.engine == "clockwise" && o.same_run_as(r));
-        let ratio = ours.map_or(String::from("-"), |o| format!("{:.2}x", o.mops / r.mops));
+        let ratio = r
+            .ratio_in(reports)
+            .map_or(String::from("-"), |x| format!("{x:.2}x"));
         println!(
             "{:<12} {:>4} {:>12} {:>9.2} {:>7.2} {:>8} {:>8} {:>9} {:>16}",
             r.engine,

@@ -117,14 +117,20 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
         Section {
             id: "main".into(),
             title: "Gets and inserts, Zipf 0.99 (the main job)".into(),
-            about: "What `cargo run --release -p clockwise-bench` prints: Zipf 0.99 over \
+            about: "The main job (`cargo run --release -p clockwise-bench` runs one round \
+                    of it): Zipf 0.99 over \
                     1M keys into a cache of 100k, all-get, 90 % gets (the rest \
                     inserts) and read-through (every operation a get, every miss \
-                    inserted, as a server that loads on a miss), on 1 and 2 threads. Throughput is of each run alone; \
-                    latency is 1 in 64 operations, timed in a closed loop (not \
+                    inserted, as a server that loads on a miss), on 1 and 2 threads. \
+                    Five rounds, the engines in rotating order: each row is the \
+                    median round, and its ratio the median of the per-round \
+                    ratios. Latency is 1 in 64 operations, timed in a closed loop (not \
                     corrected for coordinated omission)."
                 .into(),
-            args: scale("run", "run --keys 20000 --capacity 2000 --duration 30ms --warmup 0 --threads 1 --engines clockwise,lru"),
+            args: scale(
+                "run --rounds 5 --duration 1s",
+                "run --keys 20000 --capacity 2000 --duration 30ms --warmup 0 --threads 1 --engines clockwise,lru --rounds 2",
+            ),
             kind: Kind::Run,
             needs: None,
             needs_program: None,
@@ -136,7 +142,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
                     hits, so this is the read path alone."
                 .into(),
             args: scale(
-                "run --keys 100000 --capacity 200000 --read-pct 100",
+                "run --keys 100000 --capacity 200000 --read-pct 100 --rounds 5 --duration 1s",
                 "run --keys 2000 --capacity 4000 --read-pct 100 --duration 30ms --warmup 0 --threads 1 --engines clockwise,lru",
             ),
             kind: Kind::Run,
@@ -150,7 +156,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
                     absent key and evict one. The write path alone."
                 .into(),
             args: scale(
-                "run --read-pct 0",
+                "run --read-pct 0 --rounds 5 --duration 1s",
                 "run --keys 20000 --capacity 2000 --read-pct 0 --duration 30ms --warmup 0 --threads 1 --engines clockwise,lru",
             ),
             kind: Kind::Run,
@@ -354,10 +360,9 @@ fn run_table(out: &mut String, reports: &[Report]) {
          |---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for r in reports {
-        let ours = reports
-            .iter()
-            .find(|o| o.engine == "clockwise" && o.same_run_as(r));
-        let ratio = ours.map_or(String::from("–"), |o| format!("{:.2}x", o.mops / r.mops));
+        let ratio = r
+            .ratio_in(reports)
+            .map_or(String::from("–"), |x| format!("{x:.2}x"));
         let hit = if r.read_pct == 0 && !r.read_through {
             String::from("–")
         } else {
@@ -576,6 +581,8 @@ mod tests {
             p999_ns: 140,
             latency_samples: 1,
             read_through: false,
+            rounds: 1,
+            clockwise_ratio: None,
         }
     }
 
@@ -649,7 +656,8 @@ mod tests {
         for s in &all {
             assert!(text.contains(&format!("`{}`", s.command())), "{}", s.id);
         }
-        assert!(text.contains("`cargo run --release -p clockwise-bench -- run`"));
+        assert!(text
+            .contains("`cargo run --release -p clockwise-bench -- run --rounds 5 --duration 1s`"));
     }
 
     #[test]

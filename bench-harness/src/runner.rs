@@ -54,7 +54,7 @@ impl Default for RunConfig {
 }
 
 /// The outcome of one run.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Report {
     /// Engine name.
     pub engine: String,
@@ -89,6 +89,79 @@ pub struct Report {
     pub p999_ns: u64,
     /// Operations timed.
     pub latency_samples: u64,
+    /// Rounds this row summarizes (see [`median_of_rounds`]); 1 for a
+    /// single run.
+    #[serde(default = "one")]
+    pub rounds: usize,
+    /// The median over rounds of clockwise's throughput in that round
+    /// divided by this engine's, where clockwise ran the same mix on as
+    /// many threads in every round.
+    #[serde(default)]
+    pub clockwise_ratio: Option<f64>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One row per engine, mix and thread count from several rounds of the
+/// same runs: the run with the median throughput (its latency figures come
+/// with it), and the median of the per-round ratios of clockwise's
+/// throughput to the engine's, so a machine that speeds up or slows down
+/// between rounds moves both sides of each ratio alike.
+///
+/// ```
+/// use clockwise_bench::{median_of_rounds, Report};
+/// let row = |engine: &str, mops: f64| Report { engine: engine.into(), mops, ..Report::default() };
+/// let rounds = vec![
+///     vec![row("clockwise", 10.0), row("lru", 5.0)],
+///     vec![row("clockwise", 20.0), row("lru", 10.0)],
+///     vec![row("clockwise", 30.0), row("lru", 10.0)],
+/// ];
+/// let rows = median_of_rounds(&rounds);
+/// assert_eq!(rows[1].engine, "lru");
+/// assert_eq!(rows[1].mops, 10.0);
+/// assert_eq!(rows[1].clockwise_ratio, Some(2.0)); // ratios 2, 2, 3
+/// assert_eq!(rows[1].rounds, 3);
+/// ```
+pub fn median_of_rounds(rounds: &[Vec<Report>]) -> Vec<Report> {
+    let Some(first) = rounds.first() else {
+        return Vec::new();
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    first
+        .iter()
+        .map(|template| {
+            let mut runs: Vec<&Report> = rounds
+                .iter()
+                .filter_map(|round| {
+                    round
+                        .iter()
+                        .find(|r| r.engine == template.engine && r.same_run_as(template))
+                })
+                .collect();
+            let ratios: Vec<f64> = rounds
+                .iter()
+                .filter_map(|round| {
+                    let this = round
+                        .iter()
+                        .find(|r| r.engine == template.engine && r.same_run_as(template))?;
+                    let ours = round
+                        .iter()
+                        .find(|r| r.engine == "clockwise" && r.same_run_as(template))?;
+                    Some(ours.mops / this.mops)
+                })
+                .collect();
+            runs.sort_by(|a, b| a.mops.total_cmp(&b.mops));
+            let mut row = runs[runs.len() / 2].clone();
+            row.rounds = runs.len();
+            row.clockwise_ratio = (ratios.len() == rounds.len()).then(|| median(ratios));
+            row
+        })
+        .collect()
 }
 
 impl Report {
@@ -99,6 +172,19 @@ impl Report {
         } else {
             format!("{} % gets", self.read_pct)
         }
+    }
+
+    /// clockwise's throughput over this engine's: the median of the
+    /// per-round ratios when the row summarizes rounds, else the ratio of
+    /// the two runs' throughputs in `reports` (None without a clockwise
+    /// run of the same mix and threads).
+    pub fn ratio_in(&self, reports: &[Report]) -> Option<f64> {
+        self.clockwise_ratio.or_else(|| {
+            reports
+                .iter()
+                .find(|o| o.engine == "clockwise" && o.same_run_as(self))
+                .map(|o| o.mops / self.mops)
+        })
     }
 
     /// Whether `other` ran the same mix on as many threads: the row of
@@ -254,5 +340,7 @@ pub fn run(cache: &dyn CacheAdapter, capacity: u64, config: &RunConfig) -> Repor
         p99_ns: hist.value_at_quantile(0.99),
         p999_ns: hist.value_at_quantile(0.999),
         latency_samples: hist.len(),
+        rounds: 1,
+        clockwise_ratio: None,
     }
 }

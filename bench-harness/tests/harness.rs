@@ -181,6 +181,48 @@ fn workloads_parse_and_refuse_nonsense() {
     );
 }
 
+/// `--rounds` runs every engine that many times in rotating order and
+/// reports one row per engine, mix and thread count: the median round, with
+/// the median of the per-round ratios to clockwise.
+#[test]
+fn rounds_give_one_median_row_per_run_with_its_ratio() {
+    let rows = bench_json(&[
+        "run",
+        "--keys",
+        "2000",
+        "--capacity",
+        "500",
+        "--threads",
+        "1",
+        "--duration",
+        "20ms",
+        "--warmup",
+        "0",
+        "--engines",
+        "clockwise,lru",
+        "--read-pct",
+        "90,read-through",
+        "--rounds",
+        "3",
+    ]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for r in rows {
+        assert_eq!(r["rounds"], 3, "{r}");
+        let ratio = r["clockwise_ratio"].as_f64().unwrap();
+        if r["engine"] == "clockwise" {
+            assert_eq!(ratio, 1.0);
+        } else {
+            assert!(ratio > 0.0 && ratio.is_finite(), "{r}");
+        }
+    }
+    let mixes: Vec<_> = rows
+        .iter()
+        .map(|r| r["read_through"].as_bool().unwrap())
+        .collect();
+    assert_eq!(mixes, [false, false, true, true]);
+}
+
 /// Read-through inserts what it misses: each key misses at most once,
 /// where the same gets without inserts keep missing the keys the pre-fill
 /// did not cover.
