@@ -2,14 +2,15 @@
 //! instructions and cache misses, counted by cachegrind.
 //!
 //! Each loop builds its cache, fills it, then runs `n` operations of one
-//! kind. [`cachegrind`] runs the harness's own binary under
-//! `valgrind --tool=cachegrind` at `n` and `2n` operations and divides the
-//! difference by `n`, so process start-up and the fill cancel out. The
+//! kind in a function of its own. [`cachegrind`] runs the harness's own
+//! binary under valgrind's cache simulator counting only inside that
+//! function, so process start-up, the fill and the clock's calibration
+//! stay out of the counts. The
 //! simulated caches are fixed ([`D1`], [`LL`]) rather than the host's, so
 //! figures compare across machines: "LL" is then a miss of a core's
 //! private caches, the kind a lookup waits on.
 
-use crate::{adapters, Error, Workload};
+use crate::{adapters, CacheAdapter, Error, Workload};
 use serde::{Deserialize, Serialize};
 use std::hint::black_box;
 use std::path::Path;
@@ -21,6 +22,63 @@ pub const LOOPS: [&str; 5] = ["get", "miss", "insert", "mixed", "read-through"];
 pub const D1: &str = "32768,8,64";
 /// The simulated last level: 2 MiB, 16-way, 64-byte lines.
 pub const LL: &str = "2097152,16,64";
+
+/// clockwise with fixed hash seeds (its default hash function, ahash).
+struct SeededClockwise(clockwise::Cache<u64, u64>);
+
+impl CacheAdapter for SeededClockwise {
+    fn name(&self) -> &str {
+        "clockwise"
+    }
+    fn get(&self, key: u64) -> Option<u64> {
+        self.0.get(&key)
+    }
+    fn insert(&self, key: u64, value: u64) {
+        self.0.insert(key, value)
+    }
+}
+
+/// quick_cache with a fixed seed for its default hash function (foldhash).
+struct SeededQuickCache(
+    quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, foldhash::fast::FixedState>,
+);
+
+impl CacheAdapter for SeededQuickCache {
+    fn name(&self) -> &str {
+        "quick_cache"
+    }
+    fn get(&self, key: u64) -> Option<u64> {
+        self.0.get(&key)
+    }
+    fn insert(&self, key: u64, value: u64) {
+        self.0.insert(key, value)
+    }
+}
+
+/// `engine` as `run` builds it, but with fixed hash seeds where the engine
+/// allows (clockwise, quick_cache), so that a loop probes the same table
+/// layout in every run and its counts repeat; moka and lru keep their
+/// random seeds.
+fn build_seeded(engine: &str, capacity: u64) -> Result<Box<dyn CacheAdapter>, Error> {
+    let capacity = capacity.max(1);
+    Ok(match engine {
+        "clockwise" => Box::new(SeededClockwise(
+            clockwise::Cache::builder()
+                .max_capacity(capacity)
+                .name("bench")
+                .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
+                .build(),
+        )),
+        "quick_cache" => Box::new(SeededQuickCache(quick_cache::sync::Cache::with(
+            capacity as usize,
+            capacity,
+            quick_cache::UnitWeighter,
+            foldhash::fast::FixedState::with_seed(1),
+            Default::default(),
+        ))),
+        other => adapters::build(other, capacity)?,
+    })
+}
 
 /// Keys resident in the `get` and `miss` loops.
 const RESIDENT: u64 = 100_000;
@@ -49,10 +107,9 @@ fn xorshift(x: &mut u64) -> u64 {
 /// ```
 pub fn run_loop(name: &str, engine: &str, n: u64, small: bool) -> Result<u64, Error> {
     let div = if small { 100 } else { 1 };
-    let build = |capacity: u64| adapters::build(engine, capacity / div);
+    let build = |capacity: u64| build_seeded(engine, capacity / div);
     let resident = RESIDENT / div;
-    let mut found = 0u64;
-    match name {
+    Ok(match name {
         "get" | "miss" => {
             let cache = build(2 * RESIDENT)?;
             for k in 0..resident {
@@ -60,43 +117,33 @@ pub fn run_loop(name: &str, engine: &str, n: u64, small: bool) -> Result<u64, Er
             }
             // Absent keys: above every resident one.
             let offset = if name == "miss" { 1 << 40 } else { 0 };
-            for i in 0..n {
-                let k = offset + i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % resident;
-                found += u64::from(black_box(cache.get(black_box(k))).is_some());
-            }
+            let hits = measured_gets(cache.as_ref(), n, offset, resident);
             if name == "miss" {
-                found = n - found;
+                n - hits
+            } else {
+                hits
             }
         }
         "insert" => {
             let cache = build(10_000)?;
             let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            let keys = 100_000 / div;
             for _ in 0..200_000 / div {
                 let k = xorshift(&mut x);
-                cache.insert(k % (100_000 / div), k);
+                cache.insert(k % keys, k);
             }
-            for _ in 0..n {
-                let k = xorshift(&mut x);
-                cache.insert(black_box(k % (100_000 / div)), k);
-                found += 1;
-            }
+            measured_inserts(cache.as_ref(), n, x, keys)
         }
         "mixed" | "read-through" => {
             let cache = build(100_000)?;
             let stream = Workload::Zipf(0.99).stream((1 << 20) / div, 1 << 20, 0x5EED);
-            for &k in stream.iter().take(200_000 / div as usize) {
+            let fill = 200_000 / div as usize;
+            for &k in &stream[..fill] {
                 cache.insert(k, k);
             }
-            for i in 0..n as usize {
-                let k = stream[i & ((1 << 20) - 1)];
-                if name == "mixed" && i % 10 == 9 {
-                    cache.insert(k, k);
-                } else if black_box(cache.get(k)).is_some() {
-                    found += 1;
-                } else if name == "read-through" {
-                    cache.insert(k, k);
-                }
-            }
+            // Measured from where the fill stopped: the fill's own keys
+            // would all hit.
+            measured_mix(cache.as_ref(), n, &stream, fill, name == "read-through")
         }
         other => {
             return Err(Error::Config(format!(
@@ -104,8 +151,57 @@ pub fn run_loop(name: &str, engine: &str, n: u64, small: bool) -> Result<u64, Er
                 LOOPS.join(", ")
             )))
         }
+    })
+}
+
+// The measured parts, apart and never inlined: `cachegrind` counts only
+// what runs inside functions named `measured_*`, so the fill, the stream's
+// generation and the clock's start-up calibration (whose length varies from
+// run to run) stay out of the counts.
+
+/// `n` gets of scrambled keys `offset + 0..resident`; returns the hits.
+#[inline(never)]
+fn measured_gets(cache: &dyn CacheAdapter, n: u64, offset: u64, resident: u64) -> u64 {
+    let mut hits = 0;
+    for i in 0..n {
+        let k = offset + i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % resident;
+        hits += u64::from(black_box(cache.get(black_box(k))).is_some());
     }
-    Ok(found)
+    hits
+}
+
+/// `n` inserts of xorshift keys below `keys`, continuing from state `x`.
+#[inline(never)]
+fn measured_inserts(cache: &dyn CacheAdapter, n: u64, mut x: u64, keys: u64) -> u64 {
+    for _ in 0..n {
+        let k = xorshift(&mut x);
+        cache.insert(black_box(k % keys), k);
+    }
+    n
+}
+
+/// `n` operations over `stream` from `start` on: one insert in ten
+/// (`read_through` false) or an insert after each miss; returns the hits.
+#[inline(never)]
+fn measured_mix(
+    cache: &dyn CacheAdapter,
+    n: u64,
+    stream: &[u64],
+    start: usize,
+    read_through: bool,
+) -> u64 {
+    let mut hits = 0;
+    for i in 0..n as usize {
+        let k = stream[(start + i) % stream.len()];
+        if !read_through && i % 10 == 9 {
+            cache.insert(k, k);
+        } else if black_box(cache.get(k)).is_some() {
+            hits += 1;
+        } else if read_through {
+            cache.insert(k, k);
+        }
+    }
+    hits
 }
 
 /// What one operation of a loop costs, by cachegrind.
@@ -115,7 +211,7 @@ pub struct LoopCost {
     pub name: String,
     /// The engine.
     pub engine: String,
-    /// Operations in the shorter run (the longer ran twice as many).
+    /// Operations counted.
     pub ops: u64,
     /// Instructions per operation.
     pub instructions: f64,
@@ -141,7 +237,9 @@ fn totals(file: &Path) -> Result<Vec<(String, u64)>, Error> {
         message: format!("no {what} line: not a cachegrind output file"),
     };
     let events = field("events:").ok_or_else(|| bad("events"))?;
-    let summary = field("summary:").ok_or_else(|| bad("summary"))?;
+    let summary = field("summary:")
+        .or_else(|| field("totals:"))
+        .ok_or_else(|| bad("summary"))?;
     events
         .zip(summary)
         .map(|(e, v)| {
@@ -159,9 +257,12 @@ fn event(totals: &[(String, u64)], names: &[&str]) -> u64 {
         .sum()
 }
 
-/// Runs `exe loop NAME N --engine ENGINE` under cachegrind at `n` and `2n`
-/// operations and returns the cost of one operation.
-/// `small` as in [`run_loop`].
+/// Runs `exe loop NAME N --engine ENGINE` under valgrind's cache
+/// simulator, counting only inside the loop's `measured_*` function, and
+/// returns the cost of one operation.
+///
+/// Callgrind rather than cachegrind: it can count one function alone
+/// (`--toggle-collect`), and its cache simulation is cachegrind's.
 pub fn cachegrind(
     exe: &Path,
     name: &str,
@@ -169,40 +270,36 @@ pub fn cachegrind(
     n: u64,
     small: bool,
 ) -> Result<LoopCost, Error> {
-    let dir = std::env::temp_dir();
-    let mut runs = Vec::new();
-    for ops in [n, 2 * n] {
-        let out = dir.join(format!(
-            "clockwise-cachegrind-{}-{name}-{engine}-{ops}",
-            std::process::id()
-        ));
-        let status = std::process::Command::new("valgrind")
-            .arg("--tool=cachegrind")
-            .arg("--cache-sim=yes")
-            .arg(format!("--D1={D1}"))
-            .arg(format!("--LL={LL}"))
-            .arg(format!("--cachegrind-out-file={}", out.display()))
-            .arg(exe)
-            .args(["loop", name, &ops.to_string(), "--engine", engine])
-            .args(small.then_some("--small"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .map_err(|e| Error::Io {
-                file: "valgrind".into(),
-                message: format!("{e} (is valgrind installed?)"),
-            })?;
-        if !status.success() {
-            return Err(Error::Config(format!(
-                "valgrind on loop {name} ({engine}, {ops}) failed: {status}"
-            )));
-        }
-        let t = totals(&out);
-        let _ = std::fs::remove_file(&out);
-        runs.push(t?);
+    let out = std::env::temp_dir().join(format!(
+        "clockwise-cachegrind-{}-{name}-{engine}",
+        std::process::id()
+    ));
+    let status = std::process::Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg("--cache-sim=yes")
+        .arg(format!("--D1={D1}"))
+        .arg(format!("--LL={LL}"))
+        .arg("--toggle-collect=*measured_*")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(exe)
+        .args(["loop", name, &n.to_string(), "--engine", engine])
+        .args(small.then_some("--small"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| Error::Io {
+            file: "valgrind".into(),
+            message: format!("{e} (is valgrind installed?)"),
+        })?;
+    if !status.success() {
+        return Err(Error::Config(format!(
+            "valgrind on loop {name} ({engine}, {n}) failed: {status}"
+        )));
     }
-    let per =
-        |names: &[&str]| (event(&runs[1], names) as f64 - event(&runs[0], names) as f64) / n as f64;
+    let t = totals(&out);
+    let _ = std::fs::remove_file(&out);
+    let t = t?;
+    let per = |names: &[&str]| event(&t, names) as f64 / n as f64;
     Ok(LoopCost {
         name: name.into(),
         engine: engine.into(),

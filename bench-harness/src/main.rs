@@ -46,8 +46,8 @@ enum Command {
     /// BENCHMARKS.md and the README's table from it.
     Report(ReportArgs),
     /// Instructions and cache misses per operation of single-threaded
-    /// loops (get, miss, insert, mixed, read-through), by cachegrind at N
-    /// and 2N operations. Needs valgrind.
+    /// loops (get, miss, insert, mixed, read-through), by valgrind's cache
+    /// simulator counting only the measured operations. Needs valgrind.
     Cachegrind(CachegrindArgs),
     /// One loop, for cachegrind or perf (what `cachegrind` runs).
     #[command(hide = true)]
@@ -66,7 +66,7 @@ struct CachegrindArgs {
     /// Engines, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "clockwise,quick_cache")]
     engines: Vec<String>,
-    /// Operations in the shorter run (the longer runs twice as many).
+    /// Operations measured per loop.
     #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1_000..=100_000_000))]
     ops: u64,
     /// Every cache and key space a hundredth of its size: checks the
@@ -643,9 +643,8 @@ fn cachegrind(args: &CachegrindArgs, json: bool) -> Result<(), Error> {
         return Ok(());
     }
     println!(
-        "per operation, by cachegrind at {} and {} operations (D1 {}, LL {})",
+        "per operation, by valgrind's cache simulator over {} operations (D1 {}, LL {})",
         args.ops,
-        2 * args.ops,
         loops::D1,
         loops::LL
     );

@@ -231,12 +231,14 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
         id: "cachegrind".into(),
         title: "Instructions and cache misses per operation".into(),
         about: format!(
-            "Single-threaded loops under cachegrind, each run at N and 2N operations \
-             and the difference divided by N: `get` (100k resident keys), `miss` (the \
+            "Single-threaded loops under valgrind's cache simulator (callgrind \
+             `--cache-sim=yes`), counting only the measured operations, not the \
+             cache's fill: `get` (100k resident keys), `miss` (the \
              same cache read with keys it never held), `insert` (uniform keys over ten \
              times a 10k capacity: nearly every insert evicts), `mixed` (90 % gets, \
              Zipf 0.99 over 1M keys into 100k) and `read-through` (the same stream, \
-             each miss inserted), through the same adapters as `run`. The simulated \
+             each miss inserted), each engine built as `run` builds it but with fixed hash \
+             seeds (clockwise, quick_cache), so counts repeat. The simulated \
              caches are fixed, not the host's: D1 {} and LL {} (bytes, ways, line), \
              so an LL miss is one that leaves a core's private caches.",
             crate::loops::D1,
