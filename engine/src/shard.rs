@@ -369,10 +369,12 @@ impl<K, V> Shard<K, V> {
 
     /// Replaces the table with one sized for the live entries if the next
     /// insert would fill more than 3/4 of it.
-    fn make_room(&self, state: &mut State<K, V>, guard: &Guard) {
+    /// Replaces the table with a larger or cleaner one if the next insert
+    /// would fill it past three quarters; returns whether it did.
+    fn make_room(&self, state: &mut State<K, V>, guard: &Guard) -> bool {
         let table = self.table(guard);
         if (state.live + state.tombstones + 1) * 4 <= table.len() * 3 {
-            return;
+            return false;
         }
         let len = ((state.live + 1) * 2).next_power_of_two().max(16);
         let fresh = Table::new(len);
@@ -390,6 +392,7 @@ impl<K, V> Shard<K, V> {
         unsafe { guard.defer_destroy(old, bytes) };
         state.tombstones = 0;
         state.sweep = 0;
+        true
     }
 
     fn publish_gauges(&self, state: &State<K, V>) {
@@ -458,7 +461,7 @@ impl<K, V> Shard<K, V> {
         let entry = Owned::new(Entry::new(key, value, expires_at, now, weight.max(1)));
         let mut guard_state = lock(&self.state);
         let state = &mut *guard_state;
-        let existing = self.table(guard).find(hash, &entry.key, guard);
+        let existing = self.table(guard).find_for_write(hash, &entry.key, guard);
         let mut host = ShardHost::at(now);
         let entry = entry.into_shared(guard);
         // SAFETY: just allocated; published below under this lock.
@@ -467,7 +470,7 @@ impl<K, V> Shard<K, V> {
         // is what the entry is freed through at last, and a pointer derived
         // from a shared reference may not deallocate (Tree Borrows).
         let page = Page(NonNull::new(entry.as_raw().cast_mut()).expect("a fresh allocation"));
-        let written = if let Some((slot, old)) = existing {
+        let written = if let Ok((slot, old)) = existing {
             // An update counts as an access.
             fresh.referenced.store(true, Ordering::Relaxed);
             fresh.set_node(old.node());
@@ -487,9 +490,14 @@ impl<K, V> Shard<K, V> {
             fresh.set_node(node);
             // Evict first so the table has the victims' room.
             self.drain_host(state, &mut host, guard, out);
-            self.make_room(state, guard);
+            let replaced = self.make_room(state, guard);
             let table = self.table(guard);
-            let slot = table.vacancy(hash, guard);
+            let slot = match existing {
+                // The probe's vacancy, unless the table was replaced:
+                // evicting since only turned full slots into tombstones.
+                Err(vacancy) if !replaced => vacancy,
+                _ => table.vacancy(hash, guard),
+            };
             if matches!(table.load(slot, guard), Slot::Tombstone) {
                 state.tombstones -= 1;
             }

@@ -148,6 +148,52 @@ impl<K, V> Table<K, V> {
         }
     }
 
+    /// A writer's probe: `key`'s slot and entry, or, when it is absent, the
+    /// slot an insert of it should take (the first tombstone on the probe
+    /// sequence, else the `EMPTY` that ended it), so that an insert probes
+    /// once. Writer only: the vacancy stays valid while the writer holds
+    /// the shard's lock and the table is not replaced.
+    #[inline(always)]
+    pub(crate) fn find_for_write<'g, Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Result<(usize, &'g Entry<K, V>), usize>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let tag = h7(hash);
+        let mut i = hash as usize & self.mask;
+        let mut vacancy = None;
+        // Terminates as `find` does.
+        loop {
+            // SAFETY: `i` is masked with `len - 1`, and both arrays have
+            // `len` elements.
+            let (ctrl, slot) = unsafe { (self.ctrl.get_unchecked(i), self.slots.get_unchecked(i)) };
+            // Relaxed would do for the writer's own stores; Acquire keeps
+            // the reasoning of `find`.
+            let c = ctrl.load(Ordering::Acquire);
+            if c == EMPTY {
+                return Err(vacancy.unwrap_or(i));
+            }
+            if c == TOMBSTONE {
+                vacancy.get_or_insert(i);
+            } else if c == tag {
+                let p = slot.load(Ordering::Acquire, guard);
+                if !p.is_null() {
+                    // SAFETY: as in `find`.
+                    let entry = unsafe { p.deref() };
+                    if entry.key.borrow() == key {
+                        return Ok((i, entry));
+                    }
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
     /// The slot holding exactly `entry`, whose key hashes to `hash`.
     pub(crate) fn position(
         &self,
