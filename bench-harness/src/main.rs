@@ -621,10 +621,7 @@ fn cachegrind(args: &CachegrindArgs, json: bool) -> Result<(), Error> {
     for name in &args.engines {
         adapters::build(name, 1)?;
     }
-    let exe = std::env::current_exe().map_err(|e| Error::Io {
-        file: "clockwise-bench".into(),
-        message: e.to_string(),
-    })?;
+    let exe = std::env::current_exe().map_err(io(std::path::Path::new("clockwise-bench")))?;
     let jobs: Vec<(&str, &str)> = args
         .loops
         .iter()
@@ -663,13 +660,6 @@ fn cachegrind(args: &CachegrindArgs, json: bool) -> Result<(), Error> {
 
 fn report(args: &ReportArgs) -> Result<(), Error> {
     use clockwise_bench::report::{self, Outcome};
-    let io = |file: &std::path::Path| {
-        let file = file.display().to_string();
-        move |e: std::io::Error| Error::Io {
-            file,
-            message: e.to_string(),
-        }
-    };
     std::fs::create_dir_all(&args.json_dir).map_err(io(&args.json_dir))?;
     let exe = std::env::current_exe().map_err(io(std::path::Path::new("clockwise-bench")))?;
     let sections = report::sections(&args.traces, args.quick);
@@ -803,15 +793,17 @@ fn print_table(reports: &[Report]) {
     );
 }
 
+/// Maps an I/O error on `file` to the harness's error, naming the file.
+fn io(file: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error {
+    let file = file.display().to_string();
+    move |e| Error::Io {
+        file,
+        message: e.to_string(),
+    }
+}
+
 fn write_results(reports: &[Report]) -> Result<(), Error> {
     let dir = PathBuf::from("target/clockwise-bench");
-    let io = |file: &PathBuf| {
-        let file = file.display().to_string();
-        move |e: std::io::Error| Error::Io {
-            file,
-            message: e.to_string(),
-        }
-    };
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let json = dir.join("results.json");
     std::fs::write(
@@ -937,10 +929,7 @@ fn replay(args: &ReplayArgs, json: bool) -> Result<(), Error> {
             (e.clone(), points)
         })
         .collect();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
-        file: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let title = format!("Hit ratio: {}", args.trace.display());
     let x = if args.weighted {
         "capacity (bytes)"
