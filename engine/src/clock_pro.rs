@@ -669,27 +669,26 @@ impl<T> ClockPro<T> {
         page
     }
 
-    /// Gives a resident page a new handle and weight (an update), then evicts
-    /// until the weight fits. The page itself may be evicted.
-    pub(crate) fn replace(&mut self, host: &mut impl Host<T>, n: u32, page: T, weight: u64) -> T {
-        debug_assert!(weight <= self.capacity && weight > 0);
-        let old_weight = self.weight_of(n);
-        let old = self.nodes[n as usize]
+    /// Gives a resident page a new handle (an update), in place: it keeps
+    /// its status and its place in the clock and in the cold queue.
+    /// Returns the old handle.
+    pub(crate) fn replace(&mut self, n: u32, page: T) -> T {
+        self.nodes[n as usize]
             .page
             .replace(page)
-            .expect("a resident page has a handle");
-        if old_weight == weight {
-            // Same weight (every unweighted update): no size changes, so
-            // nothing to evict and no hand to move.
-            return old;
-        }
-        // In place: the page keeps its status and its place in the clock
-        // and in the cold queue.
+            .expect("a resident page has a handle")
+    }
+
+    /// Gives a resident page a new weight (an update that changed it),
+    /// then evicts until the weights fit. The page itself may be evicted.
+    pub(crate) fn reweigh(&mut self, host: &mut impl Host<T>, n: u32, weight: u64) {
+        debug_assert!(weight <= self.capacity && weight > 0);
+        let old_weight = self.weight_of(n);
         let class = match self.status(n) {
             Status::Hot => &mut self.hot,
             Status::Cold | Status::ColdInTest => &mut self.cold,
             Status::Ghost | Status::Tombstone | Status::Free => {
-                unreachable!("only resident pages are replaced")
+                unreachable!("only resident pages are reweighed")
             }
         };
         *class = *class - old_weight + weight;
@@ -699,7 +698,6 @@ impl<T> ClockPro<T> {
             self.evict_one(host);
         }
         self.organize_hands();
-        old
     }
 
     /// The hash a page was inserted with (kept here, not in the entry), cut

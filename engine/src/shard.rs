@@ -56,8 +56,7 @@ unsafe impl<K: Send + Sync, V: Send + Sync> Send for Page<K, V> {}
 
 struct State<K, V> {
     policy: ClockPro<Page<K, V>>,
-    live: usize,
-    tombstones: usize,
+    slots: Slots,
     /// Next slot the bounded expiry sweep looks at.
     sweep: usize,
     /// An entry with a time to live was ever written here. Until then the
@@ -65,6 +64,13 @@ struct State<K, V> {
     /// miss each), which cost a cache without TTLs over half its insert
     /// time.
     expiring: bool,
+}
+
+/// The table's slot counts, kept by the lock holder.
+#[derive(Default)]
+struct Slots {
+    live: usize,
+    tombstones: usize,
 }
 
 /// Levels published for snapshots.
@@ -199,27 +205,18 @@ fn entry_bytes<K, V>(weight: u32) -> usize {
     (weight as usize).max(std::mem::size_of::<Entry<K, V>>())
 }
 
-/// A page the policy dropped, with its key's hash, its weight and why.
-type Evicted<K, V> = (Page<K, V>, u64, u64, EvictionCause);
-
-struct ShardHost<K, V> {
+/// What the policy calls back into during one call. A page it gives up
+/// leaves the table at once, into the write's [`Unlinked`]: no list of
+/// victims in between.
+struct ShardHost<'a, K, V> {
     now: u64,
-    /// What the policy gave up during one call: almost always one or two
-    /// pages, so kept inline (a heap `Vec` here was an allocation and a
-    /// free on every insert that evicts, ~100 instructions).
-    removed: smallvec::SmallVec<[Evicted<K, V>; 4]>,
+    table: &'a Table<K, V>,
+    slots: &'a mut Slots,
+    out: &'a mut Unlinked<K, V>,
+    guard: &'a Guard,
 }
 
-impl<K, V> ShardHost<K, V> {
-    fn at(now: u64) -> Self {
-        ShardHost {
-            now,
-            removed: smallvec::SmallVec::new(),
-        }
-    }
-}
-
-impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
+impl<K, V> Host<Page<K, V>> for ShardHost<'_, K, V> {
     fn referenced(&mut self, page: &Page<K, V>) -> bool {
         page.entry().referenced.load(Ordering::Relaxed)
     }
@@ -233,8 +230,43 @@ impl<K, V> Host<Page<K, V>> for ShardHost<K, V> {
         page.entry().expired(self.now)
     }
     fn removed(&mut self, page: Page<K, V>, hash: u64, weight: u64, why: EvictionCause) {
-        self.removed.push((page, hash, weight, why));
+        let cause = match why {
+            EvictionCause::Capacity => RemovalCause::Capacity,
+            EvictionCause::Expired => RemovalCause::Expired,
+        };
+        unlink(
+            self.table, self.slots, page, hash, weight, cause, self.guard, self.out,
+        );
     }
+}
+
+/// Removes `page`'s entry (whose key hashes to `hash`) from `table` and
+/// hands it to `out`, which retires it after the report. The page must
+/// just have been given up by the policy, under the shard lock.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn unlink<K, V>(
+    table: &Table<K, V>,
+    slots: &mut Slots,
+    page: Page<K, V>,
+    hash: u64,
+    weight: u64,
+    cause: RemovalCause,
+    guard: &Guard,
+    out: &mut Unlinked<K, V>,
+) {
+    let at = table.position(page.0.as_ptr() as *const Entry<K, V>, hash, guard);
+    // A resident page's entry is always in the table, at the hash its
+    // policy node keeps; anything else would retire a reachable entry.
+    debug_assert!(at.is_some(), "a resident entry is not in the table");
+    if let Some(i) = at {
+        table.unlink(i);
+        slots.live -= 1;
+        slots.tombstones += 1;
+    }
+    // Unlinked from the table (the only place new readers find entries)
+    // and let go by the policy: `out` owns it now.
+    out.push(page, cause, weight);
 }
 
 impl<K, V> Shard<K, V> {
@@ -243,8 +275,7 @@ impl<K, V> Shard<K, V> {
             table: CachePadded::new(Atomic::new(Table::new(16))),
             state: Mutex::new(State {
                 policy: ClockPro::new(capacity),
-                live: 0,
-                tombstones: 0,
+                slots: Slots::default(),
                 sweep: 0,
                 expiring: false,
             }),
@@ -313,70 +344,30 @@ impl<K, V> Shard<K, V> {
                 } else {
                     cause
                 };
-                self.unlink(state, page, hash, weight, cause, guard, out);
+                unlink(
+                    self.table(guard),
+                    &mut state.slots,
+                    page,
+                    hash,
+                    weight,
+                    cause,
+                    guard,
+                    out,
+                );
                 true
             }
             None => false,
         }
     }
 
-    /// Removes `page`'s entry (whose key hashes to `hash`) from the table
-    /// and hands it to `out`, which retires it after the report.
-    #[allow(clippy::too_many_arguments)]
-    fn unlink(
-        &self,
-        state: &mut State<K, V>,
-        page: Page<K, V>,
-        hash: u64,
-        weight: u64,
-        cause: RemovalCause,
-        guard: &Guard,
-        out: &mut Unlinked<K, V>,
-    ) {
-        let raw = page.0.as_ptr() as *const Entry<K, V>;
-        let table = self.table(guard);
-        let at = table.position(raw, hash, guard);
-        // A resident page's entry is always in the table, at the hash its
-        // policy node keeps; anything else would retire a reachable entry.
-        debug_assert!(at.is_some(), "a resident entry is not in the table");
-        if let Some(i) = at {
-            table.unlink(i);
-            state.live -= 1;
-            state.tombstones += 1;
-        }
-        // Unlinked from the table (the only place new readers find entries)
-        // and let go by the policy: `out` owns it now.
-        out.push(page, cause, weight);
-    }
-
-    fn drain_host(
-        &self,
-        state: &mut State<K, V>,
-        host: &mut ShardHost<K, V>,
-        guard: &Guard,
-        out: &mut Unlinked<K, V>,
-    ) {
-        // By index, then clear: cheaper than `drain`, and the tuples are Copy.
-        for &(page, hash, weight, why) in host.removed.iter() {
-            let cause = match why {
-                EvictionCause::Capacity => RemovalCause::Capacity,
-                EvictionCause::Expired => RemovalCause::Expired,
-            };
-            self.unlink(state, page, hash, weight, cause, guard, out);
-        }
-        host.removed.clear();
-    }
-
-    /// Replaces the table with one sized for the live entries if the next
-    /// insert would fill more than 3/4 of it.
     /// Replaces the table with a larger or cleaner one if the next insert
     /// would fill it past three quarters; returns whether it did.
     fn make_room(&self, state: &mut State<K, V>, guard: &Guard) -> bool {
         let table = self.table(guard);
-        if (state.live + state.tombstones + 1) * 4 <= table.len() * 3 {
+        if (state.slots.live + state.slots.tombstones + 1) * 4 <= table.len() * 3 {
             return false;
         }
-        let len = ((state.live + 1) * 2).next_power_of_two().max(16);
+        let len = ((state.slots.live + 1) * 2).next_power_of_two().max(16);
         let fresh = Table::new(len);
         for entry in table.entries(guard) {
             // SAFETY: loaded under `guard` from the current table.
@@ -390,7 +381,7 @@ impl<K, V> Shard<K, V> {
         // probing it are pinned and `defer_destroy` waits for them. Dropping
         // a table frees its slots, not the entries.
         unsafe { guard.defer_destroy(old, bytes) };
-        state.tombstones = 0;
+        state.slots.tombstones = 0;
         state.sweep = 0;
         true
     }
@@ -399,7 +390,7 @@ impl<K, V> Shard<K, V> {
         let Sizes { hot, cold, test } = state.policy.sizes();
         let g = &self.gauges;
         // Relaxed: independent levels for snapshots; no ordering implied.
-        g.len.store(state.live as u64, Ordering::Relaxed);
+        g.len.store(state.slots.live as u64, Ordering::Relaxed);
         g.weight.store(hot + cold, Ordering::Relaxed);
         g.hot.store(hot, Ordering::Relaxed);
         g.cold.store(cold, Ordering::Relaxed);
@@ -461,8 +452,8 @@ impl<K, V> Shard<K, V> {
         let entry = Owned::new(Entry::new(key, value, expires_at, now, weight.max(1)));
         let mut guard_state = lock(&self.state);
         let state = &mut *guard_state;
-        let existing = self.table(guard).find_for_write(hash, &entry.key, guard);
-        let mut host = ShardHost::at(now);
+        let table = self.table(guard);
+        let existing = table.find_for_write(hash, &entry.key, guard);
         let entry = entry.into_shared(guard);
         // SAFETY: just allocated; published below under this lock.
         let fresh = unsafe { entry.deref() };
@@ -474,22 +465,38 @@ impl<K, V> Shard<K, V> {
             // An update counts as an access.
             fresh.referenced.store(true, Ordering::Relaxed);
             fresh.set_node(old.node());
-            self.table(guard).publish(slot, entry, hash);
+            table.publish(slot, entry, hash);
             let old_weight = state.policy.weight_of(old.node());
             let cause = if old.expires_at != crate::entry::NEVER && old.expired(now) {
                 RemovalCause::Expired
             } else {
                 RemovalCause::Replaced
             };
-            let old_page = state.policy.replace(&mut host, old.node(), page, w);
+            let old_page = state.policy.replace(old.node(), page);
             // Replaced in its slot and let go by the policy: `out` owns it.
             out.push(old_page, cause, old_weight);
+            if old_weight != w {
+                let mut host = ShardHost {
+                    now,
+                    table,
+                    slots: &mut state.slots,
+                    out,
+                    guard,
+                };
+                state.policy.reweigh(&mut host, old.node(), w);
+            }
             Written::Updated
         } else {
+            // Evicts first, so the table has the victims' room.
+            let mut host = ShardHost {
+                now,
+                table,
+                slots: &mut state.slots,
+                out,
+                guard,
+            };
             let node = state.policy.insert(&mut host, hash, w, page);
             fresh.set_node(node);
-            // Evict first so the table has the victims' room.
-            self.drain_host(state, &mut host, guard, out);
             let replaced = self.make_room(state, guard);
             let table = self.table(guard);
             let slot = match existing {
@@ -499,10 +506,10 @@ impl<K, V> Shard<K, V> {
                 _ => table.vacancy(hash, guard),
             };
             if matches!(table.load(slot, guard), Slot::Tombstone) {
-                state.tombstones -= 1;
+                state.slots.tombstones -= 1;
             }
             table.publish(slot, entry, hash);
-            state.live += 1;
+            state.slots.live += 1;
             // The next evicting insert starts with the cold hand's page:
             // its entry (reference bit, expiry) and, if it goes, its slot.
             // Both are rarely in cache; start loading them now.
@@ -514,7 +521,6 @@ impl<K, V> Shard<K, V> {
         };
         // This thread's next read of the key repeats this access.
         fresh.note_access(guard);
-        self.drain_host(state, &mut host, guard, out);
         if expires_at != crate::entry::NEVER {
             state.expiring = true;
         }
@@ -646,7 +652,7 @@ crate::sync::checking! {
             }
             assert_eq!(
                 (live, tombstones),
-                (state.live, state.tombstones),
+                (state.slots.live, state.slots.tombstones),
                 "table counts"
             );
             assert_eq!(
