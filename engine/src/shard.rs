@@ -362,17 +362,30 @@ impl<K, V> Shard<K, V> {
 
     /// Replaces the table with a larger or cleaner one if the next insert
     /// would fill it past three quarters; returns whether it did.
+    #[inline(always)]
     fn make_room(&self, state: &mut State<K, V>, guard: &Guard) -> bool {
-        let table = self.table(guard);
-        if (state.slots.live + state.slots.tombstones + 1) * 4 <= table.len() * 3 {
+        let len = self.table(guard).len();
+        if (state.slots.live + state.slots.tombstones + 1) * 4 <= len * 3 {
             return false;
         }
+        self.rebuild(state, guard);
+        true
+    }
+
+    /// Replaces the table with one sized for the live entries.
+    #[cold]
+    #[inline(never)]
+    fn rebuild(&self, state: &mut State<K, V>, guard: &Guard) {
+        let table = self.table(guard);
         let len = ((state.slots.live + 1) * 2).next_power_of_two().max(16);
-        let fresh = Table::new(len);
-        for entry in table.entries(guard) {
-            // SAFETY: loaded under `guard` from the current table.
-            let hash = state.policy.hash(unsafe { entry.deref() }.node());
-            fresh.publish(fresh.vacancy(hash, guard), entry, hash);
+        let mut fresh = Table::new(len);
+        // From the policy's nodes, which hold each resident page's hash
+        // beside its entry pointer: no entry is read (a cache miss each)
+        // and no slot of the old table scanned.
+        for (node, page) in state.policy.pages() {
+            let hash = state.policy.hash(node);
+            let entry = Shared::from(page.0.as_ptr() as *const Entry<K, V>);
+            fresh.fill(entry, hash);
         }
         // Release pairs with readers' Acquire load of the table pointer.
         let old = self.table.swap(Owned::new(fresh), Ordering::Release, guard);
@@ -383,7 +396,6 @@ impl<K, V> Shard<K, V> {
         unsafe { guard.defer_destroy(old, bytes) };
         state.slots.tombstones = 0;
         state.sweep = 0;
-        true
     }
 
     fn publish_gauges(&self, state: &State<K, V>) {
@@ -487,7 +499,11 @@ impl<K, V> Shard<K, V> {
             }
             Written::Updated
         } else {
-            // Evicts first, so the table has the victims' room.
+            // Room first, while the policy's pages are exactly the table's
+            // entries (the rebuild copies them): evicting turns full slots
+            // into tombstones, which leaves the room the same.
+            let replaced = self.make_room(state, guard);
+            let table = self.table(guard);
             let mut host = ShardHost {
                 now,
                 table,
@@ -497,8 +513,6 @@ impl<K, V> Shard<K, V> {
             };
             let node = state.policy.insert(&mut host, hash, w, page);
             fresh.set_node(node);
-            let replaced = self.make_room(state, guard);
-            let table = self.table(guard);
             let slot = match existing {
                 // The probe's vacancy, unless the table was replaced:
                 // evicting since only turned full slots into tombstones.

@@ -227,6 +227,20 @@ impl<K, V> Table<K, V> {
         unreachable!("the writer keeps the table at most 3/4 full")
     }
 
+    /// Puts `entry` (whose hash is `hash`) in the first vacancy of its
+    /// probe sequence, in a table no reader can reach yet (a rebuild's,
+    /// before its pointer is published).
+    pub(crate) fn fill(&mut self, entry: Shared<'_, Entry<K, V>>, hash: u64) {
+        let mut i = hash as usize & self.mask;
+        // Relaxed throughout: the table is this thread's alone until the
+        // `Release` store that publishes it.
+        while self.ctrl[i].load(Ordering::Relaxed) != EMPTY {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i].store(entry, Ordering::Relaxed);
+        self.ctrl[i].store(h7(hash), Ordering::Relaxed);
+    }
+
     /// Publishes `entry` (whose hash is `hash`) in slot `i`. Writer only.
     pub(crate) fn publish(&self, i: usize, entry: Shared<'_, Entry<K, V>>, hash: u64) {
         // Release, Release: a reader that sees the control byte sees the
