@@ -216,6 +216,24 @@ struct ShardHost<'a, K, V> {
     guard: &'a Guard,
 }
 
+impl<'a, K, V> ShardHost<'a, K, V> {
+    fn new(
+        now: u64,
+        table: &'a Table<K, V>,
+        slots: &'a mut Slots,
+        out: &'a mut Unlinked<K, V>,
+        guard: &'a Guard,
+    ) -> Self {
+        ShardHost {
+            now,
+            table,
+            slots,
+            out,
+            guard,
+        }
+    }
+}
+
 impl<K, V> Host<Page<K, V>> for ShardHost<'_, K, V> {
     fn referenced(&mut self, page: &Page<K, V>) -> bool {
         page.entry().referenced.load(Ordering::Relaxed)
@@ -488,13 +506,7 @@ impl<K, V> Shard<K, V> {
             // Replaced in its slot and let go by the policy: `out` owns it.
             out.push(old_page, cause, old_weight);
             if old_weight != w {
-                let mut host = ShardHost {
-                    now,
-                    table,
-                    slots: &mut state.slots,
-                    out,
-                    guard,
-                };
+                let mut host = ShardHost::new(now, table, &mut state.slots, out, guard);
                 state.policy.reweigh(&mut host, old.node(), w);
             }
             Written::Updated
@@ -504,13 +516,7 @@ impl<K, V> Shard<K, V> {
             // into tombstones, which leaves the room the same.
             let replaced = self.make_room(state, guard);
             let table = self.table(guard);
-            let mut host = ShardHost {
-                now,
-                table,
-                slots: &mut state.slots,
-                out,
-                guard,
-            };
+            let mut host = ShardHost::new(now, table, &mut state.slots, out, guard);
             let node = state.policy.insert(&mut host, hash, w, page);
             fresh.set_node(node);
             let slot = match existing {
