@@ -34,6 +34,7 @@ mod prefetch;
 mod reclaim;
 mod refresh;
 mod shard;
+mod slab;
 pub(crate) mod sync;
 mod table;
 #[cfg(test)]

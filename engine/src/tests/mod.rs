@@ -4,5 +4,5 @@
 mod behaviour;
 mod model;
 mod policy;
-mod reclaim;
+pub(crate) mod reclaim;
 mod stress;
