@@ -11,10 +11,9 @@
 //!   (the page gets one chance fewer).
 //! - `node` is the entry's node in the shard's CLOCK-Pro list; it is read and
 //!   written only under the shard lock.
-//! - An entry lives in its shard's slab (`crate::slab`) and is dropped, and
-//!   its slot reused, only through `Slab::retire`, after it has been
-//!   unlinked from the table, so a reader that found it under a pinned
-//!   guard can keep reading it.
+//! - An entry is freed only through `Guard::defer_destroy`, after it has been
+//!   unlinked from the table, so a reader that found it under a pinned guard
+//!   can keep reading it.
 
 use crate::reclaim::Guard;
 use crate::sync::{AtomicBool, AtomicU32, Ordering};

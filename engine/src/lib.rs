@@ -34,7 +34,6 @@ mod prefetch;
 mod reclaim;
 mod refresh;
 mod shard;
-mod slab;
 pub(crate) mod sync;
 mod table;
 #[cfg(test)]

@@ -731,23 +731,10 @@ impl Guard {
             // once (the caller's contract).
             unsafe { recycle::free(p.cast::<T>()) }
         }
-        // SAFETY: the caller's contract, which `free` relies on.
-        unsafe { self.defer_free(ptr.as_raw() as *mut (), free::<T>, bytes) }
-    }
-
-    /// Calls `free(ptr)` once no pinned reader can hold what `ptr` points
-    /// to: [`defer_destroy`](Self::defer_destroy) for objects that are not
-    /// their own allocation. `free` returns whether a destructor it ran
-    /// panicked (it must catch the panic: it runs inside a collection), and
-    /// `bytes` is counted as `defer_destroy` counts it.
-    ///
-    /// # Safety
-    ///
-    /// As `defer_destroy`'s: what `ptr` points to is unreachable for
-    /// readers that pin from now on and retired once; and `free(ptr)` must
-    /// be sound on any thread at any later time.
-    pub unsafe fn defer_free(&self, ptr: *mut (), free: unsafe fn(*mut ()) -> bool, bytes: usize) {
-        let d = Deferred { ptr, free };
+        let d = Deferred {
+            ptr: ptr.as_raw() as *mut (),
+            free: free::<T>,
+        };
         if self.record.is_null() {
             // SAFETY: `unprotected` is only used when no reader can exist.
             if unsafe { (d.free)(d.ptr) } {

@@ -21,7 +21,6 @@
 use crate::clock_pro::{ClockPro, EvictionCause, Host, Sizes};
 use crate::entry::Entry;
 use crate::reclaim::{self, Atomic, Guard, Owned, Shared};
-use crate::slab::Slab;
 use crate::sync::{lock, try_lock, AtomicU64, Mutex, Ordering};
 use crate::table::{Slot, Table};
 use crate::RemovalCause;
@@ -57,8 +56,6 @@ unsafe impl<K: Send + Sync, V: Send + Sync> Send for Page<K, V> {}
 
 struct State<K, V> {
     policy: ClockPro<Page<K, V>>,
-    /// Where the shard's entries live (see [`crate::slab`]).
-    slab: Slab<Entry<K, V>>,
     slots: Slots,
     /// Next slot the bounded expiry sweep looks at.
     sweep: usize,
@@ -131,14 +128,9 @@ impl<K, V> Unlinked<K, V> {
         }
     }
 
-    /// Takes `page`'s entry, just unlinked under the shard lock, of
-    /// `weight`, and holds its slot (its memory outlives the shard if need
-    /// be: see [`crate::slab`]).
+    /// Takes `page`'s entry, just unlinked, of `weight`.
     #[inline]
     fn push(&mut self, page: Page<K, V>, cause: RemovalCause, weight: u64) {
-        // SAFETY: allocated by the shard's slab, whose owner (the shard,
-        // locked by the caller) is alive; each entry is pushed here once.
-        unsafe { Slab::hold(page.0) };
         // Weights are `u32` where they come from (the weigher, the node).
         self.entries.push((page.0, weight as u32, cause));
     }
@@ -169,11 +161,14 @@ impl<K, V> Unlinked<K, V> {
         // By index, then clear: cheaper than `drain`, and the items are Copy.
         for &(p, weight, cause) in self.entries.iter() {
             each(cause);
-            // SAFETY: held when pushed; unlinked from the table and let go
-            // by the policy before that, and pushed once (the list is
-            // cleared below): nothing else retires it. Readers that found
-            // it earlier are pinned, and reclamation waits for them.
-            unsafe { Slab::retire(p, guard, entry_bytes::<K, V>(weight)) };
+            // From the allocation's own pointer (the policy's page), which
+            // may deallocate.
+            let shared = Shared::from(p.as_ptr() as *const Entry<K, V>);
+            // SAFETY: unlinked from the table and let go by the policy before
+            // it was pushed here, and pushed once (the list is cleared
+            // below): nothing else retires it. Readers that found it earlier
+            // are pinned, and reclamation waits for them.
+            unsafe { guard.defer_destroy(shared, entry_bytes::<K, V>(weight)) };
         }
         self.entries.clear();
     }
@@ -298,7 +293,6 @@ impl<K, V> Shard<K, V> {
             table: CachePadded::new(Atomic::new(Table::new(16))),
             state: Mutex::new(State {
                 policy: ClockPro::new(capacity),
-                slab: Slab::new(),
                 slots: Slots::default(),
                 sweep: 0,
                 expiring: false,
@@ -338,15 +332,14 @@ impl<K, V> Shard<K, V> {
     {
         self.table(guard).entries(guard).map(|p| {
             // SAFETY: loaded under `guard` from a table loaded under it;
-            // entries are dropped only through reclamation (`Slab::retire`)
-            // after being unlinked, so it stays valid while `guard` is
-            // pinned.
+            // entries are freed only through `defer_destroy` after being
+            // unlinked, so it stays valid while `guard` is pinned.
             unsafe { p.deref() }
         })
     }
 
     /// Takes `node`'s page from the policy, if it is resident (false if
-    /// not), and removes its entry from the table ([`unlink`]).
+    /// not), and removes its entry from the table ([`unlink`](Self::unlink)).
     /// An entry past its time to live at `now` leaves as `Expired`, whatever
     /// `cause` the caller gives (operators read `removed_expired` against
     /// `miss_expired` to tune time to live).
@@ -483,22 +476,21 @@ impl<K, V> Shard<K, V> {
             return Written::Rejected;
         }
         // The probe below misses the cache more often than not: start it
-        // now, so the line arrives while the lock is taken.
+        // now, so the line arrives while the entry is allocated.
         self.table(guard).prefetch(hash);
+        // Allocated before the lock, so other writers do not wait for it.
+        let entry = Owned::new(Entry::new(key, value, expires_at, now, weight.max(1)));
         let mut guard_state = lock(&self.state);
         let state = &mut *guard_state;
-        let raw = state
-            .slab
-            .alloc(Entry::new(key, value, expires_at, now, weight.max(1)));
-        // SAFETY: just written; published below under this lock.
-        let fresh = unsafe { raw.as_ref() };
         let table = self.table(guard);
-        let existing = table.find_for_write(hash, &fresh.key, guard);
-        let entry = Shared::from(raw.as_ptr() as *const Entry<K, V>);
-        // The slab's own pointer, not one derived from `fresh`: the page is
-        // what the entry is dropped through at last, which a pointer
-        // derived from a shared reference may not do (Tree Borrows).
-        let page = Page(raw);
+        let existing = table.find_for_write(hash, &entry.key, guard);
+        let entry = entry.into_shared(guard);
+        // SAFETY: just allocated; published below under this lock.
+        let fresh = unsafe { entry.deref() };
+        // From the allocation's own raw pointer, not from `fresh`: the page
+        // is what the entry is freed through at last, and a pointer derived
+        // from a shared reference may not deallocate (Tree Borrows).
+        let page = Page(NonNull::new(entry.as_raw().cast_mut()).expect("a fresh allocation"));
         let written = if let Ok((slot, old)) = existing {
             // An update counts as an access.
             fresh.referenced.store(true, Ordering::Relaxed);
@@ -701,9 +693,7 @@ crate::sync::checking! {
 impl<K, V> Drop for Shard<K, V> {
     fn drop(&mut self) {
         // SAFETY: `&mut self`: no reader or writer can reach this shard any
-        // more, so the table and its entries can be freed now (an entry is
-        // held and retired as a removal would, while the slab's owner is
-        // still alive: it drops after this body). Retired
+        // more, so the table and its entries can be freed now. Retired
         // entries and tables are not reachable from here; the collector owns
         // them.
         // The unprotected guard frees at once, catching (and counting) a
@@ -713,10 +703,7 @@ impl<K, V> Drop for Shard<K, V> {
             let guard = reclaim::unprotected();
             let table = self.table.load(Ordering::Relaxed, guard);
             for entry in table.deref().entries(guard) {
-                // The slab's pointer, as stored by `publish`.
-                let entry = NonNull::new(entry.as_raw().cast_mut()).expect("a full slot");
-                Slab::hold(entry);
-                Slab::retire(entry, guard, 0);
+                guard.defer_destroy(entry, 0);
             }
             guard.defer_destroy(table, 0);
         }

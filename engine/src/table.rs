@@ -135,9 +135,9 @@ impl<K, V> Table<K, V> {
                 let p = slot.load(Ordering::Acquire, guard);
                 if !p.is_null() {
                     // SAFETY: `p` was loaded under `guard` from a table that
-                    // was itself loaded under `guard`; entries are dropped
-                    // only through reclamation (`Slab::retire`) after being
-                    // unlinked, so it stays valid while `guard` is pinned.
+                    // was itself loaded under `guard`; entries are freed only
+                    // through `defer_destroy` after being unlinked, so it
+                    // stays valid while `guard` is pinned.
                     let entry = unsafe { p.deref() };
                     if entry.key.borrow() == key {
                         return Some((i, entry));

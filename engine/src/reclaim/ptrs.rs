@@ -121,6 +121,12 @@ impl<T> Owned<T> {
     fn into_raw(self) -> *mut T {
         Box::into_raw(self.0)
     }
+
+    /// Gives the object to the reclamation scheme; it is freed only through
+    /// [`Guard::defer_destroy`].
+    pub fn into_shared(self, _guard: &Guard) -> Shared<'_, T> {
+        Shared::from(self.into_raw() as *const T)
+    }
 }
 
 impl<T> Deref for Owned<T> {

@@ -4,5 +4,5 @@
 mod behaviour;
 mod model;
 mod policy;
-pub(crate) mod reclaim;
+mod reclaim;
 mod stress;

@@ -36,7 +36,7 @@ fn retire(slot: &Atomic<Counted>) {
 
 /// Collects until `drops` reaches `n`: other tests' readers, pinned for a
 /// moment at a collection, can delay a free by a round. Bounded.
-pub(crate) fn collect_until(drops: &AtomicUsize, n: usize) -> bool {
+fn collect_until(drops: &AtomicUsize, n: usize) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         reclaim::collect_now();
