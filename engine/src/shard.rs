@@ -339,7 +339,7 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Takes `node`'s page from the policy, if it is resident (false if
-    /// not), and removes its entry from the table ([`unlink`](Self::unlink)).
+    /// not), and removes its entry from the table ([`unlink`]).
     /// An entry past its time to live at `now` leaves as `Expired`, whatever
     /// `cause` the caller gives (operators read `removed_expired` against
     /// `miss_expired` to tune time to live).
