@@ -74,6 +74,26 @@ impl<K, V> Cache<K, V> {
     }
 }
 
+impl<K, V> Cache<K, V>
+where
+    K: Eq + std::hash::Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A cache of `max_capacity` entries with every other setting at its
+    /// default, as moka's `Cache::new`: the same as
+    /// `Cache::builder().max_capacity(max_capacity).build()`.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<&str, u32> = clockwise::Cache::new(100);
+    /// cache.insert("a", 1);
+    /// assert_eq!(cache.get("a"), Some(1));
+    /// assert_eq!(cache.capacity(), 100);
+    /// ```
+    pub fn new(max_capacity: u64) -> Self {
+        Cache::builder().max_capacity(max_capacity).build()
+    }
+}
+
 impl<K, V> CacheBuilder<K, V> {
     fn new() -> Self {
         CacheBuilder {
@@ -397,7 +417,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             return Err(ConfigError::Refresh("reloader needs refresh_after"));
         }
         let registry = self.registry.take();
-        Cache::new(self.settings(), |stats, name| {
+        Cache::from_settings(self.settings(), |stats, name| {
             register(registry, stats, name, false)
         })
     }
@@ -421,7 +441,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self.shards = self.shards.map(|n| n.clamp(1, 65_536));
         self.sample_every = self.sample_every.map(|n| n.max(1));
         let registry = self.registry.take();
-        let built = Cache::new(self.settings(), |stats, name| {
+        let built = Cache::from_settings(self.settings(), |stats, name| {
             register(registry, stats, name, true)
         });
         built.unwrap_or_else(|_| unreachable!("build() resolves every registry refusal"))

@@ -201,7 +201,7 @@ where
 {
     /// Builds the cache; `register` is told its stats source and name (see
     /// `CacheBuilder::try_build`).
-    pub(crate) fn new(
+    pub(crate) fn from_settings(
         b: Settings<K, V, S>,
         register: impl FnOnce(&Arc<CacheStats>, &str) -> Result<Registered, ConfigError>,
     ) -> Result<Self, ConfigError> {
@@ -256,7 +256,7 @@ where
             fn unlisted(_: &Arc<CacheStats>, name: &str) -> Result<Registered, ConfigError> {
                 Ok(Registered::unlisted(name))
             }
-            Cache::new(settings, unlisted)
+            Cache::from_settings(settings, unlisted)
                 .unwrap_or_else(|_| unreachable!("an unlisted cache is always built"))
         });
         Ok(Cache {
@@ -781,9 +781,29 @@ where
         out
     }
 
-    /// Number of entries (expired ones count until removed).
+    /// Entries not yet removed, those past their time to live included
+    /// until a read, the sweep or the hands remove them. A level, read
+    /// without a lock: exact whenever no write is under way.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(10);
+    /// cache.insert(1, 1);
+    /// cache.insert(2, 2);
+    /// assert_eq!(cache.len(), 2);
+    /// ```
     pub fn len(&self) -> u64 {
         self.inner.stats.gauge(|g| &g.len)
+    }
+
+    /// [`len`](Self::len), under moka's name.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(10);
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.entry_count(), cache.len());
+    /// ```
+    pub fn entry_count(&self) -> u64 {
+        self.len()
     }
 
     /// True if the cache holds no entry.

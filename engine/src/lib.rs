@@ -199,7 +199,11 @@ pub fn uses_membarrier() -> bool {
 }
 
 /// Why an entry left the cache, as told to the eviction listener.
+///
+/// Non-exhaustive: a later version may tell a new cause, so a `match`
+/// outside this crate needs a `_` arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RemovalCause {
     /// Evicted to make room.
     Capacity,
@@ -209,4 +213,21 @@ pub enum RemovalCause {
     Explicit,
     /// Replaced by a newer value for the same key.
     Replaced,
+}
+
+impl RemovalCause {
+    /// Whether the cache removed the entry on its own (for room or on
+    /// expiry), rather than because a caller removed or replaced it; as
+    /// moka's `RemovalCause::was_evicted`.
+    ///
+    /// ```
+    /// use clockwise::RemovalCause;
+    /// assert!(RemovalCause::Capacity.was_evicted());
+    /// assert!(RemovalCause::Expired.was_evicted());
+    /// assert!(!RemovalCause::Explicit.was_evicted());
+    /// assert!(!RemovalCause::Replaced.was_evicted());
+    /// ```
+    pub fn was_evicted(self) -> bool {
+        matches!(self, RemovalCause::Capacity | RemovalCause::Expired)
+    }
 }

@@ -145,6 +145,9 @@ pub fn ops(data: &[u8]) {
                     entry.is_some_and(|(mv, e)| mv == v && e.is_some_and(|e| e <= now))
                 }
                 RemovalCause::Explicit | RemovalCause::Replaced => false,
+                // A cause this model does not know is a cause the engine
+                // grew without the model: fail loudly, not silently.
+                other => panic!("a removal cause the model does not know: {other:?}"),
             };
             if drop {
                 model.remove(&k);

@@ -43,6 +43,11 @@ fn the_listener_hears_every_cause() {
         10 - 4,
         "ten inserts into four places evict six"
     );
+    // The cache's own removals (room, expiry) are evictions; the callers'
+    // (remove, an insert over the key) are not.
+    let evicted: Vec<bool> = seen.iter().map(|&(_, _, c)| c.was_evicted()).collect();
+    assert_eq!(evicted[..3], [false, false, true]);
+    assert!(evicted[3..].iter().all(|&e| e));
     let stats = cache.stats();
     assert_eq!(stats.counter("removed_capacity"), 6);
     assert_eq!(stats.counter("removed_expired"), 1);

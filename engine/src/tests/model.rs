@@ -213,6 +213,7 @@ fn run_with<S: std::hash::BuildHasher>(
     );
     prop_assert_eq!(stats.histogram("get_latency").unwrap().count(), gets);
     prop_assert_eq!(stats.gauge("entries"), Some(i128::from(cache.len())));
+    prop_assert_eq!(cache.entry_count(), cache.len());
     Ok(())
 }
 
