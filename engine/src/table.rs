@@ -118,34 +118,7 @@ impl<K, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let tag = h7(hash);
-        let mut i = hash as usize & self.mask;
-        // Terminates: at least a quarter of the control bytes are `EMPTY`,
-        // and none ever becomes `EMPTY` again.
-        loop {
-            // SAFETY: `i` is masked with `len - 1`, and both arrays have
-            // `len` elements.
-            let (ctrl, slot) = unsafe { (self.ctrl.get_unchecked(i), self.slots.get_unchecked(i)) };
-            // Acquire pairs with the Release in `publish`.
-            let c = ctrl.load(Ordering::Acquire);
-            if c == EMPTY {
-                return None;
-            }
-            if c == tag {
-                let p = slot.load(Ordering::Acquire, guard);
-                if !p.is_null() {
-                    // SAFETY: `p` was loaded under `guard` from a table that
-                    // was itself loaded under `guard`; entries are freed only
-                    // through `defer_destroy` after being unlinked, so it
-                    // stays valid while `guard` is pinned.
-                    let entry = unsafe { p.deref() };
-                    if entry.key.borrow() == key {
-                        return Some((i, entry));
-                    }
-                }
-            }
-            i = (i + 1) & self.mask;
-        }
+        self.probe::<false, Q>(hash, key, guard).ok()
     }
 
     /// A writer's probe: `key`'s slot and entry, or, when it is absent, the
@@ -164,26 +137,48 @@ impl<K, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
+        self.probe::<true, Q>(hash, key, guard)
+    }
+
+    /// `find` and `find_for_write`'s one probe: `key`'s slot and entry, or
+    /// the `EMPTY` slot that ended the probe, or (with `VACANCY`) the first
+    /// tombstone before it. Without `VACANCY` the tombstone check compiles
+    /// away, so the readers' loop is as lean as a probe of its own.
+    #[inline(always)]
+    fn probe<'g, const VACANCY: bool, Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        guard: &'g Guard,
+    ) -> Result<(usize, &'g Entry<K, V>), usize>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         let tag = h7(hash);
         let mut i = hash as usize & self.mask;
         let mut vacancy = None;
-        // Terminates as `find` does.
+        // Terminates: at least a quarter of the control bytes are `EMPTY`,
+        // and none ever becomes `EMPTY` again.
         loop {
             // SAFETY: `i` is masked with `len - 1`, and both arrays have
             // `len` elements.
             let (ctrl, slot) = unsafe { (self.ctrl.get_unchecked(i), self.slots.get_unchecked(i)) };
-            // Relaxed would do for the writer's own stores; Acquire keeps
-            // the reasoning of `find`.
+            // Acquire pairs with the Release in `publish` (the writer's own
+            // stores would need only Relaxed).
             let c = ctrl.load(Ordering::Acquire);
             if c == EMPTY {
                 return Err(vacancy.unwrap_or(i));
             }
-            if c == TOMBSTONE {
+            if VACANCY && c == TOMBSTONE {
                 vacancy.get_or_insert(i);
             } else if c == tag {
                 let p = slot.load(Ordering::Acquire, guard);
                 if !p.is_null() {
-                    // SAFETY: as in `find`.
+                    // SAFETY: `p` was loaded under `guard` from a table that
+                    // was itself loaded under `guard`; entries are freed only
+                    // through `defer_destroy` after being unlinked, so it
+                    // stays valid while `guard` is pinned.
                     let entry = unsafe { p.deref() };
                     if entry.key.borrow() == key {
                         return Ok((i, entry));
