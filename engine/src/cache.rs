@@ -7,10 +7,12 @@ use crate::config::{
 };
 use crate::entry::{Entry, NEVER};
 use crate::flight::{Flights, Leader};
+use crate::lending::Lending;
 use crate::metrics::{Counter, Metrics};
-use crate::reclaim::Guard;
+use crate::reclaim::{Guard, Owned};
 use crate::shard::{Shard, Unlinked, Written};
 use crate::sync::{AtomicBool, Ordering};
+use crate::{InsertError, RemovalCause};
 use clockwise_stats::{Snapshot, ThreadSlot};
 use std::borrow::Borrow;
 use std::fmt;
@@ -49,6 +51,8 @@ pub struct Cache<K, V, S = ahash::RandomState> {
 
 pub(crate) struct Inner<K, V, S> {
     shards: Box<[Shard<K, V>]>,
+    /// Whether a shard may have capacity to lend (see `crate::lending`).
+    lending: Lending,
     hasher: S,
     capacity: u64,
     weigher: Option<Weigher<K, V>>,
@@ -262,6 +266,7 @@ where
         Ok(Cache {
             inner: Arc::new(Inner {
                 shards,
+                lending: Lending::new(),
                 hasher: b.hasher,
                 capacity,
                 weigher: b.weigher,
@@ -481,7 +486,7 @@ where
     #[inline(never)]
     fn expired(&self, shard: &Shard<K, V>, entry: &Entry<K, V>, now: u64, guard: &Guard) {
         let mut removed = Unlinked::new();
-        shard.remove_expired(entry, now, guard, &mut removed);
+        shard.remove_expired(&self.inner.lending, entry, now, guard, &mut removed);
         if removed.is_empty() {
             return;
         }
@@ -535,8 +540,50 @@ where
     /// cache.insert(1, "one");
     /// assert_eq!(cache.get(&1), Some("one"));
     /// ```
+    ///
+    /// An entry may weigh up to the whole capacity: shards lend each other
+    /// capacity, and take it back by evicting, so one shard's share is no
+    /// limit. A heavier one is not stored: the listener hears of it with
+    /// cause [`Rejected`](crate::RemovalCause::Rejected), the `rejected`
+    /// counter counts it, and `key`'s previous value is removed (cause
+    /// `Replaced`), so no read returns a value older than the last write.
+    /// [`try_insert`](Self::try_insert) hands such an entry back instead.
     pub fn insert(&self, key: K, value: V) {
         self.write(key, value, self.inner.ttl);
+    }
+
+    /// [`insert`](Self::insert), unless the entry weighs more than the
+    /// whole capacity: then nothing changes (`key`'s previous value stays,
+    /// the listener is not called) and the key and value come back in the
+    /// error. Counted as `rejected` either way.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<&str, String> = clockwise::Cache::builder()
+    ///     .max_capacity(8)
+    ///     .weigher(|_, v: &String| v.len() as u32)
+    ///     .build();
+    /// assert!(cache.try_insert("short", "12345678".to_owned()).is_ok());
+    /// let err = cache.try_insert("long", "123456789".to_owned()).unwrap_err();
+    /// assert_eq!(err.to_string(), "an entry of weight 9 is over the cache's capacity of 8");
+    /// assert_eq!(cache.get("short").as_deref(), Some("12345678"));
+    /// assert_eq!(cache.stats().counter("rejected"), 1);
+    /// ```
+    pub fn try_insert(&self, key: K, value: V) -> Result<(), InsertError<K, V>> {
+        let weight = self.weigh(&key, &value);
+        if self.too_heavy(weight) {
+            if let Some(m) = &self.inner.stats.metrics {
+                m.counters.add(Counter::Rejected as usize, 1);
+            }
+            return Err(InsertError::new(key, value, weight, self.inner.capacity));
+        }
+        self.write_weighed(key, value, weight, self.inner.ttl);
+        Ok(())
+    }
+
+    /// Whether an entry of `weight` is over the whole capacity.
+    #[inline(always)]
+    fn too_heavy(&self, weight: u32) -> bool {
+        u64::from(weight.max(1)) > self.inner.capacity
     }
 
     /// Inserts or replaces `key`'s value, expiring after `ttl`.
@@ -557,6 +604,12 @@ where
     fn write(&self, key: K, value: V, ttl: Option<Duration>) {
         // The weigher is the user's code: run it before pinning.
         let weight = self.weigh(&key, &value);
+        self.write_weighed(key, value, weight, ttl);
+    }
+
+    /// [`write`](Self::write) with `key`'s weight known.
+    #[inline(always)]
+    fn write_weighed(&self, key: K, value: V, weight: u32, ttl: Option<Duration>) {
         let guard = crate::reclaim::pin();
         let mut removed = Unlinked::new();
         let hash = self.hash(&key);
@@ -599,6 +652,9 @@ where
         if let Some(negative) = &self.inner.negative {
             negative.remove(&key);
         }
+        if self.too_heavy(weight) {
+            return self.refuse(hash, key, value, weight, guard, removed);
+        }
         let slot = ThreadSlot::current();
         let sample = self
             .inner
@@ -618,20 +674,71 @@ where
             0
         };
         let expires_at = ttl.map_or(NEVER, |t| now.saturating_add(nanos(t)));
-        let written = self
-            .shard(hash)
-            .insert(hash, key, value, expires_at, weight, now, guard, removed);
+        let (shards, me, lending) = (
+            &self.inner.shards,
+            self.shard_index(hash),
+            &self.inner.lending,
+        );
+        // SAFETY: `shard_index` is below the number of shards.
+        let shard = unsafe { shards.get_unchecked(me) };
+        let written = match shard.insert(
+            shards, me, lending, hash, key, value, expires_at, weight, now, guard, removed,
+        ) {
+            Ok(written) => written,
+            Err(entry) => Shard::insert_heavy(
+                shards, me, lending, hash, entry, weight, now, guard, removed,
+            ),
+        };
         if let Some(m) = &self.inner.stats.metrics {
             let counter = match written {
                 Written::Inserted => Counter::Insert,
                 Written::Updated => Counter::Update,
-                Written::Rejected => Counter::Rejected,
             };
             m.counters.at(slot).add(counter as usize, 1);
             if let Some(sample) = sample {
                 m.insert_latency.finish_at(slot, sample);
             }
         }
+    }
+
+    /// Refuses an entry heavier than the whole capacity: `key`'s previous
+    /// value leaves (`Replaced`), and the refused entry goes to `removed`
+    /// to be reported (`Rejected`) and freed.
+    #[cold]
+    #[inline(never)]
+    fn refuse(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        weight: u32,
+        guard: &Guard,
+        removed: &mut Unlinked<K, V>,
+    ) {
+        self.remove_hashed(hash, &key, RemovalCause::Replaced, guard, removed);
+        let now = self.now_if_timed();
+        let entry = Owned::new(Entry::new(key, value, NEVER, now, weight.max(1)));
+        removed.push_refused(entry, weight, guard);
+    }
+
+    /// Removes `key`, whose hash is `hash`, for `cause` (`Expired` if it
+    /// had expired); whether it was there. Reported with `removed`.
+    pub(crate) fn remove_hashed<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        cause: RemovalCause,
+        guard: &Guard,
+        removed: &mut Unlinked<K, V>,
+    ) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let now = self.now_if_timed();
+        let lending = &self.inner.lending;
+        self.shard(hash)
+            .remove(lending, hash, now, key, cause, guard, removed)
     }
 
     /// Removes `key`, returning its value if it was present (even if
@@ -656,12 +763,11 @@ where
         let hash = self.hash(key);
         let guard = crate::reclaim::pin();
         let mut removed = Unlinked::new();
-        let shard = self.shard(hash);
         let found = self
             .inner
             .flights
             .invalidate(self.shard_index(hash), key, || {
-                shard.remove(hash, self.now_if_timed(), key, &guard, &mut removed)
+                self.remove_hashed(hash, key, RemovalCause::Explicit, &guard, &mut removed)
             });
         if let Some(negative) = &self.inner.negative {
             negative.remove(key);
@@ -696,9 +802,9 @@ where
         for (i, shard) in self.inner.shards.iter().enumerate() {
             let guard = crate::reclaim::pin();
             let mut removed = Unlinked::new();
-            self.inner
-                .flights
-                .invalidate_shard(i, || shard.retain(None, now, &guard, &mut removed));
+            self.inner.flights.invalidate_shard(i, || {
+                shard.retain(&self.inner.lending, None, now, &guard, &mut removed)
+            });
             self.report(removed, guard);
         }
         if let Some(negative) = &self.inner.negative {
@@ -715,7 +821,13 @@ where
         for shard in self.inner.shards.iter() {
             let guard = crate::reclaim::pin();
             let mut removed = Unlinked::new();
-            shard.retain(Some(&mut keep), now, &guard, &mut removed);
+            shard.retain(
+                &self.inner.lending,
+                Some(&mut keep),
+                now,
+                &guard,
+                &mut removed,
+            );
             self.report(removed, guard);
         }
     }
@@ -830,7 +942,14 @@ where
         /// Checks every internal invariant of every shard; panics with what
         /// is broken. For tests and fuzzing only (`cfg(fuzzing)`).
         pub fn validate(&self) {
-            self.inner.shards.iter().for_each(Shard::validate);
+            let capacity: u64 = self.inner.shards.iter().map(Shard::validate).sum();
+            assert_eq!(capacity, self.inner.capacity, "the shards' capacities");
+            if self.inner.lending.is_dry() {
+                for (i, shard) in self.inner.shards.iter().enumerate() {
+                    let lendable = shard.gauges.lendable.load(Ordering::Relaxed);
+                    assert_eq!(lendable, 0, "shard {i} has {lendable} to lend, the hint says none");
+                }
+            }
         }
     }
 

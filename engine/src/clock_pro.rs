@@ -287,6 +287,15 @@ pub(crate) struct ClockPro<T> {
     max_nodes: usize,
 }
 
+/// The cold allocation's bounds for `capacity`: 1% (at least 1, at most
+/// the capacity) and 99%.
+fn cold_bounds(capacity: u64) -> (u64, u64) {
+    let min_cold = (capacity / 100).max(1).min(capacity);
+    let ninety_nine = (u128::from(capacity) * 99 / 100) as u64;
+    let max_cold = ninety_nine.min(capacity - min_cold).max(min_cold);
+    (min_cold, max_cold)
+}
+
 fn signed(w: u64) -> i64 {
     i64::try_from(w).unwrap_or(i64::MAX)
 }
@@ -300,9 +309,7 @@ impl<T> ClockPro<T> {
     /// 1% (at least 1) and 99% of it, the reference simulator's range. (The
     /// simulator's floor is 2; 1 scores the same or better on every trace.)
     pub(crate) fn new(capacity: u64) -> ClockPro<T> {
-        let min_cold = (capacity / 100).max(1).min(capacity);
-        let ninety_nine = (u128::from(capacity) * 99 / 100) as u64;
-        let max_cold = ninety_nine.min(capacity - min_cold).max(min_cold);
+        let (min_cold, max_cold) = cold_bounds(capacity);
         ClockPro {
             nodes: Vec::new(),
             free: Vec::new(),
@@ -337,15 +344,35 @@ impl<T> ClockPro<T> {
         }
     }
 
-    crate::sync::checking! {
-        pub(crate) fn capacity(&self) -> u64 {
-            self.capacity
-        }
+    /// The weight the resident pages may reach.
+    #[inline(always)]
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
 
-        /// Resident weight.
-        pub(crate) fn weight(&self) -> u64 {
-            self.hot + self.cold
+    /// Resident weight.
+    #[inline(always)]
+    pub(crate) fn weight(&self) -> u64 {
+        self.hot + self.cold
+    }
+
+    /// Gives the policy a new capacity (capacity lent or borrowed, or
+    /// taken for a heavy entry elsewhere): the cold allocation's bounds and
+    /// the ghosts' follow it; the hands evict until the resident weight
+    /// fits, and the test hand until the ghosts' does.
+    pub(crate) fn set_capacity(&mut self, host: &mut impl Host<T>, capacity: u64) {
+        (self.min_cold, self.max_cold) = cold_bounds(capacity);
+        self.capacity = capacity;
+        self.max_ghost = capacity;
+        self.steps = 0;
+        while self.hot + self.cold > capacity {
+            self.evict_one(host);
         }
+        self.trim_ghosts(host);
+        // Evictions took cold pages, not the tombstones among them, which
+        // must stay within the (fewer) cold pages plus slack.
+        self.compact_cold_queue();
+        self.organize_hands();
     }
 
     pub(crate) fn sizes(&self) -> Sizes {

@@ -25,7 +25,9 @@ mod clock_pro;
 mod config;
 mod entry;
 mod flight;
+mod insert_error;
 mod iter;
+mod lending;
 mod loading;
 #[cfg(feature = "async")]
 mod loading_async;
@@ -48,6 +50,7 @@ pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use clockwise_stats as stats;
 pub use config::{ConfigError, DEFAULT_CAPACITY, DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY};
+pub use insert_error::InsertError;
 pub use iter::Iter;
 pub use loading::{LoadError, RECURSIVE_LOAD};
 
@@ -213,6 +216,10 @@ pub enum RemovalCause {
     Explicit,
     /// Replaced by a newer value for the same key.
     Replaced,
+    /// Never stored: written with [`Cache::insert`] (or loaded) with a
+    /// weight over the cache's whole capacity. [`Cache::try_insert`] hands
+    /// such an entry back instead.
+    Rejected,
 }
 
 impl RemovalCause {
@@ -226,8 +233,12 @@ impl RemovalCause {
     /// assert!(RemovalCause::Expired.was_evicted());
     /// assert!(!RemovalCause::Explicit.was_evicted());
     /// assert!(!RemovalCause::Replaced.was_evicted());
+    /// assert!(RemovalCause::Rejected.was_evicted());
     /// ```
     pub fn was_evicted(self) -> bool {
-        matches!(self, RemovalCause::Capacity | RemovalCause::Expired)
+        matches!(
+            self,
+            RemovalCause::Capacity | RemovalCause::Expired | RemovalCause::Rejected
+        )
     }
 }

@@ -389,8 +389,8 @@ where
                 None => {
                     // The key is absent now: drop a stale entry (a refresh
                     // that found nothing) and remember the absence.
-                    self.shard(hash)
-                        .remove(hash, self.now_if_timed(), &key, &guard, &mut removed);
+                    let cause = crate::RemovalCause::Explicit;
+                    self.remove_hashed(hash, &key, cause, &guard, &mut removed);
                     if let Some(negative) = &self.inner.negative {
                         negative.insert(key, ());
                     }

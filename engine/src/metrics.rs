@@ -22,11 +22,13 @@ pub(crate) enum Counter {
     MissExpired,
     Insert,
     Update,
-    Rejected,
+    // The removals, then `Rejected`, in `RemovalCause`'s order: counting a
+    // removal is an add to the cause, not a branch.
     RemovedCapacity,
     RemovedExpired,
     RemovedExplicit,
     RemovedReplaced,
+    Rejected,
     ListenerPanic,
     LoadSuccess,
     LoadFailure,
@@ -49,11 +51,11 @@ const NAMES: [&str; N] = [
     "miss_expired",
     "insert",
     "update",
-    "rejected",
     "removed_capacity",
     "removed_expired",
     "removed_explicit",
     "removed_replaced",
+    "rejected",
     "listener_panic",
     "load_success",
     "load_failure",
@@ -74,6 +76,7 @@ impl From<RemovalCause> for Counter {
             RemovalCause::Expired => Counter::RemovedExpired,
             RemovalCause::Explicit => Counter::RemovedExplicit,
             RemovalCause::Replaced => Counter::RemovedReplaced,
+            RemovalCause::Rejected => Counter::Rejected,
         }
     }
 }

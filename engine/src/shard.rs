@@ -12,7 +12,17 @@
 //!   snapshots; each is exact whenever the lock is free.
 //!
 //! The lock protects the CLOCK-Pro state, the table's slot contents and
-//! counts, and the decision to replace the table. An entry a write removes
+//! counts, the shard's capacity and the decision to replace the table.
+//!
+//! # Capacity
+//!
+//! Each shard holds part of the cache's capacity (an even share at first)
+//! and lends what it does not use: a writer short of room borrows from
+//! shards with capacity to lend, try-locking them (never waiting while it
+//! holds its own lock), before it evicts; an entry heavier than its shard
+//! can be made to hold that way takes every lock, in index order
+//! ([`insert_heavy`]). The shards' capacities always sum to the cache's.
+//! Why, and what it costs: `docs/design/capacity.md`. An entry a write removes
 //! is unlinked under it but not retired: it goes into the writer's
 //! [`Unlinked`], which owns it (no reader finds it any more, nothing frees
 //! it) until the listener has been told, after the lock and, when there is
@@ -20,6 +30,7 @@
 
 use crate::clock_pro::{ClockPro, EvictionCause, Host, Sizes};
 use crate::entry::Entry;
+use crate::lending::{Lending, Look};
 use crate::reclaim::{self, Atomic, Guard, Owned, Shared};
 use crate::sync::{lock, try_lock, AtomicU64, Mutex, Ordering};
 use crate::table::{Slot, Table};
@@ -55,8 +66,15 @@ impl<K, V> Page<K, V> {
 unsafe impl<K: Send + Sync, V: Send + Sync> Send for Page<K, V> {}
 
 struct State<K, V> {
+    /// Also the shard's capacity ([`ClockPro::capacity`]).
     policy: ClockPro<Page<K, V>>,
     slots: Slots,
+    /// Unused capacity other shards may borrow: at most the unused
+    /// capacity, and none of what evictions freed beyond what the insert
+    /// that ran them needed (weighted entries' leftovers, kept for this
+    /// shard's next insert rather than lent piecemeal) unless that is a
+    /// large part of the capacity ([`LEFTOVER`]).
+    lendable: u64,
     /// Next slot the bounded expiry sweep looks at.
     sweep: usize,
     /// An entry with a time to live was ever written here. Until then the
@@ -66,11 +84,25 @@ struct State<K, V> {
     expiring: bool,
 }
 
-/// The table's slot counts, kept by the lock holder.
+impl<K, V> State<K, V> {
+    /// Publishes the lendable capacity.
+    #[inline(always)]
+    fn gauges_lendable(&self, g: &Gauges) {
+        // Relaxed: a hint for borrowers; the lending word's bump orders it
+        // where that matters (see `crate::lending`).
+        g.lendable.store(self.lendable, Ordering::Relaxed);
+    }
+}
+
+/// The table's slot counts, kept by the lock holder, and the weight that
+/// left other than for room since the operation began.
 #[derive(Default)]
 struct Slots {
     live: usize,
     tombstones: usize,
+    /// Weight unlinked by removals, expiry and replacement (not evictions
+    /// for room): what [`Shard::settle`] may make lendable.
+    freed: u64,
 }
 
 /// Levels published for snapshots.
@@ -81,7 +113,17 @@ pub(crate) struct Gauges {
     pub(crate) hot: AtomicU64,
     pub(crate) cold: AtomicU64,
     pub(crate) test: AtomicU64,
+    /// The shard's lendable capacity, for borrowers choosing whom to
+    /// try-lock (the lock holder's count decides).
+    pub(crate) lendable: AtomicU64,
 }
+
+/// Evictions for an insert may free more than it needs (entries are
+/// evicted whole); what is left stays with the shard for its next inserts
+/// unless it is over this fraction of the shard's capacity. Small
+/// leftovers, the usual case with weights, are not worth a borrower's
+/// look at every shard; a large one is lent.
+const LEFTOVER: u64 = 8;
 
 /// Slots the expiry sweep inspects per write.
 const SWEEP: usize = 8;
@@ -91,7 +133,6 @@ pub(crate) struct Shard<K, V> {
     /// line of its own, away from the fields writers touch on every write.
     table: CachePadded<Atomic<Table<K, V>>>,
     state: Mutex<State<K, V>>,
-    capacity: u64,
     /// Shared with the cache's [`CacheStats`](crate::cache_stats::CacheStats).
     pub(crate) gauges: std::sync::Arc<Gauges>,
 }
@@ -101,7 +142,6 @@ pub(crate) struct Shard<K, V> {
 pub(crate) enum Written {
     Inserted,
     Updated,
-    Rejected,
 }
 
 /// A `retain` predicate.
@@ -126,6 +166,15 @@ impl<K, V> Unlinked<K, V> {
         Unlinked {
             entries: smallvec::SmallVec::new(),
         }
+    }
+
+    /// Takes `entry`, refused by the cache (heavier than its capacity) and
+    /// never linked, to report with cause `Rejected` and free.
+    pub(crate) fn push_refused(&mut self, entry: Owned<Entry<K, V>>, weight: u32, guard: &Guard) {
+        // From the allocation's own pointer, which may deallocate.
+        let raw = entry.into_shared(guard).as_raw().cast_mut();
+        let entry = NonNull::new(raw).expect("an allocation");
+        self.entries.push((entry, weight, RemovalCause::Rejected));
     }
 
     /// Takes `page`'s entry, just unlinked, of `weight`.
@@ -250,7 +299,10 @@ impl<K, V> Host<Page<K, V>> for ShardHost<'_, K, V> {
     fn removed(&mut self, page: Page<K, V>, hash: u64, weight: u64, why: EvictionCause) {
         let cause = match why {
             EvictionCause::Capacity => RemovalCause::Capacity,
-            EvictionCause::Expired => RemovalCause::Expired,
+            EvictionCause::Expired => {
+                self.slots.freed += weight;
+                RemovalCause::Expired
+            }
         };
         unlink(
             self.table, self.slots, page, hash, weight, cause, self.guard, self.out,
@@ -294,11 +346,14 @@ impl<K, V> Shard<K, V> {
             state: Mutex::new(State {
                 policy: ClockPro::new(capacity),
                 slots: Slots::default(),
+                lendable: capacity,
                 sweep: 0,
                 expiring: false,
             }),
-            capacity,
-            gauges: std::sync::Arc::default(),
+            gauges: std::sync::Arc::new(Gauges {
+                lendable: AtomicU64::new(capacity),
+                ..Gauges::default()
+            }),
         }
     }
 
@@ -362,6 +417,7 @@ impl<K, V> Shard<K, V> {
                 } else {
                     cause
                 };
+                state.slots.freed += weight;
                 unlink(
                     self.table(guard),
                     &mut state.slots,
@@ -425,6 +481,127 @@ impl<K, V> Shard<K, V> {
         g.hot.store(hot, Ordering::Relaxed);
         g.cold.store(cold, Ordering::Relaxed);
         g.test.store(test, Ordering::Relaxed);
+        state.gauges_lendable(g);
+    }
+
+    /// Ends a write under the lock: what it freed becomes lendable (within
+    /// the unused capacity), the gauges are published, and if the shard
+    /// now has more to lend than `lendable_before`, the lending hint hears
+    /// of it.
+    #[inline(always)]
+    fn settle(&self, state: &mut State<K, V>, lending: &Lending, lendable_before: u64) {
+        let unused = state.policy.capacity() - state.policy.weight();
+        if unused == 0 {
+            // A full shard (the steady state): nothing to lend.
+            state.slots.freed = 0;
+            state.lendable = 0;
+        } else {
+            self.settle_unused(state, lending, lendable_before, unused);
+        }
+        self.publish_gauges(state);
+    }
+
+    /// [`settle`](Self::settle) with `unused` capacity.
+    #[inline(never)]
+    fn settle_unused(&self, state: &mut State<K, V>, lending: &Lending, before: u64, unused: u64) {
+        let freed = std::mem::take(&mut state.slots.freed);
+        state.lendable = (state.lendable + freed).min(unused);
+        if unused - state.lendable > state.policy.capacity() / LEFTOVER {
+            // A large leftover (a heavy entry evicted for a light one):
+            // kept here, it would hold capacity this shard's keys may not
+            // need for long while other shards' keys are evicted.
+            state.lendable = unused;
+        }
+        if state.lendable > before {
+            // The gauge first: a borrower whose look reads this bump sees
+            // it (see `crate::lending`).
+            state.gauges_lendable(&self.gauges);
+            lending.freed();
+        }
+    }
+
+    /// Moves `x` of this shard's capacity out, evicting if its entries
+    /// weigh more than what is left.
+    fn shrink(
+        &self,
+        state: &mut State<K, V>,
+        x: u64,
+        now: u64,
+        guard: &Guard,
+        out: &mut Unlinked<K, V>,
+    ) {
+        let capacity = state.policy.capacity() - x;
+        let table = self.table(guard);
+        let mut host = ShardHost::new(now, table, &mut state.slots, out, guard);
+        state.policy.set_capacity(&mut host, capacity);
+        state.lendable = state.lendable.saturating_sub(x);
+    }
+
+    /// Moves `x` of capacity into this shard.
+    fn grow(
+        &self,
+        state: &mut State<K, V>,
+        x: u64,
+        now: u64,
+        guard: &Guard,
+        out: &mut Unlinked<K, V>,
+    ) {
+        let capacity = state.policy.capacity() + x;
+        let table = self.table(guard);
+        let mut host = ShardHost::new(now, table, &mut state.slots, out, guard);
+        state.policy.set_capacity(&mut host, capacity);
+    }
+
+    /// This shard is `need` short: borrows up to that (or half a lender's
+    /// lendable capacity, if more) from the other shards, try-locking each
+    /// that says it has some and never waiting: this shard's lock is held.
+    /// If none had any, the lending hint is marked dry with `look`.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn borrow(
+        &self,
+        state: &mut State<K, V>,
+        mut need: u64,
+        peers: &[Shard<K, V>],
+        me: usize,
+        lending: &Lending,
+        look: Look,
+        now: u64,
+        guard: &Guard,
+        out: &mut Unlinked<K, V>,
+    ) {
+        let (mut got, mut busy) = (0, false);
+        // From the next shard on, so that lenders are drained evenly.
+        let (before, after) = peers.split_at(me);
+        for peer in after.iter().skip(1).chain(before) {
+            if need == 0 {
+                break;
+            }
+            // Relaxed: a hint; the lender's count under its lock decides.
+            if peer.gauges.lendable.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let Some(mut theirs) = try_lock(&peer.state) else {
+                busy = true;
+                continue;
+            };
+            let lendable = theirs.lendable;
+            let x = lendable.min(need.max(lendable / 2));
+            if x == 0 {
+                continue;
+            }
+            // Within what the lender does not use: nothing is evicted.
+            peer.shrink(&mut theirs, x, now, guard, out);
+            peer.publish_gauges(&theirs);
+            got += x;
+            need = need.saturating_sub(x);
+        }
+        if got > 0 {
+            self.grow(state, got, now, guard, out);
+            state.lendable += got;
+        } else if !busy {
+            lending.dry(look);
+        }
     }
 
     /// Inspects the next [`SWEEP`] slots and removes expired entries, so
@@ -444,14 +621,20 @@ impl<K, V> Shard<K, V> {
         }
     }
 
-    /// Inserts or updates `key`. The caller has checked `weight` against
-    /// nothing; entries heavier than the shard are rejected here.
+    /// Inserts or updates `key` in this shard, `peers[me]`, borrowing
+    /// capacity from `peers` when its own runs short. Hands the entry back
+    /// if it is heavier than the shard could be made to hold that way: the
+    /// caller then takes every lock ([`insert_heavy`]). `weight` is at most
+    /// the cache's capacity.
     #[allow(clippy::too_many_arguments)]
-    // Inlined into `Cache::write_with`, its one caller: eight arguments, some
+    // Inlined into `Cache::write_with`, its one caller: many arguments, some
     // passed on the stack, and the register saves of a call.
     #[inline(always)]
     pub(crate) fn insert(
         &self,
+        peers: &[Shard<K, V>],
+        me: usize,
+        lending: &Lending,
         hash: u64,
         key: K,
         value: V,
@@ -460,21 +643,10 @@ impl<K, V> Shard<K, V> {
         now: u64,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
-    ) -> Written
+    ) -> Result<Written, Owned<Entry<K, V>>>
     where
         K: Eq,
     {
-        let w = u64::from(weight.max(1));
-        if w > self.capacity {
-            // Too heavy: the old value, if any, must not outlive the write.
-            let mut guard_state = lock(&self.state);
-            let state = &mut *guard_state;
-            if let Some((_, old)) = self.table(guard).find(hash, &key, guard) {
-                self.remove_node(state, old.node(), RemovalCause::Replaced, now, guard, out);
-                self.publish_gauges(state);
-            }
-            return Written::Rejected;
-        }
         // The probe below misses the cache more often than not: start it
         // now, so the line arrives while the entry is allocated.
         self.table(guard).prefetch(hash);
@@ -482,8 +654,78 @@ impl<K, V> Shard<K, V> {
         let entry = Owned::new(Entry::new(key, value, expires_at, now, weight.max(1)));
         let mut guard_state = lock(&self.state);
         let state = &mut *guard_state;
+        let mut lendable_before = state.lendable;
+        let written = self.insert_locked(
+            state,
+            &mut lendable_before,
+            Some((peers, me)),
+            lending,
+            hash,
+            entry,
+            u64::from(weight.max(1)),
+            expires_at,
+            now,
+            guard,
+            out,
+        )?;
+        self.settle(state, lending, lendable_before);
+        Ok(written)
+    }
+
+    /// [`insert`](Self::insert) under this shard's lock, borrowing from
+    /// `peers` only if given (the heavy path holds every lock already).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn insert_locked(
+        &self,
+        state: &mut State<K, V>,
+        lendable_before: &mut u64,
+        peers: Option<(&[Shard<K, V>], usize)>,
+        lending: &Lending,
+        hash: u64,
+        entry: Owned<Entry<K, V>>,
+        w: u64,
+        expires_at: u64,
+        now: u64,
+        guard: &Guard,
+        out: &mut Unlinked<K, V>,
+    ) -> Result<Written, Owned<Entry<K, V>>>
+    where
+        K: Eq,
+    {
         let table = self.table(guard);
         let existing = table.find_for_write(hash, &entry.key, guard);
+        let old_weight = match &existing {
+            Ok((_, old)) => state.policy.weight_of(old.node()),
+            Err(_) => 0,
+        };
+        let capacity = state.policy.capacity();
+        let after = state.policy.weight() - old_weight + w;
+        if after > capacity {
+            // Short of room: borrow before evicting, unless the last look
+            // found nothing to borrow and nothing was freed since (then this
+            // shard has nothing to lend either: see `crate::lending`).
+            if let (Some((peers, me)), Some(look)) = (peers, lending.look()) {
+                // Every unused unit goes to this entry: none is lendable
+                // any more, which `borrow` needs if it marks the hint dry.
+                state.lendable = 0;
+                *lendable_before = 0;
+                self.borrow(
+                    state,
+                    after - capacity,
+                    peers,
+                    me,
+                    lending,
+                    look,
+                    now,
+                    guard,
+                    out,
+                );
+            }
+            if w > state.policy.capacity() {
+                return Err(entry);
+            }
+        }
         let entry = entry.into_shared(guard);
         // SAFETY: just allocated; published below under this lock.
         let fresh = unsafe { entry.deref() };
@@ -496,7 +738,6 @@ impl<K, V> Shard<K, V> {
             fresh.referenced.store(true, Ordering::Relaxed);
             fresh.set_node(old.node());
             table.publish(slot, entry, hash);
-            let old_weight = state.policy.weight_of(old.node());
             let cause = if old.expires_at != crate::entry::NEVER && old.expired(now) {
                 RemovalCause::Expired
             } else {
@@ -505,6 +746,7 @@ impl<K, V> Shard<K, V> {
             let old_page = state.policy.replace(old.node(), page);
             // Replaced in its slot and let go by the policy: `out` owns it.
             out.push(old_page, cause, old_weight);
+            state.slots.freed += old_weight;
             if old_weight != w {
                 let mut host = ShardHost::new(now, table, &mut state.slots, out, guard);
                 state.policy.reweigh(&mut host, old.node(), w);
@@ -547,18 +789,99 @@ impl<K, V> Shard<K, V> {
         if state.expiring {
             self.sweep(state, now, guard, out);
         }
-        self.publish_gauges(state);
+        Ok(written)
+    }
+
+    /// Inserts `entry`, heavier than its shard `peers[me]` could be made to
+    /// hold by borrowing: takes every shard's lock in index order (a writer
+    /// holding one lock only ever try-locks another, so no cycle forms),
+    /// moves the other shards' unused capacity to this one, then evicts
+    /// from the shards with the most capacity until the entry fits. Its
+    /// weight is at most the cache's capacity.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn insert_heavy(
+        peers: &[Shard<K, V>],
+        me: usize,
+        lending: &Lending,
+        hash: u64,
+        entry: Owned<Entry<K, V>>,
+        weight: u32,
+        now: u64,
+        guard: &Guard,
+        out: &mut Unlinked<K, V>,
+    ) -> Written
+    where
+        K: Eq,
+    {
+        let expires_at = entry.expires_at;
+        let mut states: Vec<_> = peers.iter().map(|p| lock(&p.state)).collect();
+        let before: Vec<u64> = states.iter().map(|s| s.lendable).collect();
+        let w = u64::from(weight.max(1));
+        let mut need = w.saturating_sub(states[me].policy.capacity());
+        let mut got = 0;
+        // Unused capacity first: nothing is evicted for it.
+        for (i, (peer, theirs)) in peers.iter().zip(states.iter_mut()).enumerate() {
+            let unused = theirs.policy.capacity() - theirs.policy.weight();
+            let x = unused.min(need);
+            if i != me && x > 0 {
+                peer.shrink(theirs, x, now, guard, out);
+                (need, got) = (need - x, got + x);
+            }
+        }
+        // Then from the shards with the most capacity, which evict.
+        while need > 0 {
+            let (i, theirs) = states
+                .iter_mut()
+                .enumerate()
+                .filter(|&(i, _)| i != me)
+                .max_by_key(|(_, s)| s.policy.capacity())
+                .expect("the other shards hold the rest of the capacity");
+            let x = theirs.policy.capacity().min(need);
+            assert!(x > 0, "an entry heavier than the cache reached the shards");
+            peers[i].shrink(theirs, x, now, guard, out);
+            // What its evictions freed beyond `x` was freed for another
+            // shard's entry, not its own: lendable, so that the shards
+            // left with none borrow it back rather than come here.
+            theirs.lendable = theirs.policy.capacity() - theirs.policy.weight();
+            (need, got) = (need - x, got + x);
+        }
+        let shard = &peers[me];
+        shard.grow(&mut states[me], got, now, guard, out);
+        let mut before = before;
+        let written = shard
+            .insert_locked(
+                &mut states[me],
+                &mut before[me],
+                None,
+                lending,
+                hash,
+                entry,
+                w,
+                expires_at,
+                now,
+                guard,
+                out,
+            )
+            .unwrap_or_else(|_| unreachable!("the shard was grown to hold the entry"));
+        for ((peer, state), before) in peers.iter().zip(states.iter_mut()).zip(before) {
+            peer.settle(state, lending, before);
+        }
         written
     }
 
-    /// Removes `key`.
-    /// Removes `key`; whether it was there (its entry is then `out`'s last).
-    /// `now` tells an expired entry (0 where no entry has a time to live).
+    /// Removes `key` for `cause`; whether it was there (its entry is then
+    /// `out`'s last). `now` tells an expired entry (0 where no entry has a
+    /// time to live).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn remove<Q>(
         &self,
+        lending: &Lending,
         hash: u64,
         now: u64,
         key: &Q,
+        cause: RemovalCause,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
     ) -> bool
@@ -570,17 +893,11 @@ impl<K, V> Shard<K, V> {
         let Some((_, entry)) = self.table(guard).find(hash, key, guard) else {
             return false;
         };
-        if !self.remove_node(
-            &mut state,
-            entry.node(),
-            RemovalCause::Explicit,
-            now,
-            guard,
-            out,
-        ) {
+        let before = state.lendable;
+        if !self.remove_node(&mut state, entry.node(), cause, now, guard, out) {
             return false;
         }
-        self.publish_gauges(&state);
+        self.settle(&mut state, lending, before);
         true
     }
 
@@ -588,6 +905,7 @@ impl<K, V> Shard<K, V> {
     /// free right now; never waits. For readers that found it expired.
     pub(crate) fn remove_expired(
         &self,
+        lending: &Lending,
         entry: &Entry<K, V>,
         now: u64,
         guard: &Guard,
@@ -601,11 +919,12 @@ impl<K, V> Shard<K, V> {
             .policy
             .page(node)
             .is_some_and(|p| std::ptr::eq(p.entry(), entry));
+        let before = state.lendable;
         if ours
             && entry.expired(now)
             && self.remove_node(&mut state, node, RemovalCause::Expired, now, guard, out)
         {
-            self.publish_gauges(&state);
+            self.settle(&mut state, lending, before);
         }
     }
 
@@ -613,6 +932,7 @@ impl<K, V> Shard<K, V> {
     /// is `None`).
     pub(crate) fn retain(
         &self,
+        lending: &Lending,
         keep: Option<Keep<'_, K, V>>,
         now: u64,
         guard: &Guard,
@@ -630,17 +950,19 @@ impl<K, V> Shard<K, V> {
                 .collect(),
             None => state.policy.pages().map(|(n, _)| n).collect(),
         };
+        let before = state.lendable;
         for node in doomed {
             self.remove_node(&mut state, node, RemovalCause::Explicit, now, guard, out);
         }
-        self.publish_gauges(&state);
+        self.settle(&mut state, lending, before);
     }
 }
 
 crate::sync::checking! {
     impl<K: Eq, V> Shard<K, V> {
-        /// Checks that table, policy and gauges agree; panics with what is off.
-        pub(crate) fn validate(&self) {
+        /// Checks that table, policy and gauges agree; panics with what is
+        /// off. Returns the shard's capacity.
+        pub(crate) fn validate(&self) -> u64 {
             let state = lock(&self.state);
             state.policy.validate();
             let guard = crate::reclaim::pin();
@@ -681,11 +1003,19 @@ crate::sync::checking! {
                 "policy and table disagree"
             );
             assert_eq!(weight, state.policy.weight(), "resident weight");
-            assert!(weight <= self.capacity && state.policy.capacity() == self.capacity);
+            assert!(weight <= state.policy.capacity(), "resident weight over capacity");
+            assert!(
+                state.lendable <= state.policy.capacity() - weight,
+                "lendable {} beyond the unused capacity",
+                state.lendable
+            );
+            assert_eq!(state.slots.freed, 0, "freed weight left unsettled");
             assert!((live + tombstones) * 4 <= table.len() * 3, "table too full");
             let g = &self.gauges;
             assert_eq!(g.len.load(Ordering::Relaxed), live as u64, "len gauge");
             assert_eq!(g.weight.load(Ordering::Relaxed), weight, "weight gauge");
+            assert_eq!(g.lendable.load(Ordering::Relaxed), state.lendable, "lendable gauge");
+            state.policy.capacity()
         }
     }
 }

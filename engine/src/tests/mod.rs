@@ -2,6 +2,7 @@
 //! `cfg(any(test, fuzzing))`.
 
 mod behaviour;
+mod capacity;
 mod model;
 mod policy;
 mod reclaim;

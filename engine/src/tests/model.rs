@@ -4,6 +4,11 @@
 //! (capacity or expiry), so the model is exact: after any operation, a key
 //! the model holds (unexpired) must read back its latest value, and a key it
 //! does not hold must be absent. `validate()` runs after every operation.
+//!
+//! The capacity rules are checked too: an entry up to the whole capacity
+//! is stored, a heavier one is reported `Rejected`, and (one entry weighing
+//! 1, or one shard) nothing is evicted while what is stored plus the new
+//! entry fits the capacity, however the keys fall on the shards.
 
 use crate::{Cache, RemovalCause};
 use proptest::prelude::*;
@@ -84,6 +89,16 @@ impl std::hash::BuildHasher for Colliding {
     }
 }
 
+/// A weighted value's weight: mostly 0 to 3 (0 counts as 1), one in
+/// sixteen anything up to one over the capacity.
+fn weight(v: u16, capacity: u64) -> u32 {
+    if v % 16 == 0 {
+        (u64::from(v / 16) % (capacity + 2)) as u32
+    } else {
+        u32::from(v % 4)
+    }
+}
+
 fn run(ops: Vec<Op>, capacity: u64, shards: usize, weighted: bool) -> Result<(), TestCaseError> {
     run_with(ops, capacity, shards, weighted, ahash::RandomState::new())
 }
@@ -108,7 +123,7 @@ fn run_with<S: std::hash::BuildHasher>(
             sink.lock().unwrap().push((*k, *v, cause))
         });
     if weighted {
-        builder = builder.weigher(|_: &u8, v: &u16| u32::from(*v % 4));
+        builder = builder.weigher(move |_: &u8, v: &u16| weight(*v, capacity));
     }
     let cache: Cache<u8, u16, S> = builder.build();
     let mut model = Model {
@@ -116,7 +131,9 @@ fn run_with<S: std::hash::BuildHasher>(
         now: 0,
     };
     let (mut gets, mut hits) = (0u64, 0u64);
+    let weigh = |v: u16| u64::from(if weighted { weight(v, capacity) } else { 1 }.max(1));
     for op in ops {
+        let (len_before, weight_before) = (cache.len(), cache.weighted_size());
         match op {
             Op::Insert(k, v) => cache.insert(k, v),
             Op::InsertTtl(k, v, t) => {
@@ -154,24 +171,17 @@ fn run_with<S: std::hash::BuildHasher>(
             }
         }
         // Apply the op to the model, then what the listener reported.
+        let mut refused = None;
         match op {
+            Op::Insert(k, v) | Op::InsertTtl(k, v, _) if weigh(v) > capacity => {
+                refused = Some((k, v));
+                model.map.remove(&k);
+            }
             Op::Insert(k, v) => {
-                let heavy = weighted
-                    && u64::from((v % 4).max(1)) > capacity / shards.next_power_of_two() as u64;
-                if heavy {
-                    model.map.remove(&k);
-                } else {
-                    model.map.insert(k, (v, None));
-                }
+                model.map.insert(k, (v, None));
             }
             Op::InsertTtl(k, v, t) => {
-                let heavy = weighted
-                    && u64::from((v % 4).max(1)) > capacity / shards.next_power_of_two() as u64;
-                if heavy {
-                    model.map.remove(&k);
-                } else {
-                    model.map.insert(k, (v, Some(model.now + u64::from(t))));
-                }
+                model.map.insert(k, (v, Some(model.now + u64::from(t))));
             }
             Op::Remove(k) => {
                 model.map.remove(&k);
@@ -180,7 +190,9 @@ fn run_with<S: std::hash::BuildHasher>(
             Op::InvalidateAll => model.map.clear(),
             _ => {}
         }
+        let mut evicted = 0;
         for (k, v, cause) in log.lock().unwrap().drain(..) {
+            evicted += u64::from(cause == RemovalCause::Capacity);
             match cause {
                 RemovalCause::Capacity | RemovalCause::Expired => {
                     // The listener names the value that left; only drop the
@@ -190,6 +202,27 @@ fn run_with<S: std::hash::BuildHasher>(
                     }
                 }
                 RemovalCause::Explicit | RemovalCause::Replaced => {}
+                RemovalCause::Rejected => {
+                    prop_assert_eq!(refused.take(), Some((k, v)), "refused entry");
+                }
+            }
+        }
+        prop_assert_eq!(refused, None, "a refused entry was not reported");
+        if let (Op::Insert(_, v) | Op::InsertTtl(_, v, _), true) = (&op, evicted > 0) {
+            // Evictions only for room: with weight-1 entries, only into a
+            // full cache; with one shard, only where the entry (less the
+            // value it replaces, at most its own weight) did not fit.
+            if !weighted {
+                prop_assert_eq!(len_before, capacity, "evicted {} with room", evicted);
+            } else if shards == 1 {
+                prop_assert!(
+                    weight_before + weigh(*v) > capacity,
+                    "evicted {} with room: {} + {} within {}",
+                    evicted,
+                    weight_before,
+                    weigh(*v),
+                    capacity
+                );
             }
         }
         cache.validate();
@@ -235,13 +268,25 @@ proptest! {
         run(ops, capacity, 1, true)?;
     }
 
-    /// (Weighted with one shard only, as above: the model rejects by the
-    /// whole capacity, the cache by the shard's share.)
+    #[test]
+    fn weighted_entries_on_many_shards_match_the_model(
+        ops in prop::collection::vec(op(), 1..400),
+        capacity in 1u64..60,
+        shards in 2usize..9,
+    ) {
+        run(ops, capacity, shards, true)?;
+    }
+
     #[test]
     fn keys_whose_low_hash_bits_collide_match_the_model(
         ops in prop::collection::vec(op(), 1..400),
         capacity in 1u64..60,
-        (shards, weighted) in prop_oneof![Just((1usize, false)), Just((1, true)), Just((4, false))],
+        (shards, weighted) in prop_oneof![
+            Just((1usize, false)),
+            Just((1, true)),
+            Just((4, false)),
+            Just((4, true)),
+        ],
     ) {
         run_with(ops, capacity.max(shards as u64 * 2), shards, weighted, Colliding)?;
     }
