@@ -1,10 +1,8 @@
 //! Configuration of a [`Cache`].
 
-use crate::cache::{Cache, Reloader, Settings};
+use crate::cache::{Cache, Reload, Settings};
 use crate::cache_stats::CacheStats;
-use crate::config::{
-    ConfigError, Executor, Listener, Loading, Registered, Weigher, DEFAULT_CAPACITY,
-};
+use crate::config::{ConfigError, Executor, Listener, Loading, Registered, Weigher};
 use crate::RemovalCause;
 use std::fmt;
 use std::hash::BuildHasher;
@@ -38,10 +36,8 @@ pub struct CacheBuilder<K, V, S = ahash::RandomState> {
     pub(crate) hasher: S,
     pub(crate) registry: Option<clockwise_stats::Registry>,
     pub(crate) loading: Loading,
-    pub(crate) reloader: Option<Reloader<K, V, S>>,
+    pub(crate) reloader: Option<Reload<K, V>>,
     pub(crate) refresh_executor: Option<Executor>,
-    /// A reloader was set, then `hasher` changed the hasher type.
-    pub(crate) reloader_dropped: bool,
 }
 
 impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
@@ -111,22 +107,38 @@ impl<K, V> CacheBuilder<K, V> {
             loading: Loading::default(),
             reloader: None,
             refresh_executor: None,
-            reloader_dropped: false,
         }
     }
 }
 
 impl<K, V, S> CacheBuilder<K, V, S> {
-    /// The most entries the cache holds, or the most total weight when a
-    /// [`weigher`](Self::weigher) is set.
+    /// Required: the most entries the cache holds, or the most total weight
+    /// when a [`weigher`](Self::weigher) is set (there is no default, since
+    /// it would mean entries or weight units depending on the weigher). All
+    /// of it is usable however the
+    /// keys fall on the shards: `n` distinct keys inserted into an empty
+    /// cache of capacity `n` are all kept, since shards lend each other
+    /// what they do not use.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u64, u64> = clockwise::Cache::builder()
+    ///     .max_capacity(1_000)
+    ///     .shards(8)
+    ///     .build();
+    /// for k in 0..1_000 {
+    ///     cache.insert(k, k);
+    /// }
+    /// assert_eq!(cache.len(), 1_000);
+    /// ```
     pub fn max_capacity(mut self, capacity: u64) -> Self {
         self.max_capacity = Some(capacity);
         self
     }
 
     /// Weighs each entry (0 counts as 1). Capacity is then total weight. An
-    /// entry heavier than one shard's share of the capacity is rejected (and
-    /// counted); use fewer shards for caches of few, heavy entries.
+    /// entry may weigh up to the whole capacity (the other shards then
+    /// evict to make room); a heavier one is refused: see
+    /// [`Cache::insert`] and [`Cache::try_insert`].
     pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
         self.weigher = Some(Arc::new(weigher));
         self
@@ -186,7 +198,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// with label `cache="<name>"`. It stays listed until the last clone of
     /// the cache is dropped. [`try_build`](Self::try_build) fails with
     /// [`ConfigError::Registry`] if a live cache in the registry has the same
-    /// name; [`build`](Self::build) then appends `-2`, `-3`, … instead.
+    /// name or the name is not one the registry takes (empty, a control
+    /// character, over 128 bytes), and [`build`](Self::build) panics.
     ///
     /// ```
     /// use clockwise_stats::Registry;
@@ -283,8 +296,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         V: Clone + Send + Sync + 'static,
         S: BuildHasher + Send + Sync + 'static,
     {
-        self.reloader = Some(Reloader::new(reload));
-        self.reloader_dropped = false;
+        self.reloader = Some(Arc::new(reload));
         self
     }
 
@@ -347,10 +359,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             hasher,
             registry: self.registry,
             loading: self.loading,
-            // Its start function is typed by the old hasher.
-            reloader: None,
+            reloader: self.reloader,
             refresh_executor: self.refresh_executor,
-            reloader_dropped: self.reloader_dropped || self.reloader.is_some(),
         }
     }
 
@@ -405,11 +415,6 @@ impl<K, V, S> CacheBuilder<K, V, S> {
                 return Err(ConfigError::ZeroDuration(what));
             }
         }
-        if self.reloader_dropped {
-            return Err(ConfigError::Refresh(
-                "hasher was set after reloader; set the hasher first",
-            ));
-        }
         if self.refresh_executor.is_some() && self.reloader.is_none() {
             return Err(ConfigError::Refresh("refresh_executor needs a reloader"));
         }
@@ -418,83 +423,54 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         }
         let registry = self.registry.take();
         Cache::from_settings(self.settings(), |stats, name| {
-            register(registry, stats, name, false)
+            register(registry, stats, name)
         })
     }
 
-    /// Builds the cache, never failing: a missing capacity becomes
-    /// [`DEFAULT_CAPACITY`], a zero capacity a cache that rejects every
-    /// entry, shard counts are clamped to 1..=65,536, a zero TTL means
-    /// entries expire at once, a zero sampling period times every call. With
-    /// a [`registry`](Self::registry), a name the registry refuses is made
-    /// acceptable (control characters become `_`, an empty name `default`,
-    /// a long one is cut to 128 bytes) and a name in use gets `-2`, `-3`, …
-    /// An incomplete refresh configuration (see [`ConfigError::Refresh`])
-    /// reloads with the callers' loaders, as without a reloader.
-    pub fn build(mut self) -> Cache<K, V, S>
+    /// Builds the cache.
+    ///
+    /// # Panics
+    ///
+    /// On any configuration [`try_build`](Self::try_build) refuses, with
+    /// its [`ConfigError`] (which names the setting): a bad configuration
+    /// is a programming error, like a `RefCell` borrowed twice, and is not
+    /// repaired behind the caller's back. Use `try_build` where the
+    /// settings come from outside the program.
+    ///
+    /// ```should_panic
+    /// // max_capacity was not set
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().build();
+    /// ```
+    #[track_caller]
+    pub fn build(self) -> Cache<K, V, S>
     where
         K: Eq + std::hash::Hash + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
         S: BuildHasher,
     {
-        self.max_capacity = Some(self.max_capacity.unwrap_or(DEFAULT_CAPACITY));
-        self.shards = self.shards.map(|n| n.clamp(1, 65_536));
-        self.sample_every = self.sample_every.map(|n| n.max(1));
-        let registry = self.registry.take();
-        let built = Cache::from_settings(self.settings(), |stats, name| {
-            register(registry, stats, name, true)
-        });
-        built.unwrap_or_else(|_| unreachable!("build() resolves every registry refusal"))
+        match self.try_build() {
+            Ok(cache) => cache,
+            Err(e) => panic!("invalid cache configuration: {e}"),
+        }
     }
 }
 
-/// Lists `stats` in `registry` (if any) as `name`. Strict (`try_build`):
-/// the registry's refusal is the error. Lenient (`build`): the name is made
-/// acceptable and, while taken, suffixed `-2`, `-3`, …
+/// Lists `stats` in `registry` (if any) as `name`; the registry's refusal
+/// is the error.
 fn register(
     registry: Option<clockwise_stats::Registry>,
     stats: &Arc<CacheStats>,
     name: &str,
-    lenient: bool,
 ) -> Result<Registered, ConfigError> {
     let Some(registry) = registry else {
         return Ok(Registered::unlisted(name));
     };
     let source: Arc<dyn clockwise_stats::Source> = stats.clone();
-    let base = if lenient {
-        acceptable_name(name)
-    } else {
-        name.to_owned()
-    };
-    let mut name = base.clone();
-    for n in 2u64.. {
-        match registry.register_source("cache", &name, &source) {
-            Ok(registration) => {
-                return Ok(Registered {
-                    name,
-                    registration: Some(registration),
-                })
-            }
-            Err(e) if !lenient => return Err(ConfigError::Registry(e)),
-            Err(_) => name = acceptable_name(&format!("{base}-{n}")),
-        }
-    }
-    unreachable!("some suffix is free")
-}
-
-/// `name` changed as little as possible to pass
-/// [`clockwise_stats::validate_source_name`].
-fn acceptable_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| if c.is_control() { '_' } else { c })
-        .collect();
-    if out.is_empty() {
-        out.push_str("default");
-    }
-    while out.len() > clockwise_stats::MAX_NAME_LEN {
-        // Keep the tail (where `-2` suffixes go), cut from the front.
-        out.remove(0);
-    }
-    out
+    let registration = registry
+        .register_source("cache", name, &source)
+        .map_err(ConfigError::Registry)?;
+    Ok(Registered {
+        name: name.to_owned(),
+        registration: Some(registration),
+    })
 }

@@ -2,16 +2,16 @@
 
 use crate::cache_stats::CacheStats;
 use crate::config::{
-    shard_count, ConfigError, Executor, Listener, Loading, Registered, Weigher, DEFAULT_CAPACITY,
+    shard_count, ConfigError, Executor, Listener, Loading, Registered, Weigher,
     DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY,
 };
 use crate::entry::{Entry, NEVER};
-use crate::flight::{Flights, Leader};
+use crate::flight::Flights;
 use crate::lending::Lending;
 use crate::metrics::{Counter, Metrics};
 use crate::reclaim::{Guard, Owned};
 use crate::shard::{Shard, Unlinked, Written};
-use crate::sync::{AtomicBool, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use crate::{InsertError, RemovalCause};
 use clockwise_stats::{Snapshot, ThreadSlot};
 use std::borrow::Borrow;
@@ -54,7 +54,13 @@ pub(crate) struct Inner<K, V, S> {
     /// Whether a shard may have capacity to lend (see `crate::lending`).
     lending: Lending,
     hasher: S,
-    capacity: u64,
+    /// The whole capacity: what an entry may weigh at most. Changed only by
+    /// [`Cache::set_capacity`], which lowers it before the shards shrink
+    /// and raises it after they grow, so the shards' capacities always sum
+    /// to at least this (what `Shard::insert_heavy` relies on).
+    capacity: AtomicU64,
+    /// Held by [`Cache::set_capacity`]: one resize at a time.
+    resize: std::sync::Mutex<()>,
     weigher: Option<Weigher<K, V>>,
     ttl: Option<Duration>,
     /// Some write needs the time: a cache-wide TTL or `refresh_after` is
@@ -76,7 +82,7 @@ pub(crate) struct Inner<K, V, S> {
     pub(crate) negative: Option<Cache<K, ()>>,
     pub(crate) loading: Loading,
     /// Refresh-ahead through the builder's reloader and executor.
-    pub(crate) reloader: Option<Reloader<K, V, S>>,
+    pub(crate) reloader: Option<Reload<K, V>>,
     pub(crate) refresh_executor: Option<Executor>,
     /// Keeps `stats` listed in the registry given to the builder.
     _registration: Option<clockwise_stats::Registration>,
@@ -107,7 +113,7 @@ impl<K, V, S> fmt::Debug for Cache<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
             .field("name", &self.inner.name)
-            .field("capacity", &self.inner.capacity)
+            .field("capacity", &self.inner.capacity.load(Ordering::Relaxed))
             .field("shards", &self.inner.shards.len())
             .finish_non_exhaustive()
     }
@@ -135,21 +141,12 @@ pub(crate) struct Settings<K, V, S> {
     pub(crate) clock: Option<clockwise_stats::Clock>,
     pub(crate) hasher: S,
     pub(crate) loading: Loading,
-    pub(crate) reloader: Option<Reloader<K, V, S>>,
+    pub(crate) reloader: Option<Reload<K, V>>,
     pub(crate) refresh_executor: Option<Executor>,
 }
 
-/// The reload function: `None` means the reload failed.
+/// The builder-level reload function: `None` means the reload failed.
 pub(crate) type Reload<K, V> = Arc<dyn Fn(&K) -> Option<V> + Send + Sync>;
-
-/// A builder-level reload function, and how to start one (see
-/// `crate::refresh`, which makes them).
-pub(crate) struct Reloader<K, V, S> {
-    pub(crate) reload: Reload<K, V>,
-    /// Instantiated where the `'static` bounds that moving a reload to
-    /// another thread needs are known to hold.
-    pub(crate) start: fn(&Cache<K, V, S>, Leader<K, V>),
-}
 
 /// `d` in nanoseconds, saturating.
 pub(crate) fn nanos(d: Duration) -> u64 {
@@ -214,7 +211,9 @@ where
         // process but 4–15 ms once other threads run (the kernel waits for an
         // RCU grace period), and every thread's first pin would wait for it.
         crate::reclaim::asymmetric();
-        let capacity = b.max_capacity.unwrap_or(DEFAULT_CAPACITY);
+        let capacity = b
+            .max_capacity
+            .expect("try_build refuses a cache without max_capacity");
         let n = shard_count(b.shards, capacity);
         let per = capacity / n as u64;
         let extra = capacity % n as u64;
@@ -268,7 +267,8 @@ where
                 shards,
                 lending: Lending::new(),
                 hasher: b.hasher,
-                capacity,
+                capacity: AtomicU64::new(capacity),
+                resize: std::sync::Mutex::new(()),
                 weigher: b.weigher,
                 ttl: b.ttl,
                 timed: AtomicBool::new(b.ttl.is_some() || b.loading.refresh_after.is_some()),
@@ -574,7 +574,7 @@ where
             if let Some(m) = &self.inner.stats.metrics {
                 m.counters.add(Counter::Rejected as usize, 1);
             }
-            return Err(InsertError::new(key, value, weight, self.inner.capacity));
+            return Err(InsertError::new(key, value, weight, self.capacity()));
         }
         self.write_weighed(key, value, weight, self.inner.ttl);
         Ok(())
@@ -583,7 +583,8 @@ where
     /// Whether an entry of `weight` is over the whole capacity.
     #[inline(always)]
     fn too_heavy(&self, weight: u32) -> bool {
-        u64::from(weight.max(1)) > self.inner.capacity
+        // Relaxed: a resize orders its own stores (see `Inner::capacity`).
+        u64::from(weight.max(1)) > self.inner.capacity.load(Ordering::Relaxed)
     }
 
     /// Inserts or replaces `key`'s value, expiring after `ttl`.
@@ -928,9 +929,85 @@ where
         self.inner.stats.gauge(|g| &g.weight)
     }
 
-    /// The configured capacity.
+    /// The capacity: [`max_capacity`](crate::CacheBuilder::max_capacity),
+    /// or the last [`set_capacity`](Self::set_capacity).
     pub fn capacity(&self) -> u64 {
-        self.inner.capacity
+        self.inner.capacity.load(Ordering::Relaxed)
+    }
+
+    /// Changes the capacity at run time. Growing applies at once: the new
+    /// room is spread over the shards, lendable like any unused capacity.
+    /// Shrinking evicts the excess (cause `Capacity`) before it returns,
+    /// shard by shard, each lock held for at most a sixteenth of its
+    /// shard's capacity (or 64 units) at a time, so writers of the same
+    /// shard wait for one step, not the whole shrink; the listener hears
+    /// of each step's evictions as it ends. Entries heavier than the new
+    /// capacity are refused from the start. One resize runs at a time.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u64, u64> = clockwise::Cache::new(1_000);
+    /// for k in 0..1_000 {
+    ///     cache.insert(k, k);
+    /// }
+    /// cache.set_capacity(100).unwrap();
+    /// assert_eq!((cache.capacity(), cache.len()), (100, 100));
+    /// assert_eq!(cache.stats().gauge("capacity"), Some(100));
+    /// assert!(cache.set_capacity(0).is_err());
+    /// ```
+    pub fn set_capacity(&self, capacity: u64) -> Result<(), ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::ZeroCapacity);
+        }
+        // A panic in a listener is caught in `report`; a poisoned lock can
+        // only come from a bug here, and guards nothing but mutual exclusion.
+        let _one = self.inner.resize.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.capacity();
+        let shards = &self.inner.shards;
+        let (n, lending) = (shards.len() as u64, &self.inner.lending);
+        if capacity > old {
+            let add = capacity - old;
+            for (i, shard) in shards.iter().enumerate() {
+                let share = add / n + u64::from((i as u64) < add % n);
+                shard.grow_by(lending, share);
+            }
+            self.publish_capacity(capacity);
+        } else if capacity < old {
+            self.publish_capacity(capacity);
+            let mut left = old - capacity;
+            // Rounds of even parts of what is left, each shard giving what
+            // it has up to its part: the shards' capacities sum to at least
+            // `left`, and every round takes at least one unit.
+            while left > 0 {
+                let part = left.div_ceil(n);
+                for shard in shards.iter() {
+                    let mut want = part.min(left);
+                    while want > 0 {
+                        let guard = crate::reclaim::pin();
+                        let mut removed = Unlinked::new();
+                        let took = shard.shrink_step(
+                            lending,
+                            want,
+                            self.now_if_timed(),
+                            &guard,
+                            &mut removed,
+                        );
+                        self.report(removed, guard);
+                        if took == 0 {
+                            break;
+                        }
+                        (want, left) = (want - took, left - took);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the capacity where inserts and snapshots read it.
+    fn publish_capacity(&self, capacity: u64) {
+        // Relaxed: see `Inner::capacity`; the resize lock orders resizes.
+        self.inner.capacity.store(capacity, Ordering::Relaxed);
+        self.inner.stats.set_capacity(capacity);
     }
 
     /// The name exporters use for this cache.
@@ -943,7 +1020,7 @@ where
         /// is broken. For tests and fuzzing only (`cfg(fuzzing)`).
         pub fn validate(&self) {
             let capacity: u64 = self.inner.shards.iter().map(Shard::validate).sum();
-            assert_eq!(capacity, self.inner.capacity, "the shards' capacities");
+            assert_eq!(capacity, self.capacity(), "the shards' capacities");
             if self.inner.lending.is_dry() {
                 for (i, shard) in self.inner.shards.iter().enumerate() {
                     let lendable = shard.gauges.lendable.load(Ordering::Relaxed);

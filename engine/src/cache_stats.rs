@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub(crate) struct CacheStats {
     pub(crate) metrics: Option<Metrics>,
     gauges: Box<[Arc<Gauges>]>,
-    capacity: u64,
+    capacity: crate::sync::AtomicU64,
     clock: clockwise_stats::Clock,
     origin: clockwise_stats::Instant,
 }
@@ -31,7 +31,7 @@ impl CacheStats {
         CacheStats {
             metrics,
             gauges,
-            capacity,
+            capacity: crate::sync::AtomicU64::new(capacity),
             clock,
             origin,
         }
@@ -46,6 +46,11 @@ impl CacheStats {
             .sum()
     }
 
+    /// The capacity gauge, after a resize.
+    pub(crate) fn set_capacity(&self, capacity: u64) {
+        self.capacity.store(capacity, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> Snapshot {
         let uptime = self.clock.now().saturating_duration_since(self.origin);
         let mut snap = Snapshot::new(uptime);
@@ -54,7 +59,8 @@ impl CacheStats {
         }
         snap.set_gauge("entries", self.gauge(|g| &g.len));
         snap.set_gauge("weighted_size", self.gauge(|g| &g.weight));
-        snap.set_gauge("capacity", self.capacity);
+        // Relaxed: an independent level, as the shards' gauges.
+        snap.set_gauge("capacity", self.capacity.load(Ordering::Relaxed));
         snap.set_gauge("hot_size", self.gauge(|g| &g.hot));
         snap.set_gauge("cold_size", self.gauge(|g| &g.cold));
         snap.set_gauge("test_size", self.gauge(|g| &g.test));

@@ -15,8 +15,6 @@ pub(crate) type Executor = Arc<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
 
 /// Entries per shard below which fewer shards are used by default.
 const MIN_SHARD_CAPACITY: u64 = 64;
-/// Capacity `build()` uses when none was set.
-pub const DEFAULT_CAPACITY: u64 = 10_000;
 /// Insert-latency sampling period used unless
 /// [`CacheBuilder::latency_sample_every`](crate::CacheBuilder::latency_sample_every) says otherwise.
 pub const DEFAULT_SAMPLE_EVERY: u32 = 64;
@@ -29,6 +27,7 @@ pub const DEFAULT_SAMPLE_EVERY: u32 = 64;
 ///
 /// ```
 /// let cache: clockwise::Cache<u64, u64> = clockwise::Cache::builder()
+///     .max_capacity(1_000)
 ///     // Time every 64th get, as every 64th insert is by default.
 ///     .latency_sample_every(clockwise::DEFAULT_SAMPLE_EVERY)
 ///     .build();
@@ -54,8 +53,7 @@ pub enum ConfigError {
     /// A zero `negative_ttl`, `refresh_after` or `load_wait_timeout` (named).
     ZeroDuration(&'static str),
     /// An incomplete refresh configuration: a `refresh_executor` without a
-    /// `reloader`, a `reloader` without `refresh_after`, or a `hasher` set
-    /// after the `reloader` (set it first).
+    /// `reloader`, or a `reloader` without `refresh_after`.
     Refresh(&'static str),
     /// The registry refused the cache's name (empty, a control character,
     /// over 128 bytes, or already used by a live cache).
@@ -72,7 +70,9 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroSampleEvery => f.write_str("latency_sample_every must be at least 1"),
             ConfigError::ZeroDuration(what) => write!(f, "{what} must be longer than zero"),
             ConfigError::Refresh(what) => f.write_str(what),
-            ConfigError::Registry(e) => write!(f, "cannot register the cache: {e}"),
+            ConfigError::Registry(e) => {
+                write!(f, "registry refused the cache's name: {e}")
+            }
         }
     }
 }

@@ -49,7 +49,7 @@ struct ReadmeDoctests;
 pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use clockwise_stats as stats;
-pub use config::{ConfigError, DEFAULT_CAPACITY, DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY};
+pub use config::{ConfigError, DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY};
 pub use insert_error::InsertError;
 pub use iter::Iter;
 pub use loading::{LoadError, RECURSIVE_LOAD};

@@ -127,7 +127,7 @@ impl<K, V, S> Cache<K, V, S>
 where
     K: Eq + Hash + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    S: BuildHasher,
+    S: BuildHasher + Send + Sync + 'static,
 {
     /// The value of `key`, loaded by `load` on a miss. Concurrent misses on
     /// one key run one loader; the others wait for its value
@@ -229,12 +229,11 @@ where
                 return Ok(match self.inner.loading.refresh_after {
                     Some(age) if self.now().saturating_sub(written_at) >= nanos(age) => {
                         self.count(Counter::StaleHit);
-                        match &self.inner.reloader {
-                            Some(reloader) => {
-                                self.start_reload(&key, hash, reloader);
-                                Some(value)
-                            }
-                            None => self.refresh(key, hash, kind, value, load),
+                        if self.inner.reloader.is_some() {
+                            self.start_reload(&key, hash);
+                            Some(value)
+                        } else {
+                            self.refresh(key, hash, kind, value, load)
                         }
                     }
                     _ => Some(value),

@@ -10,31 +10,15 @@
 //! insert, `invalidate` or `invalidate_all` meanwhile supersedes it like any
 //! other load.
 
-use crate::cache::{Cache, Reloader};
+use crate::cache::Cache;
 use crate::flight::{Leader, Outcome, Role};
 use crate::metrics::Counter;
 use std::any::TypeId;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 
 /// The flight kind of reloads.
 struct RefreshKind;
-
-impl<K, V, S> Reloader<K, V, S> {
-    /// `reload`, started by `start::<K, V, S>`.
-    pub(crate) fn new(reload: impl Fn(&K) -> Option<V> + Send + Sync + 'static) -> Self
-    where
-        K: Eq + Hash + Clone + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
-        S: BuildHasher + Send + Sync + 'static,
-    {
-        Reloader {
-            reload: Arc::new(reload),
-            start: start::<K, V, S>,
-        }
-    }
-}
 
 /// Runs the reload led by `leader` inline, or hands it to the executor.
 fn start<K, V, S>(cache: &Cache<K, V, S>, leader: Leader<K, V>)
@@ -58,20 +42,22 @@ where
     }
 }
 
+// `S: Send + Sync + 'static`, as a reload may move a handle of the cache
+// to another thread (the executor's); moka asks the same of every cache.
 impl<K, V, S> Cache<K, V, S>
 where
     K: Eq + Hash + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    S: BuildHasher,
+    S: BuildHasher + Send + Sync + 'static,
 {
     /// A stale hit with a reloader configured: starts the key's reload
     /// unless one is running.
-    pub(crate) fn start_reload(&self, key: &K, hash: u64, reloader: &Reloader<K, V, S>) {
+    pub(crate) fn start_reload(&self, key: &K, hash: u64) {
         let shard = self.shard_index(hash);
         let kind = TypeId::of::<RefreshKind>();
         if let Role::Lead(leader) = self.inner.flights.join(shard, key, kind, |_| None) {
             self.count(Counter::RefreshStarted);
-            (reloader.start)(self, leader);
+            start(self, leader);
         }
     }
 
@@ -83,7 +69,7 @@ where
             unreachable!("reloads start only with a reloader");
         };
         let sample = self.start_load();
-        let result = catch_unwind(AssertUnwindSafe(|| (reloader.reload)(leader.key())));
+        let result = catch_unwind(AssertUnwindSafe(|| reloader(leader.key())));
         self.finish_load(sample);
         match result {
             Ok(Some(v)) => {

@@ -125,6 +125,10 @@ pub(crate) struct Gauges {
 /// look at every shard; a large one is lent.
 const LEFTOVER: u64 = 8;
 
+/// The least capacity one step of a shrinking cache takes from a shard
+/// under one lock hold (see [`Shard::shrink_step`]).
+const SHRINK_STEP: u64 = 64;
+
 /// Slots the expiry sweep inspects per write.
 const SWEEP: usize = 8;
 
@@ -535,6 +539,41 @@ impl<K, V> Shard<K, V> {
         let mut host = ShardHost::new(now, table, &mut state.slots, out, guard);
         state.policy.set_capacity(&mut host, capacity);
         state.lendable = state.lendable.saturating_sub(x);
+    }
+
+    /// Adds `x` to this shard's capacity (the cache growing): lendable at
+    /// once.
+    pub(crate) fn grow_by(&self, lending: &Lending, x: u64) {
+        let guard = reclaim::pin();
+        let mut out = Unlinked::new();
+        let mut state = lock(&self.state);
+        let before = state.lendable;
+        // Growing evicts nothing: `out` stays empty.
+        self.grow(&mut state, x, 0, &guard, &mut out);
+        debug_assert!(out.is_empty(), "growing evicted");
+        state.lendable += x;
+        self.settle(&mut state, lending, before);
+    }
+
+    /// Takes up to `want` of this shard's capacity away (the cache
+    /// shrinking), at most a sixteenth of it (or [`SHRINK_STEP`] units) in
+    /// one lock hold, evicting what no longer fits into `out`. Returns what
+    /// it took: 0 only if the shard has no capacity left.
+    pub(crate) fn shrink_step(
+        &self,
+        lending: &Lending,
+        want: u64,
+        now: u64,
+        guard: &Guard,
+        out: &mut Unlinked<K, V>,
+    ) -> u64 {
+        let mut state = lock(&self.state);
+        let before = state.lendable;
+        let capacity = state.policy.capacity();
+        let x = want.min(capacity).min((capacity / 16).max(SHRINK_STEP));
+        self.shrink(&mut state, x, now, guard, out);
+        self.settle(&mut state, lending, before);
+        x
     }
 
     /// Moves `x` of capacity into this shard.

@@ -203,19 +203,27 @@ fn registration_follows_the_cache_and_refuses_duplicates() {
         err,
         ConfigError::Registry(RegistryError::Duplicate { .. })
     ));
-    // build() never fails: it picks the next free name.
-    let second: Cache<u64, u64> = Cache::builder()
-        .max_capacity(10)
-        .name("users")
-        .registry(&registry)
-        .build();
-    assert_eq!(second.name(), "users-2");
-    let odd: Cache<u64, u64> = Cache::builder()
-        .max_capacity(10)
-        .name("line\nbreak")
-        .registry(&registry)
-        .build();
-    assert_eq!(odd.name(), "line_break");
+    // build() panics on it, as on every configuration try_build refuses.
+    let dup = std::panic::catch_unwind(|| {
+        Cache::<u64, u64>::builder()
+            .max_capacity(10)
+            .name("users")
+            .registry(&registry)
+            .build()
+    });
+    let message = dup.unwrap_err().downcast::<String>().unwrap();
+    assert!(
+        message.contains("\"users\" is already registered"),
+        "{message}"
+    );
+    assert!(matches!(
+        Cache::<u64, u64>::builder()
+            .max_capacity(10)
+            .name("line\nbreak")
+            .registry(&registry)
+            .try_build(),
+        Err(ConfigError::Registry(RegistryError::InvalidName(_)))
+    ));
     assert!(matches!(
         Cache::<u64, u64>::builder()
             .max_capacity(10)
@@ -224,6 +232,11 @@ fn registration_follows_the_cache_and_refuses_duplicates() {
             .try_build(),
         Err(ConfigError::Registry(RegistryError::InvalidName(_)))
     ));
+    let second: Cache<u64, u64> = Cache::builder()
+        .max_capacity(10)
+        .name("users-2")
+        .registry(&registry)
+        .build();
 
     drop(first);
     assert!(
@@ -233,7 +246,8 @@ fn registration_follows_the_cache_and_refuses_duplicates() {
     drop(clone);
     assert!(!registry.contains("cache", "users"));
     let names: Vec<String> = registry.gather().into_iter().map(|g| g.name).collect();
-    assert_eq!(names, ["line_break", "users-2"]);
+    assert_eq!(names, ["users-2"]);
+    drop(second);
 }
 
 #[test]

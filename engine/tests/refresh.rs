@@ -162,25 +162,47 @@ fn incomplete_refresh_configurations_are_refused() {
         refused(Cache::builder().reloader(|_| None)),
         ConfigError::Refresh("reloader needs refresh_after")
     );
-    let late_hasher = Cache::<u64, u64>::builder()
-        .max_capacity(10)
-        .refresh_after(Duration::from_secs(1))
-        .reloader(|_| None)
-        .hasher(std::collections::hash_map::RandomState::new())
-        .try_build()
-        .unwrap_err();
-    assert!(matches!(late_hasher, ConfigError::Refresh(m) if m.contains("hasher")));
-    // build() never fails: without a usable reloader the callers' loaders
-    // reload, as without one.
+    // build() panics on them, naming the setting.
+    let panic = std::panic::catch_unwind(|| {
+        Cache::<u64, u64>::builder()
+            .max_capacity(10)
+            .reloader(|_| None)
+            .build()
+    })
+    .unwrap_err();
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(
+        message.contains("reloader needs refresh_after"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_reloader_and_the_hasher_may_be_set_in_either_order() {
+    type Std = std::collections::hash_map::RandomState;
     let (clock, mock) = quanta::Clock::mock();
-    let c: Cache<u64, u64, std::collections::hash_map::RandomState> = Cache::builder()
+    let late_hasher: Cache<u64, u64, Std> = Cache::builder()
         .max_capacity(10)
         .refresh_after(Duration::from_secs(1))
-        .reloader(|_| Some(99))
-        .hasher(std::collections::hash_map::RandomState::new())
+        .reloader(|k| Some(k + 100))
+        .hasher(Std::new())
+        .clock(clock.clone())
+        .build();
+    let early_hasher: Cache<u64, u64, Std> = Cache::builder()
+        .hasher(Std::new())
+        .max_capacity(10)
+        .refresh_after(Duration::from_secs(1))
+        .reloader(|k| Some(k + 100))
         .clock(clock)
         .build();
-    c.insert(1, 1);
+    for c in [&late_hasher, &early_hasher] {
+        c.insert(1, 1);
+    }
     mock.increment(Duration::from_secs(2));
-    assert_eq!(c.get_with(1, || 2), 2);
+    for c in [&late_hasher, &early_hasher] {
+        // The stale hit returns the old value and reloads inline with the
+        // builder's reloader, not the caller's loader.
+        assert_eq!(c.get_with(1, || unreachable!()), 1);
+        assert_eq!(c.get(&1), Some(101));
+    }
 }

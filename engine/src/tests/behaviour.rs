@@ -170,7 +170,7 @@ fn weighted_size_never_exceeds_capacity() {
 }
 
 #[test]
-fn try_build_reports_typed_errors_and_build_never_fails() {
+fn try_build_reports_typed_errors_and_build_panics_on_them() {
     let err = |b: crate::CacheBuilder<u8, u8>| b.try_build().map(|_| ()).unwrap_err();
     assert_eq!(err(Cache::builder()), ConfigError::MissingCapacity);
     assert_eq!(
@@ -193,12 +193,35 @@ fn try_build_reports_typed_errors_and_build_never_fails() {
     );
     assert!(ConfigError::Shards(0).to_string().contains("shards"));
 
-    let zero: Cache<u8, u8> = Cache::builder().max_capacity(0).shards(0).build();
-    zero.insert(1, 1);
-    assert_eq!(zero.get(&1), None);
-    assert_eq!(zero.stats().counter("rejected"), 1);
-    let default: Cache<u8, u8> = Cache::builder().build();
-    assert_eq!(default.capacity(), crate::DEFAULT_CAPACITY);
+    // What try_build refuses, build panics on, naming the setting.
+    for (builder, setting) in [
+        (Cache::builder(), "max_capacity"),
+        (Cache::builder().max_capacity(0), "max_capacity"),
+        (Cache::builder().max_capacity(1).shards(0), "shards"),
+        (Cache::builder().max_capacity(1).shards(70_000), "shards"),
+        (
+            Cache::builder()
+                .max_capacity(1)
+                .time_to_live(Duration::ZERO),
+            "time_to_live",
+        ),
+        (
+            Cache::builder().max_capacity(1).latency_sample_every(0),
+            "latency_sample_every",
+        ),
+        (
+            Cache::builder()
+                .max_capacity(1)
+                .negative_ttl(Duration::ZERO),
+            "negative_ttl",
+        ),
+    ] {
+        let builder: crate::CacheBuilder<u8, u8> = builder;
+        let build = std::panic::AssertUnwindSafe(|| builder.build());
+        let panic = std::panic::catch_unwind(build).unwrap_err();
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert!(message.contains(setting), "{setting}: {message}");
+    }
 }
 
 #[test]

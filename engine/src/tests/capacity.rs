@@ -160,3 +160,54 @@ fn an_entry_over_the_capacity_is_refused_and_reported() {
     assert_eq!(cache.get(&3), Some(80));
     cache.validate();
 }
+
+#[test]
+fn set_capacity_shrinks_by_evicting_and_grows_at_once() {
+    let (cache, seen) = weighted(1_000, 8);
+    for k in 0..1_000 {
+        cache.insert(k, 1);
+    }
+    cache.set_capacity(100).unwrap();
+    assert_eq!((cache.capacity(), cache.len()), (100, 100));
+    assert_eq!(count(&seen, RemovalCause::Capacity), 900);
+    assert_eq!(cache.stats().gauge("capacity"), Some(100));
+    cache.validate();
+    // Refused by the new capacity, stored within it.
+    assert!(cache.try_insert(5_000, 101).is_err());
+    cache.insert(5_000, 100);
+    assert_eq!((cache.len(), cache.get(&5_000)), (1, Some(100)));
+    cache.validate();
+    // Growing: the whole new capacity is usable by any keys at once.
+    cache.set_capacity(2_000).unwrap();
+    let before = count(&seen, RemovalCause::Capacity);
+    for k in 0..1_900 {
+        cache.insert(k, 1);
+    }
+    assert_eq!(count(&seen, RemovalCause::Capacity), before);
+    assert_eq!(cache.weighted_size(), 2_000);
+    assert_eq!(cache.stats().gauge("capacity"), Some(2_000));
+    cache.validate();
+    assert_eq!(cache.set_capacity(0), Err(crate::ConfigError::ZeroCapacity));
+    assert_eq!(cache.capacity(), 2_000);
+}
+
+#[test]
+fn set_capacity_to_one_over_many_shards() {
+    let (cache, _) = weighted(10_000, 16);
+    for k in 0..10_000 {
+        cache.insert(k, 1);
+    }
+    cache.set_capacity(1).unwrap();
+    assert_eq!(cache.len(), 1);
+    cache.validate();
+    for k in 0..100 {
+        cache.insert(k, 1);
+        assert_eq!(cache.len(), 1);
+    }
+    cache.set_capacity(10_000).unwrap();
+    for k in 0..10_000 {
+        cache.insert(k, 1);
+    }
+    assert_eq!(cache.len(), 10_000);
+    cache.validate();
+}

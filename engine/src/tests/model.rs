@@ -28,6 +28,8 @@ enum Op {
     RetainEven,
     InvalidateAll,
     Iter,
+    /// `set_capacity(1 + n % (twice the initial capacity))`.
+    SetCapacity(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -42,6 +44,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::RetainEven),
         1 => Just(Op::InvalidateAll),
         1 => Just(Op::Iter),
+        1 => any::<u8>().prop_map(Op::SetCapacity),
     ]
 }
 
@@ -132,6 +135,8 @@ fn run_with<S: std::hash::BuildHasher>(
     };
     let (mut gets, mut hits) = (0u64, 0u64);
     let weigh = |v: u16| u64::from(if weighted { weight(v, capacity) } else { 1 }.max(1));
+    let initial = capacity;
+    let mut capacity = capacity;
     for op in ops {
         let (len_before, weight_before) = (cache.len(), cache.weighted_size());
         match op {
@@ -158,6 +163,11 @@ fn run_with<S: std::hash::BuildHasher>(
             }
             Op::RetainEven => cache.retain(|k, _| k % 2 == 0),
             Op::InvalidateAll => cache.invalidate_all(),
+            Op::SetCapacity(n) => {
+                capacity = 1 + u64::from(n) % (2 * initial);
+                cache.set_capacity(capacity).unwrap();
+                prop_assert_eq!(cache.capacity(), capacity);
+            }
             Op::Iter => {
                 let mut got: Vec<(u8, u16)> = cache.iter().collect();
                 got.sort_unstable();

@@ -16,6 +16,7 @@ fn value(key: u64, version: u64) -> u64 {
 
 fn hammer(cache: Cache<u64, u64>, threads: usize, ops: u64) {
     let barrier = Arc::new(Barrier::new(threads));
+    let initial = cache.capacity();
     let removed = Arc::new(AtomicU64::new(0));
     // Gets and hits the threads saw.
     let seen = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
@@ -37,6 +38,17 @@ fn hammer(cache: Cache<u64, u64>, threads: usize, ops: u64) {
                     let key = x % KEYS;
                     match (t, x % 100) {
                         (0, 0) if i % 4096 == 0 => cache.invalidate_all(),
+                        // Resizes racing every other operation: between
+                        // the initial capacity and about half of it.
+                        (1, 0) => {
+                            let half = initial / 2 + 1;
+                            let to = if cache.capacity() == initial {
+                                half
+                            } else {
+                                initial
+                            };
+                            cache.set_capacity(to).unwrap();
+                        }
                         (_, 0..=54) => {
                             seen[0].fetch_add(1, Ordering::Relaxed);
                             if let Some(v) = cache.get(&key) {
