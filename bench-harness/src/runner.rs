@@ -233,7 +233,7 @@ pub fn run(cache: &dyn CacheAdapter, capacity: u64, config: &RunConfig) -> Repor
         cache.insert(k, k);
     }
     let mask = config.latency_sample_every.max(1).next_power_of_two() - 1;
-    let clock = quanta::Clock::new();
+    let clock = clockwise::stats::Clock::new();
     let measuring = AtomicBool::new(false);
     let stop = AtomicBool::new(false);
     let barrier = Barrier::new(threads + 1);

@@ -250,7 +250,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (clock, mock) = quanta::Clock::mock();
+    /// let (clock, mock) = clockwise::stats::Clock::mock();
     /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
     ///     .max_capacity(100)
     ///     .refresh_after(Duration::from_secs(60))
@@ -278,7 +278,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (clock, mock) = quanta::Clock::mock();
+    /// let (clock, mock) = clockwise::stats::Clock::mock();
     /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
     ///     .max_capacity(100)
     ///     .refresh_after(Duration::from_secs(60))
@@ -338,7 +338,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         self
     }
 
-    /// The clock for TTLs and latency (tests pass `quanta::Clock::mock()`).
+    /// The clock for TTLs and latency (tests pass [`Clock::mock`](clockwise_stats::Clock::mock)).
     pub fn clock(mut self, clock: clockwise_stats::Clock) -> Self {
         self.clock = Some(clock);
         self

@@ -591,7 +591,7 @@ where
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (clock, mock) = quanta::Clock::mock();
+    /// let (clock, mock) = clockwise::stats::Clock::mock();
     /// let cache: clockwise::Cache<u8, u8> = clockwise::Cache::builder().max_capacity(8).clock(clock).build();
     /// cache.insert_with_ttl(1, 1, Duration::from_secs(5));
     /// mock.increment(Duration::from_secs(5));

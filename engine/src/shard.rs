@@ -21,7 +21,7 @@
 //! shards with capacity to lend, try-locking them (never waiting while it
 //! holds its own lock), before it evicts; an entry heavier than its shard
 //! can be made to hold that way takes every lock, in index order
-//! ([`insert_heavy`]). The shards' capacities always sum to the cache's.
+//! ([`Shard::insert_heavy`]). The shards' capacities always sum to the cache's.
 //! Why, and what it costs: `docs/design/capacity.md`. An entry a write removes
 //! is unlinked under it but not retired: it goes into the writer's
 //! [`Unlinked`], which owns it (no reader finds it any more, nothing frees
@@ -663,7 +663,7 @@ impl<K, V> Shard<K, V> {
     /// Inserts or updates `key` in this shard, `peers[me]`, borrowing
     /// capacity from `peers` when its own runs short. Hands the entry back
     /// if it is heavier than the shard could be made to hold that way: the
-    /// caller then takes every lock ([`insert_heavy`]). `weight` is at most
+    /// caller then takes every lock ([`Shard::insert_heavy`]). `weight` is at most
     /// the cache's capacity.
     #[allow(clippy::too_many_arguments)]
     // Inlined into `Cache::write_with`, its one caller: many arguments, some

@@ -244,7 +244,7 @@ fn an_insert_during_a_load_is_not_overwritten_by_the_older_loaded_value() {
     assert_eq!(c.get(&7), Some(71), "the newer insert stays");
     // Same for a refresh-ahead reload, and inserts of other keys of the
     // shard do not disturb a load.
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise::stats::Clock::mock();
     let c: Cache<u64, u64> = Cache::builder()
         .max_capacity(100)
         .shards(1)
@@ -277,7 +277,7 @@ fn an_insert_during_a_load_is_not_overwritten_by_the_older_loaded_value() {
 
 #[test]
 fn refresh_ahead_reloads_once_and_serves_stale_meanwhile() {
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise::stats::Clock::mock();
     let c: Cache<u64, u64> = Cache::builder()
         .max_capacity(100)
         .refresh_after(Duration::from_secs(10))
@@ -318,7 +318,7 @@ fn refresh_ahead_reloads_once_and_serves_stale_meanwhile() {
 
 #[test]
 fn a_failed_refresh_keeps_the_old_value() {
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise::stats::Clock::mock();
     let c: Cache<u64, u64> = Cache::builder()
         .max_capacity(100)
         .refresh_after(Duration::from_secs(10))
@@ -337,7 +337,7 @@ fn a_failed_refresh_keeps_the_old_value() {
 
 #[test]
 fn negative_caching_remembers_absence_for_its_ttl() {
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise::stats::Clock::mock();
     let c: Cache<u64, u64> = Cache::builder()
         .max_capacity(100)
         .negative_ttl(Duration::from_secs(5))

@@ -13,11 +13,11 @@ type Task = Box<dyn FnOnce() + Send>;
 /// `key * 100 + reloads so far`, with its reloads queued on a channel.
 fn queued() -> (
     Cache<u64, u64>,
-    Arc<quanta::Mock>,
+    Arc<clockwise::stats::Mock>,
     mpsc::Receiver<Task>,
     Arc<AtomicUsize>,
 ) {
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise::stats::Clock::mock();
     let (tx, rx) = mpsc::channel::<Task>();
     let tx = Mutex::new(tx);
     let reloads = Arc::new(AtomicUsize::new(0));
@@ -73,7 +73,7 @@ fn sixty_four_stale_hits_queue_one_reload_and_return_at_once() {
 
 #[test]
 fn a_dropped_or_panicking_executor_ends_the_reload_and_the_next_hit_retries() {
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise::stats::Clock::mock();
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();
     let c: Cache<u64, u64> = Cache::builder()
@@ -100,7 +100,7 @@ fn a_dropped_or_panicking_executor_ends_the_reload_and_the_next_hit_retries() {
 
 #[test]
 fn a_failed_or_panicking_reload_keeps_the_old_value() {
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise::stats::Clock::mock();
     let attempts = Arc::new(AtomicUsize::new(0));
     let counted = attempts.clone();
     let c: Cache<u64, u64> = Cache::builder()
@@ -180,7 +180,7 @@ fn incomplete_refresh_configurations_are_refused() {
 #[test]
 fn the_reloader_and_the_hasher_may_be_set_in_either_order() {
     type Std = std::collections::hash_map::RandomState;
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise::stats::Clock::mock();
     let late_hasher: Cache<u64, u64, Std> = Cache::builder()
         .max_capacity(10)
         .refresh_after(Duration::from_secs(1))

@@ -32,6 +32,10 @@ pub enum Op {
     Iter,
     /// `peek(key)`.
     Peek(u8),
+    /// `try_insert(key, value)`.
+    TryInsert(u8, u16),
+    /// `set_capacity(1 + n % (twice the initial capacity))`.
+    SetCapacity(u8),
 }
 
 /// A cache configuration and operations on it.
@@ -52,12 +56,28 @@ pub fn ops(data: &[u8]) {
     let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else {
         return;
     };
-    // Capacities that divide evenly, so the model knows every shard's share.
-    let shards = 1usize << (input.shards % 3);
-    let per_shard = u64::from(input.capacity.max(1));
-    let capacity = per_shard * shards as u64;
-    let weight = |v: u16| u64::from((v % 4).max(1));
-    let (clock, mock) = quanta::Clock::mock();
+    // Any capacity over any number of shards: shards lend each other
+    // capacity, so the model needs no shard's share.
+    let shards = 1 + usize::from(input.shards % 8);
+    let initial = u64::from(input.capacity.max(1));
+    let capacity = initial;
+    // Mostly 0 to 3 (0 weighs 1), one value in sixteen up to the capacity
+    // plus one: heavy entries, the whole capacity, and refused ones.
+    let weigh = move |v: u16| {
+        if v % 16 == 0 {
+            (u64::from(v / 16) % (initial + 2)) as u32
+        } else {
+            u32::from(v % 4)
+        }
+    };
+    let weight = |v: u16| {
+        if input.weighted {
+            u64::from(weigh(v).max(1))
+        } else {
+            1
+        }
+    };
+    let (clock, mock) = clockwise::stats::Clock::mock();
     let log: Log = Arc::default();
     let sink = Arc::clone(&log);
     let mut builder = Cache::builder()
@@ -66,10 +86,10 @@ pub fn ops(data: &[u8]) {
         .clock(clock)
         .eviction_listener(move |k: &u8, v: &u16, c| sink.lock().unwrap().push((*k, *v, c)));
     if input.weighted {
-        builder = builder.weigher(|_: &u8, v: &u16| u32::from(v % 4));
+        builder = builder.weigher(move |_: &u8, v: &u16| weigh(*v));
     }
     let cache: Cache<u8, u16> = builder.build();
-    let fits = |v: u16| !input.weighted || weight(v) <= per_shard;
+    let mut capacity = capacity;
     // key -> (value, expiry in seconds)
     let mut model: HashMap<u8, (u16, Option<u64>)> = HashMap::new();
     let mut now = 0u64;
@@ -79,6 +99,11 @@ pub fn ops(data: &[u8]) {
             .map(|&(v, _)| v)
     };
     for op in input.ops {
+        let fits = |v: u16| weight(v) <= capacity;
+        let len_before = cache.len();
+        let inserted = matches!(op, Op::Insert(..) | Op::InsertTtl(..) | Op::TryInsert(..));
+        // The entry `insert` refused, which the listener must hear of.
+        let mut refused = None;
         match op {
             Op::Insert(k, v) => {
                 cache.insert(k, v);
@@ -86,8 +111,20 @@ pub fn ops(data: &[u8]) {
                     model.insert(k, (v, None));
                 } else {
                     model.remove(&k);
+                    refused = Some((k, v));
                 }
             }
+            Op::TryInsert(k, v) => match cache.try_insert(k, v) {
+                Ok(()) => {
+                    assert!(fits(v), "try_insert({k}) stored an entry over the capacity");
+                    model.insert(k, (v, None));
+                }
+                Err(e) => {
+                    assert!(!fits(v), "try_insert({k}) refused an entry that fits");
+                    assert_eq!(e.capacity(), capacity);
+                    assert_eq!(e.into_parts(), (k, v));
+                }
+            },
             Op::InsertTtl(k, v, t) => {
                 let t = u64::from(t.max(1));
                 cache.insert_with_ttl(k, v, Duration::from_secs(t));
@@ -95,6 +132,7 @@ pub fn ops(data: &[u8]) {
                     model.insert(k, (v, Some(now + t)));
                 } else {
                     model.remove(&k);
+                    refused = Some((k, v));
                 }
             }
             Op::Get(k) => assert_eq!(cache.get(&k), live(&model, k, now), "get({k})"),
@@ -120,6 +158,11 @@ pub fn ops(data: &[u8]) {
                 cache.invalidate_all();
                 model.clear();
             }
+            Op::SetCapacity(n) => {
+                capacity = 1 + u64::from(n) % (2 * initial);
+                cache.set_capacity(capacity).expect("a capacity of at least 1");
+                assert_eq!(cache.capacity(), capacity);
+            }
             Op::Iter => {
                 let mut got: Vec<(u8, u16)> = cache.iter().collect();
                 got.sort_unstable();
@@ -131,7 +174,9 @@ pub fn ops(data: &[u8]) {
                 assert_eq!(got, want, "iter() at t={now}");
             }
         }
+        let mut evicted = false;
         for (k, v, cause) in log.lock().unwrap().drain(..) {
+            evicted |= cause == RemovalCause::Capacity;
             let entry = model.get(&k).copied();
             let drop = match cause {
                 // The cache chose to evict: the model's entry, if it is the
@@ -145,6 +190,10 @@ pub fn ops(data: &[u8]) {
                     entry.is_some_and(|(mv, e)| mv == v && e.is_some_and(|e| e <= now))
                 }
                 RemovalCause::Explicit | RemovalCause::Replaced => false,
+                RemovalCause::Rejected => {
+                    assert_eq!(refused.take(), Some((k, v)), "a rejection nothing asked for");
+                    false
+                }
                 // A cause this model does not know is a cause the engine
                 // grew without the model: fail loudly, not silently.
                 other => panic!("a removal cause the model does not know: {other:?}"),
@@ -152,6 +201,12 @@ pub fn ops(data: &[u8]) {
             if drop {
                 model.remove(&k);
             }
+        }
+        assert_eq!(refused, None, "a refused entry was not reported");
+        if evicted && inserted && !input.weighted {
+            // Weight-1 entries are evicted only from a full cache, however
+            // the keys fall on the shards.
+            assert_eq!(len_before, capacity, "evicted with room");
         }
         cache.validate();
         assert!(cache.weighted_size() <= capacity);

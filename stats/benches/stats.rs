@@ -82,7 +82,7 @@ fn counter_add(c: &mut Criterion) {
 
 fn histogram_record(c: &mut Criterion) {
     let mut group = c.benchmark_group("histogram");
-    let clock = quanta::Clock::new();
+    let clock = clockwise_stats::Clock::new();
     let every =
         |n| Histogram::new(HistogramConfig::default().sample_every(n), clock.clone()).unwrap();
     let (h1, h64) = (every(1), every(64));
@@ -99,7 +99,7 @@ fn snapshot_cost(c: &mut Criterion) {
     group.bench_function("counter_set_8_values", |b| {
         b.iter(|| black_box(set.values()))
     });
-    let h = Histogram::new(HistogramConfig::default(), quanta::Clock::new()).unwrap();
+    let h = Histogram::new(HistogramConfig::default(), clockwise_stats::Clock::new()).unwrap();
     (0..10_000u64).for_each(|i| h.record(i * 997 % 5_000_000));
     group.bench_function("histogram_snapshot", |b| b.iter(|| black_box(h.snapshot())));
     let hs = h.snapshot();

@@ -32,14 +32,15 @@ fn main() {
             black_box(cell.load(Ordering::Relaxed));
         }
         "record" => {
-            let h = Histogram::new(HistogramConfig::default(), quanta::Clock::new()).unwrap();
+            let h =
+                Histogram::new(HistogramConfig::default(), clockwise_stats::Clock::new()).unwrap();
             for i in 0..n {
                 h.record(black_box(i & 0xffff));
             }
         }
         "time_1_in_64" => {
             let config = HistogramConfig::default().sample_every(64);
-            let h = Histogram::new(config, quanta::Clock::new()).unwrap();
+            let h = Histogram::new(config, clockwise_stats::Clock::new()).unwrap();
             for _ in 0..n {
                 black_box(h.time(|| black_box(1)));
             }

@@ -144,7 +144,7 @@ pub struct Sample {
 /// use clockwise_stats::{Histogram, HistogramConfig};
 /// use std::time::Duration;
 ///
-/// let (clock, mock) = quanta::Clock::mock();
+/// let (clock, mock) = clockwise_stats::Clock::mock();
 /// let h = Histogram::new(HistogramConfig::default(), clock).unwrap();
 /// let sample = h.start().expect("every call is sampled by default");
 /// mock.increment(Duration::from_micros(250));
@@ -244,7 +244,7 @@ impl Histogram {
     /// Times `f` if this call is sampled.
     ///
     /// ```
-    /// let h = clockwise_stats::Histogram::new(Default::default(), quanta::Clock::new()).unwrap();
+    /// let h = clockwise_stats::Histogram::new(Default::default(), clockwise_stats::Clock::new()).unwrap();
     /// assert_eq!(h.time(|| 2 + 2), 4);
     /// assert_eq!(h.snapshot().samples(), 1);
     /// ```
@@ -289,7 +289,7 @@ impl Histogram {
     /// let config = HistogramConfig::default().significant_digits(2);
     /// let empty = Histogram::empty_snapshot(config).unwrap();
     /// assert!(empty.is_empty());
-    /// let h = Histogram::new(config, quanta::Clock::new()).unwrap();
+    /// let h = Histogram::new(config, clockwise_stats::Clock::new()).unwrap();
     /// assert_eq!(h.snapshot(), empty);
     /// ```
     pub fn empty_snapshot(config: HistogramConfig) -> Result<HistogramSnapshot, ConfigError> {

@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 /// period as its weight (see [`crate::histogram`]).
 ///
 /// ```
-/// let h = clockwise_stats::Histogram::new(Default::default(), quanta::Clock::new()).unwrap();
+/// let h = clockwise_stats::Histogram::new(Default::default(), clockwise_stats::Clock::new()).unwrap();
 /// for v in [100, 200, 300, 400] {
 ///     h.record(v);
 /// }

@@ -13,7 +13,7 @@
 //! use std::time::Duration;
 //!
 //! let counters = CounterSet::new(["hit", "miss_absent"]).unwrap();
-//! let latency = Histogram::new(HistogramConfig::default().sample_every(64), quanta::Clock::new()).unwrap();
+//! let latency = Histogram::new(HistogramConfig::default().sample_every(64), clockwise_stats::Clock::new()).unwrap();
 //!
 //! // Hot path: one thread-local lookup, then own-stripe writes only.
 //! let v = latency.time(|| { counters.add(0, 1); 42 });
@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 mod buckets;
+mod clock;
 mod error;
 pub mod export;
 pub mod histogram;
@@ -48,17 +49,11 @@ mod window;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use clock::{Clock, Instant, Mock};
 pub(crate) use error::validate_name;
 pub use error::{ConfigError, MergeError, NameError};
 pub use histogram::{Histogram, HistogramConfig, Sample};
 pub use histogram_snapshot::{HistogramSnapshot, Quantiles};
-#[cfg(any(clockwise_loom, miri))]
-pub use loom_clock::{Clock, Instant, Mock};
-/// The clock type of this crate's API: `quanta::Clock` (and its `Instant`
-/// and `Mock`); a deterministic stand-in when built for loom models or run
-/// under Miri (which cannot execute quanta's `rdtsc`).
-#[cfg(not(any(clockwise_loom, miri)))]
-pub use quanta::{Clock, Instant, Mock};
 pub use registry::{
     validate_source_name, Gathered, Registration, Registry, RegistryError, Source, MAX_NAME_LEN,
 };

@@ -33,6 +33,11 @@ impl Mock {
         // Std atomics on purpose: time is outside the modelled protocols.
         self.0.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
     }
+
+    /// Moves the clock back.
+    pub fn decrement(&self, d: Duration) {
+        self.0.fetch_sub(d.as_nanos() as u64, Ordering::Relaxed);
+    }
 }
 
 /// The stand-in clock.

@@ -13,7 +13,7 @@ use std::time::Duration;
 /// use std::{sync::{Arc, Mutex}, time::Duration};
 ///
 /// let windows = Arc::new(Mutex::new(Windows::new(|| Snapshot::new(Duration::ZERO))));
-/// let ticker = Ticker::start(windows.clone(), quanta::Clock::new(), Duration::from_millis(10)).unwrap();
+/// let ticker = Ticker::start(windows.clone(), clockwise_stats::Clock::new(), Duration::from_millis(10)).unwrap();
 /// ticker.stop(); // returns once the thread has ended
 /// ```
 #[derive(Debug)]

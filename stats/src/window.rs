@@ -90,7 +90,7 @@ impl Ring {
 ///     source.snapshot_into("", &mut s);
 ///     s
 /// });
-/// let (clock, mock) = quanta::Clock::mock();
+/// let (clock, mock) = clockwise_stats::Clock::mock();
 /// windows.tick(clock.now()).unwrap(); // baseline
 /// counters.add(0, 5);
 /// mock.increment(Duration::from_secs(1));

@@ -5,7 +5,7 @@ use std::thread;
 use std::time::Duration;
 
 fn histogram(config: HistogramConfig) -> Histogram {
-    Histogram::new(config, quanta::Clock::new()).unwrap()
+    Histogram::new(config, clockwise_stats::Clock::new()).unwrap()
 }
 
 /// The value at `q` as HdrHistogram defines it (rank `ceil(q * n)`, at least 1).
@@ -74,7 +74,7 @@ proptest! {
 
 #[test]
 fn sampling_times_one_call_in_n_and_scales_counts() {
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise_stats::Clock::mock();
     let h = Histogram::new(HistogramConfig::default().sample_every(4), clock).unwrap();
     let mut sampled = 0;
     for _ in 0..100 {
@@ -106,7 +106,7 @@ fn out_of_range_values_saturate_and_are_counted() {
 
 #[test]
 fn bad_configs_are_typed_errors() {
-    let new = |c| Histogram::new(c, quanta::Clock::new()).map(|_| ());
+    let new = |c| Histogram::new(c, clockwise_stats::Clock::new()).map(|_| ());
     assert_eq!(
         new(HistogramConfig::default().sample_every(0)),
         Err(ConfigError::SampleEvery)

@@ -3,7 +3,7 @@ use proptest::prelude::*;
 use std::time::Duration;
 
 fn histogram_of(values: &[u64]) -> clockwise_stats::HistogramSnapshot {
-    let h = Histogram::new(HistogramConfig::default(), quanta::Clock::new()).unwrap();
+    let h = Histogram::new(HistogramConfig::default(), clockwise_stats::Clock::new()).unwrap();
     values.iter().for_each(|&v| h.record(v));
     h.snapshot()
 }

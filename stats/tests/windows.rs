@@ -5,8 +5,8 @@ use std::time::Duration;
 struct Rig {
     counters: Arc<CounterSet<1>>,
     windows: Windows,
-    clock: quanta::Clock,
-    mock: Arc<quanta::Mock>,
+    clock: clockwise_stats::Clock,
+    mock: Arc<clockwise_stats::Mock>,
 }
 
 impl Rig {
@@ -18,7 +18,7 @@ impl Rig {
             source.snapshot_into("", &mut s);
             s
         });
-        let (clock, mock) = quanta::Clock::mock();
+        let (clock, mock) = clockwise_stats::Clock::mock();
         let mut rig = Rig {
             counters,
             windows,
@@ -56,7 +56,7 @@ fn the_first_tick_is_only_a_baseline() {
         source.snapshot_into("", &mut s);
         s
     });
-    let (clock, mock) = quanta::Clock::mock();
+    let (clock, mock) = clockwise_stats::Clock::mock();
     w.tick(clock.now()).unwrap();
     counters.add(0, 1);
     mock.increment(Duration::from_secs(1));
@@ -141,7 +141,7 @@ fn the_ticker_ticks_until_stopped() {
         source.snapshot_into("", &mut s);
         s
     })));
-    let clock = quanta::Clock::new();
+    let clock = clockwise_stats::Clock::new();
     // Take the baseline before the hits, so the ticker must record them.
     windows.lock().unwrap().tick(clock.now()).unwrap();
     counters.add(0, 9);
