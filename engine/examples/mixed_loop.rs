@@ -48,7 +48,7 @@ fn main() {
     // The cache's own sampled latency histograms (stats are on).
     let stats = cache.stats();
     for name in ["get_latency", "insert_latency"] {
-        let h = stats.histogram(name).expect("stats are on");
+        let h = stats.snapshot().histogram(name).expect("stats are on");
         println!(
             "{name}: p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
             h.quantile(0.5),

@@ -65,7 +65,7 @@ fn main() {
     let elapsed = start.elapsed();
     let per_thread = (n / threads) as f64;
     let snap = cache.stats();
-    let hit_ratio = snap.counter("hit") as f64 / snap.counter("get").max(1) as f64;
+    let hit_ratio = snap.hits() as f64 / snap.gets().max(1) as f64;
     println!(
         "{shards} shards, {threads} threads: {:.1} ns per operation per thread, hit ratio {hit_ratio:.3}",
         elapsed.as_nanos() as f64 / per_thread,

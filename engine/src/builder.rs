@@ -1,8 +1,8 @@
 //! Configuration of a [`Cache`].
 
 use crate::cache::{Cache, Reload, Settings};
-use crate::cache_stats::CacheStats;
 use crate::config::{ConfigError, Executor, Listener, Loading, Registered, Weigher};
+use crate::stats_source::StatsSource;
 use crate::RemovalCause;
 use std::fmt;
 use std::hash::BuildHasher;
@@ -234,7 +234,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.optionally_get_with(7, || None), None);
     /// // Remembered: this loader is not called.
     /// assert_eq!(cache.optionally_get_with(7, || unreachable!()), None);
-    /// assert_eq!(cache.stats().counter("negative_hit"), 1);
+    /// assert_eq!(cache.stats().negative_hits(), 1);
     /// ```
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.loading.negative_ttl = Some(ttl);
@@ -260,7 +260,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// mock.increment(Duration::from_secs(61));
     /// assert_eq!(cache.get_with(1, || 11), 11); // this caller reloaded
     /// assert_eq!(cache.get(&1), Some(11));
-    /// assert_eq!(cache.stats().counter("refresh_succeeded"), 1);
+    /// assert_eq!(cache.stats().refreshes_succeeded(), 1);
     /// ```
     pub fn refresh_after(mut self, age: Duration) -> Self {
         self.loading.refresh_after = Some(age);
@@ -459,7 +459,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
 /// is the error.
 fn register(
     registry: Option<clockwise_stats::Registry>,
-    stats: &Arc<CacheStats>,
+    stats: &Arc<StatsSource>,
     name: &str,
 ) -> Result<Registered, ConfigError> {
     let Some(registry) = registry else {

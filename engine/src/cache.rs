@@ -1,6 +1,5 @@
 //! The public cache handle.
 
-use crate::cache_stats::CacheStats;
 use crate::config::{
     shard_count, ConfigError, Executor, Listener, Loading, Registered, Weigher,
     DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY,
@@ -11,9 +10,10 @@ use crate::lending::Lending;
 use crate::metrics::{Counter, Metrics};
 use crate::reclaim::{Guard, Owned};
 use crate::shard::{Shard, Unlinked, Written};
+use crate::stats_source::StatsSource;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
-use crate::{InsertError, RemovalCause};
-use clockwise_stats::{Snapshot, ThreadSlot};
+use crate::{CacheStats, InsertError, RemovalCause};
+use clockwise_stats::ThreadSlot;
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
@@ -43,7 +43,7 @@ use std::time::Duration;
 /// assert_eq!(cache.remove(&1), Some("one"));
 /// assert_eq!(cache.get(&1), None);
 /// let stats = cache.stats();
-/// assert_eq!((stats.counter("hit"), stats.counter("miss_absent")), (1, 1));
+/// assert_eq!((stats.hits(), stats.misses_absent()), (1, 1));
 /// ```
 pub struct Cache<K, V, S = ahash::RandomState> {
     pub(crate) inner: Arc<Inner<K, V, S>>,
@@ -75,7 +75,7 @@ pub(crate) struct Inner<K, V, S> {
     listener: Option<Listener<K, V>>,
     clock: clockwise_stats::Clock,
     origin: clockwise_stats::Instant,
-    pub(crate) stats: Arc<CacheStats>,
+    pub(crate) stats: Arc<StatsSource>,
     name: String,
     pub(crate) flights: Arc<Flights<K, V>>,
     /// Remembered absences (`negative_ttl`), keyed like the cache.
@@ -204,7 +204,7 @@ where
     /// `CacheBuilder::try_build`).
     pub(crate) fn from_settings(
         b: Settings<K, V, S>,
-        register: impl FnOnce(&Arc<CacheStats>, &str) -> Result<Registered, ConfigError>,
+        register: impl FnOnce(&Arc<StatsSource>, &str) -> Result<Registered, ConfigError>,
     ) -> Result<Self, ConfigError> {
         // Settle the reclamation's fence choice now, not at the first `get`:
         // registering for `membarrier` takes ~8 µs in a single-threaded
@@ -230,7 +230,7 @@ where
             .stats
             .then(|| Metrics::new(get_every, insert_every, clock.clone()));
         let gauges = shards.iter().map(|s| Arc::clone(&s.gauges)).collect();
-        let stats = Arc::new(CacheStats::new(
+        let stats = Arc::new(StatsSource::new(
             metrics,
             gauges,
             capacity,
@@ -256,7 +256,7 @@ where
             };
             // A fn item, not a closure: a closure here would be a new type
             // in every instantiation, and this one would never end.
-            fn unlisted(_: &Arc<CacheStats>, name: &str) -> Result<Registered, ConfigError> {
+            fn unlisted(_: &Arc<StatsSource>, name: &str) -> Result<Registered, ConfigError> {
                 Ok(Registered::unlisted(name))
             }
             Cache::from_settings(settings, unlisted)
@@ -511,7 +511,7 @@ where
     /// cache.insert(1, "one");
     /// assert_eq!(cache.peek(&1), Some("one"));
     /// assert_eq!(cache.peek(&2), None);
-    /// assert_eq!(cache.stats().counter("get"), 0);
+    /// assert_eq!(cache.stats().gets(), 0);
     /// ```
     pub fn peek<Q>(&self, key: &Q) -> Option<V>
     where
@@ -566,7 +566,7 @@ where
     /// let err = cache.try_insert("long", "123456789".to_owned()).unwrap_err();
     /// assert_eq!(err.to_string(), "an entry of weight 9 is over the cache's capacity of 8");
     /// assert_eq!(cache.get("short").as_deref(), Some("12345678"));
-    /// assert_eq!(cache.stats().counter("rejected"), 1);
+    /// assert_eq!(cache.stats().rejected(), 1);
     /// ```
     pub fn try_insert(&self, key: K, value: V) -> Result<(), InsertError<K, V>> {
         let weight = self.weigh(&key, &value);
@@ -596,7 +596,7 @@ where
     /// cache.insert_with_ttl(1, 1, Duration::from_secs(5));
     /// mock.increment(Duration::from_secs(5));
     /// assert_eq!(cache.get(&1), None);
-    /// assert_eq!(cache.stats().counter("miss_expired"), 1);
+    /// assert_eq!(cache.stats().misses_expired(), 1);
     /// ```
     pub fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) {
         self.write(key, value, Some(ttl));
@@ -951,7 +951,7 @@ where
     /// }
     /// cache.set_capacity(100).unwrap();
     /// assert_eq!((cache.capacity(), cache.len()), (100, 100));
-    /// assert_eq!(cache.stats().gauge("capacity"), Some(100));
+    /// assert_eq!(cache.stats().capacity(), 100);
     /// assert!(cache.set_capacity(0).is_err());
     /// ```
     pub fn set_capacity(&self, capacity: u64) -> Result<(), ConfigError> {
@@ -1030,18 +1030,27 @@ where
         }
     }
 
-    /// Every metric, merged now. Counters: `get`, `hit`, `miss_absent`,
-    /// `miss_expired`, `insert`, `update`, `rejected`, `removed_capacity`,
-    /// `removed_expired`, `removed_explicit`, `removed_replaced`,
-    /// `listener_panic`, and the loaders' `load_success`, `load_failure`,
-    /// `loader_panic`, `coalesced_waiters`, `wait_timeout`, `stale_hit`,
-    /// `refresh_started`, `refresh_succeeded`, `refresh_failed`,
-    /// `negative_hit`. Gauges: `entries`, `weighted_size`, `capacity`,
-    /// `hot_size`, `cold_size`, `test_size` (in weight). Histograms:
-    /// `get_latency`, `insert_latency` (nanoseconds, sampled), and
-    /// `load_latency` (every load; empty until the first), 1 ns to 60 s
-    /// with two significant digits (quantiles within 1 %).
-    pub fn stats(&self) -> Snapshot {
-        self.inner.stats.snapshot()
+    /// Every metric, merged now, behind typed methods ([`CacheStats`]).
+    /// In the generic [`snapshot`](CacheStats::snapshot) the counters are
+    /// named `get`, `hit`, `miss_absent`, `miss_expired`, `insert`,
+    /// `update`, `removed_capacity`, `removed_expired`, `removed_explicit`,
+    /// `removed_replaced`, `rejected`, `listener_panic`, and the loaders'
+    /// `load_success`, `load_failure`, `loader_panic`, `coalesced_waiters`,
+    /// `wait_timeout`, `stale_hit`, `refresh_started`, `refresh_succeeded`,
+    /// `refresh_failed`, `negative_hit`; the gauges `entries`,
+    /// `weighted_size`, `capacity`, `hot_size`, `cold_size`, `test_size`
+    /// (in weight); the histograms `get_latency`, `insert_latency`
+    /// (nanoseconds, sampled) and `load_latency` (every load; empty until
+    /// the first), 1 ns to 60 s with two significant digits (quantiles
+    /// within 1 %).
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(10);
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.stats().inserts(), 1);
+    /// assert_eq!(cache.stats().snapshot().counter("insert"), 1);
+    /// ```
+    pub fn stats(&self) -> CacheStats {
+        CacheStats::new(self.inner.stats.snapshot())
     }
 }

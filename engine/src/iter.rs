@@ -145,8 +145,8 @@ mod tests {
         let before = cache.stats();
         assert_eq!(cache.iter().count(), 1);
         let after = cache.stats();
-        assert_eq!(after.counter("get"), before.counter("get"));
-        assert_eq!(after.counter("hit"), before.counter("hit"));
+        assert_eq!(after.gets(), before.gets());
+        assert_eq!(after.hits(), before.hits());
     }
 
     #[test]

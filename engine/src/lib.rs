@@ -36,6 +36,7 @@ mod prefetch;
 mod reclaim;
 mod refresh;
 mod shard;
+mod stats_source;
 pub(crate) mod sync;
 mod table;
 #[cfg(test)]
@@ -48,6 +49,7 @@ struct ReadmeDoctests;
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;
+pub use cache_stats::CacheStats;
 pub use clockwise_stats as stats;
 pub use config::{ConfigError, DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY};
 pub use insert_error::InsertError;

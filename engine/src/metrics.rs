@@ -69,6 +69,30 @@ const NAMES: [&str; N] = [
     "negative_hit",
 ];
 
+impl Counter {
+    /// The counter's name in snapshots.
+    pub(crate) fn name(self) -> &'static str {
+        NAMES[self as usize]
+    }
+}
+
+/// The gauges' names in snapshots.
+pub(crate) mod gauge {
+    pub(crate) const ENTRIES: &str = "entries";
+    pub(crate) const WEIGHTED_SIZE: &str = "weighted_size";
+    pub(crate) const CAPACITY: &str = "capacity";
+    pub(crate) const HOT_SIZE: &str = "hot_size";
+    pub(crate) const COLD_SIZE: &str = "cold_size";
+    pub(crate) const TEST_SIZE: &str = "test_size";
+}
+
+/// The histograms' names in snapshots.
+pub(crate) mod histogram {
+    pub(crate) const GET_LATENCY: &str = "get_latency";
+    pub(crate) const INSERT_LATENCY: &str = "insert_latency";
+    pub(crate) const LOAD_LATENCY: &str = "load_latency";
+}
+
 impl From<RemovalCause> for Counter {
     fn from(cause: RemovalCause) -> Counter {
         match cause {
@@ -171,12 +195,12 @@ impl Metrics {
         for (name, value) in self.counters.names().iter().zip(values) {
             snap.set_counter((*name).to_owned(), value);
         }
-        snap.set_histogram("get_latency", self.get_latency.snapshot());
-        snap.set_histogram("insert_latency", self.insert_latency.snapshot());
+        snap.set_histogram(histogram::GET_LATENCY, self.get_latency.snapshot());
+        snap.set_histogram(histogram::INSERT_LATENCY, self.insert_latency.snapshot());
         let load = match self.load_latency.get() {
             Some(h) => h.snapshot(),
             None => Histogram::empty_snapshot(latency_layout()).expect("the layout is valid"),
         };
-        snap.set_histogram("load_latency", load);
+        snap.set_histogram(histogram::LOAD_LATENCY, load);
     }
 }

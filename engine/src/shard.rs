@@ -137,7 +137,7 @@ pub(crate) struct Shard<K, V> {
     /// line of its own, away from the fields writers touch on every write.
     table: CachePadded<Atomic<Table<K, V>>>,
     state: Mutex<State<K, V>>,
-    /// Shared with the cache's [`CacheStats`](crate::cache_stats::CacheStats).
+    /// Shared with the cache's [`StatsSource`](crate::stats_source::StatsSource).
     pub(crate) gauges: std::sync::Arc<Gauges>,
 }
 

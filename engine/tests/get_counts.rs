@@ -28,9 +28,9 @@ fn read(cache: &Cache<u64, u64>, hits: u64, misses: u64) {
 
 fn assert_counts(cache: &Cache<u64, u64>, hits: u64, misses: u64, what: &str) {
     let s = cache.stats();
-    assert_eq!(s.counter("get"), hits + misses, "{what}: gets");
-    assert_eq!(s.counter("hit"), hits, "{what}: hits");
-    assert_eq!(s.counter("miss_absent"), misses, "{what}: misses");
+    assert_eq!(s.gets(), hits + misses, "{what}: gets");
+    assert_eq!(s.hits(), hits, "{what}: hits");
+    assert_eq!(s.misses_absent(), misses, "{what}: misses");
 }
 
 #[test]
@@ -150,6 +150,6 @@ fn gets_are_exact_under_writes_invalidation_and_thread_churn() {
         });
     }
     let s = cache.stats();
-    assert_eq!(s.counter("get"), gets.into_inner());
-    assert_eq!(s.counter("hit"), hits.into_inner());
+    assert_eq!(s.gets(), gets.into_inner());
+    assert_eq!(s.hits(), hits.into_inner());
 }

@@ -46,18 +46,16 @@ fn sixty_four_misses_run_one_loader() {
     let got = herd(|| {
         c.get_with(7, || {
             loads.fetch_add(1, Ordering::SeqCst);
-            until("63 waiters", || {
-                c.stats().counter("coalesced_waiters") == 63
-            });
+            until("63 waiters", || c.stats().coalesced_waiters() == 63);
             700
         })
     });
     assert_eq!(loads.load(Ordering::SeqCst), 1);
     assert!(got.iter().all(|&v| v == 700));
     let s = c.stats();
-    assert_eq!(s.counter("coalesced_waiters"), 63);
-    assert_eq!(s.counter("load_success"), 1);
-    assert_eq!(s.histogram("load_latency").unwrap().count(), 1);
+    assert_eq!(s.coalesced_waiters(), 63);
+    assert_eq!(s.load_successes(), 1);
+    assert_eq!(s.load_latency().unwrap().count(), 1);
     assert_eq!(c.get(&7), Some(700));
 }
 
@@ -68,9 +66,7 @@ fn an_error_is_shared_by_every_waiter_and_not_cached() {
     let got = herd(|| {
         c.try_get_with(7, || {
             loads.fetch_add(1, Ordering::SeqCst);
-            until("63 waiters", || {
-                c.stats().counter("coalesced_waiters") == 63
-            });
+            until("63 waiters", || c.stats().coalesced_waiters() == 63);
             Err::<u64, String>("database down".into())
         })
     });
@@ -84,7 +80,7 @@ fn an_error_is_shared_by_every_waiter_and_not_cached() {
         .collect();
     assert!(errors.iter().all(|e| Arc::ptr_eq(e, &errors[0])));
     assert_eq!(*errors[0], "database down");
-    assert_eq!(c.stats().counter("load_failure"), 1);
+    assert_eq!(c.stats().load_failures(), 1);
     assert_eq!(c.get(&7), None);
     // The next caller loads afresh.
     assert_eq!(c.try_get_with(7, || Ok::<_, String>(1)).unwrap(), 1);
@@ -96,9 +92,7 @@ fn a_panicking_loader_panics_its_caller_and_releases_the_waiters() {
     let got = herd(|| {
         catch_unwind(AssertUnwindSafe(|| {
             c.try_get_with(7, || -> Result<u64, String> {
-                until("63 waiters", || {
-                    c.stats().counter("coalesced_waiters") == 63
-                });
+                until("63 waiters", || c.stats().coalesced_waiters() == 63);
                 panic!("loader bug")
             })
         }))
@@ -109,7 +103,7 @@ fn a_panicking_loader_panics_its_caller_and_releases_the_waiters() {
         .filter(|r| matches!(r, Ok(Err(LoadError::LoaderPanicked))))
         .count();
     assert_eq!((panicked, released), (1, 63));
-    assert_eq!(c.stats().counter("loader_panic"), 1);
+    assert_eq!(c.stats().loader_panics(), 1);
     assert_eq!(c.get(&7), None);
     assert_eq!(c.try_get_with(7, || Ok::<_, String>(2)).unwrap(), 2);
 }
@@ -122,9 +116,7 @@ fn get_with_waiters_load_afresh_after_a_panic() {
         catch_unwind(AssertUnwindSafe(|| {
             c.get_with(7, || {
                 if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    until("63 waiters", || {
-                        c.stats().counter("coalesced_waiters") >= 63
-                    });
+                    until("63 waiters", || c.stats().coalesced_waiters() >= 63);
                     panic!("first load fails");
                 }
                 70
@@ -146,7 +138,7 @@ fn waiters_time_out_and_the_load_still_lands() {
         .build();
     let got = herd(|| {
         c.try_get_with(7, || {
-            until("63 timeouts", || c.stats().counter("wait_timeout") == 63);
+            until("63 timeouts", || c.stats().wait_timeouts() == 63);
             Ok::<_, String>(77)
         })
     });
@@ -170,9 +162,7 @@ fn get_with_runs_its_own_loader_after_a_wait_timeout() {
         let slow = s.spawn(|| {
             c.get_with(7, || {
                 release.wait();
-                until("the waiter's timeout", || {
-                    c.stats().counter("wait_timeout") == 1
-                });
+                until("the waiter's timeout", || c.stats().wait_timeouts() == 1);
                 1
             })
         });
@@ -199,7 +189,7 @@ fn invalidation_during_a_load_keeps_its_value_out_of_the_cache() {
             started.wait();
             // Join the flight, then let the invalidation happen.
             let w = s.spawn(|| c.get_with(7, || unreachable!("joins the load")));
-            until("the waiter", || c.stats().counter("coalesced_waiters") == 1);
+            until("the waiter", || c.stats().coalesced_waiters() == 1);
             c.invalidate(&7);
             invalidated.wait();
             w.join().unwrap()
@@ -289,7 +279,7 @@ fn refresh_ahead_reloads_once_and_serves_stale_meanwhile() {
     let got = herd(|| {
         c.get_with(7, || {
             reloads.fetch_add(1, Ordering::SeqCst);
-            until("63 stale hits", || c.stats().counter("stale_hit") == 64);
+            until("63 stale hits", || c.stats().stale_hits() == 64);
             2
         })
     });
@@ -305,12 +295,9 @@ fn refresh_ahead_reloads_once_and_serves_stale_meanwhile() {
         "the reloader's fresh one"
     );
     let s = c.stats();
-    assert_eq!(
-        (s.counter("refresh_started"), s.counter("refresh_succeeded")),
-        (1, 1)
-    );
+    assert_eq!((s.refreshes_started(), s.refreshes_succeeded()), (1, 1));
     // Both loads are timed: the first and the refresh.
-    assert_eq!(s.histogram("load_latency").unwrap().count(), 2);
+    assert_eq!(s.load_latency().unwrap().count(), 2);
     assert_eq!(c.get(&7), Some(2));
     // Fresh again: no reload.
     assert_eq!(c.get_with(7, || unreachable!()), 2);
@@ -328,7 +315,7 @@ fn a_failed_refresh_keeps_the_old_value() {
     assert_eq!(c.try_get_with(7, || Ok::<_, String>(1)).unwrap(), 1);
     mock.increment(Duration::from_secs(11));
     assert_eq!(c.try_get_with(7, || Err("down".to_owned())).unwrap(), 1);
-    assert_eq!(c.stats().counter("refresh_failed"), 1);
+    assert_eq!(c.stats().refreshes_failed(), 1);
     assert_eq!(c.get(&7), Some(1));
     // Until its TTL.
     mock.increment(Duration::from_secs(50));
@@ -351,7 +338,7 @@ fn negative_caching_remembers_absence_for_its_ttl() {
     assert_eq!(c.optionally_get_with(7, load), None);
     assert_eq!(c.optionally_get_with(7, load), None);
     assert_eq!(loads.load(Ordering::SeqCst), 1);
-    assert_eq!(c.stats().counter("negative_hit"), 1);
+    assert_eq!(c.stats().negative_hits(), 1);
     // An insert clears the absence.
     c.insert(7, 70);
     assert_eq!(c.optionally_get_with(7, load), Some(70));
@@ -404,7 +391,7 @@ fn an_absence_found_before_an_invalidation_is_not_remembered() {
     });
     // Not remembered: the next lookup loads.
     assert_eq!(c.optionally_get_with(7, || Some(1)), Some(1));
-    assert_eq!(c.stats().counter("negative_hit"), 0);
+    assert_eq!(c.stats().negative_hits(), 0);
 }
 
 #[test]
@@ -415,7 +402,7 @@ fn different_result_types_do_not_share_a_flight() {
         let slow = s.spawn(|| {
             c.try_get_with(7, || {
                 started.wait();
-                until("the other load", || c.stats().counter("load_success") == 1);
+                until("the other load", || c.stats().load_successes() == 1);
                 Err::<u64, String>("slow error".into())
             })
         });

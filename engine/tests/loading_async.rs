@@ -29,10 +29,7 @@ async fn sixty_four_tasks_await_one_load() {
                 let c2 = c.clone();
                 c.get_with_async(7, async move {
                     loads.fetch_add(1, Ordering::SeqCst);
-                    until("63 waiters", || {
-                        c2.stats().counter("coalesced_waiters") == 63
-                    })
-                    .await;
+                    until("63 waiters", || c2.stats().coalesced_waiters() == 63).await;
                     700
                 })
                 .await
@@ -43,7 +40,7 @@ async fn sixty_four_tasks_await_one_load() {
         assert_eq!(t.await.unwrap(), 700);
     }
     assert_eq!(loads.load(Ordering::SeqCst), 1);
-    assert_eq!(c.stats().counter("coalesced_waiters"), 63);
+    assert_eq!(c.stats().coalesced_waiters(), 63);
     assert_eq!(c.get(&7), Some(700));
 }
 
@@ -54,18 +51,12 @@ async fn a_cancelled_loader_hands_the_load_to_a_waiter() {
         let c = c.clone();
         tokio::spawn(async move { c.get_with_async(7, std::future::pending()).await })
     };
-    until("the leader to start", || {
-        c.stats().counter("miss_absent") == 1
-    })
-    .await;
+    until("the leader to start", || c.stats().misses_absent() == 1).await;
     let waiter = {
         let c = c.clone();
         tokio::spawn(async move { c.get_with_async(7, async { 8 }).await })
     };
-    until("the waiter to join", || {
-        c.stats().counter("coalesced_waiters") == 1
-    })
-    .await;
+    until("the waiter to join", || c.stats().coalesced_waiters() == 1).await;
     leader.abort();
     assert!(leader.await.unwrap_err().is_cancelled());
     assert_eq!(
@@ -84,10 +75,7 @@ async fn waiters_of_a_panicking_future_get_loader_panicked() {
         tokio::spawn(async move {
             let c2 = c.clone();
             c.try_get_with_async(7, async move {
-                until("the waiter", || {
-                    c2.stats().counter("coalesced_waiters") == 1
-                })
-                .await;
+                until("the waiter", || c2.stats().coalesced_waiters() == 1).await;
                 if true {
                     panic!("loader bug");
                 }
@@ -96,10 +84,7 @@ async fn waiters_of_a_panicking_future_get_loader_panicked() {
             .await
         })
     };
-    until("the leader to start", || {
-        c.stats().counter("miss_absent") == 1
-    })
-    .await;
+    until("the leader to start", || c.stats().misses_absent() == 1).await;
     let waiter = {
         let c = c.clone();
         tokio::spawn(async move {
@@ -113,7 +98,7 @@ async fn waiters_of_a_panicking_future_get_loader_panicked() {
         Err(LoadError::LoaderPanicked)
     ));
     assert_eq!(c.get(&7), None);
-    assert_eq!(c.stats().counter("loader_panic"), 1);
+    assert_eq!(c.stats().loader_panics(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,10 +120,7 @@ async fn async_waiters_stop_waiting_after_the_load_wait_timeout() {
             .await
         })
     };
-    until("the leader to start", || {
-        c.stats().counter("miss_absent") == 1
-    })
-    .await;
+    until("the leader to start", || c.stats().misses_absent() == 1).await;
     // A reporting waiter gets the typed error; a get_with_async waiter
     // loads itself once its wait is over. The load still runs.
     let started = tokio::time::Instant::now();
@@ -150,7 +132,7 @@ async fn async_waiters_stop_waiting_after_the_load_wait_timeout() {
         "{timed_out:?}"
     );
     assert!(started.elapsed() >= Duration::from_millis(50));
-    assert_eq!(c.stats().counter("wait_timeout"), 1);
+    assert_eq!(c.stats().wait_timeouts(), 1);
     let other = c.clone();
     let own = tokio::spawn(async move { other.get_with_async(8, async { 80 }).await });
     assert_eq!(own.await.unwrap(), 80, "an unrelated key does not wait");
@@ -160,12 +142,9 @@ async fn async_waiters_stop_waiting_after_the_load_wait_timeout() {
         let c = c.clone();
         tokio::spawn(async move { c.get_with_async(9, std::future::pending()).await })
     };
-    until("the second leader", || {
-        c.stats().counter("miss_absent") == 4
-    })
-    .await;
+    until("the second leader", || c.stats().misses_absent() == 4).await;
     assert_eq!(c.get_with_async(9, async { 90 }).await, 90);
-    assert_eq!(c.stats().counter("wait_timeout"), 2);
+    assert_eq!(c.stats().wait_timeouts(), 2);
     assert_eq!(
         c.get(&9),
         Some(90),

@@ -60,12 +60,12 @@ fn sixty_four_stale_hits_queue_one_reload_and_return_at_once() {
     assert!(rx.try_recv().is_err(), "and only one");
     assert_eq!(reloads.load(Ordering::SeqCst), 0, "not run by any caller");
     let stats = c.stats();
-    assert_eq!(stats.counter("stale_hit"), 64);
-    assert_eq!(stats.counter("refresh_started"), 1);
+    assert_eq!(stats.stale_hits(), 64);
+    assert_eq!(stats.refreshes_started(), 1);
     // The executor runs it on another thread.
     std::thread::spawn(task).join().unwrap();
     assert_eq!(c.get(&7), Some(701));
-    assert_eq!(c.stats().counter("refresh_succeeded"), 1);
+    assert_eq!(c.stats().refreshes_succeeded(), 1);
     // Fresh again: no reload until it ages.
     assert_eq!(c.get_with(7, || unreachable!()), 701);
     assert!(rx.try_recv().is_err());
@@ -91,11 +91,11 @@ fn a_dropped_or_panicking_executor_ends_the_reload_and_the_next_hit_retries() {
     mock.increment(Duration::from_secs(11));
     assert_eq!(c.get_with(7, || unreachable!()), 0, "dropped: stale kept");
     assert_eq!(c.get_with(7, || unreachable!()), 0, "panicked: stale kept");
-    assert_eq!(c.stats().counter("refresh_failed"), 1, "the panic counted");
+    assert_eq!(c.stats().refreshes_failed(), 1, "the panic counted");
     assert_eq!(c.get_with(7, || unreachable!()), 0, "ran inline this time");
     assert_eq!(c.get(&7), Some(8));
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    assert_eq!(c.stats().counter("refresh_started"), 3);
+    assert_eq!(c.stats().refreshes_started(), 3);
 }
 
 #[test]
@@ -122,8 +122,8 @@ fn a_failed_or_panicking_reload_keeps_the_old_value() {
     assert_eq!(c.get_with(7, || unreachable!()), 70);
     assert_eq!(c.get_with(7, || unreachable!()), 70);
     let stats = c.stats();
-    assert_eq!(stats.counter("refresh_failed"), 2);
-    assert_eq!(stats.counter("loader_panic"), 1);
+    assert_eq!(stats.refreshes_failed(), 2);
+    assert_eq!(stats.loader_panics(), 1);
     assert_eq!(c.get(&7), Some(70), "old value kept");
     mock.increment(Duration::from_secs(90));
     assert_eq!(c.get(&7), None, "until its TTL");

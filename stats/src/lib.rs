@@ -23,7 +23,7 @@
 //! let mut snap = Snapshot::new(Duration::from_secs(1));
 //! counters.snapshot_into("", &mut snap);
 //! snap.set_histogram("get_latency", latency.snapshot());
-//! assert_eq!(snap.hit_ratio(), Some(1.0));
+//! assert_eq!(snap.share("hit", &["miss_absent"]), Some(1.0));
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

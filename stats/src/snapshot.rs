@@ -35,7 +35,7 @@ use std::time::Duration;
 /// assert_eq!(interval.counter("hit"), 90);
 /// assert_eq!(interval.interval(), Duration::from_secs(10));
 /// assert_eq!(interval.rate("hit"), 9.0);
-/// assert_eq!(interval.hit_ratio(), Some(0.9));
+/// assert_eq!(interval.share("hit", &["miss_absent"]), Some(0.9));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -132,17 +132,16 @@ impl Snapshot {
         self.counter(name) as f64 / secs
     }
 
-    /// `hit / (hit + every counter named miss or miss_*)`; `None` when there
-    /// were no lookups.
-    pub fn hit_ratio(&self) -> Option<f64> {
-        let hits = self.counter("hit");
-        let misses: u64 = self
-            .counters()
-            .filter(|(k, _)| *k == "miss" || k.starts_with("miss_"))
-            .map(|(_, v)| v)
-            .sum();
-        let total = hits + misses;
-        (total > 0).then(|| hits as f64 / total as f64)
+    /// Counter `part` over itself plus the counters `others` (a hit ratio
+    /// is `share("hit", &["miss"])`, in a source's own names); `None` when
+    /// all are zero. The names are the caller's: this crate knows none.
+    pub fn share(&self, part: &str, others: &[&str]) -> Option<f64> {
+        let part = self.counter(part);
+        let total = others
+            .iter()
+            .map(|o| self.counter(o))
+            .fold(part, u64::wrapping_add);
+        (total > 0).then(|| part as f64 / total as f64)
     }
 
     /// What happened since `earlier`, an earlier snapshot of the same source.

@@ -103,13 +103,14 @@ fn gauges_and_time_follow_their_documented_rules() {
 #[test]
 fn derived_values() {
     let mut s = Snapshot::new(Duration::ZERO);
-    assert_eq!(s.hit_ratio(), None);
+    assert_eq!(s.share("hit", &["miss_absent", "miss_expired"]), None);
     assert_eq!(s.rate("hit"), 0.0, "an empty interval has no rate");
     s.set_counter("hit", 3);
     s.set_counter("miss_absent", 1);
     s.set_counter("miss_expired", 0);
     s.set_counter("misses_total_unrelated", 100);
-    assert_eq!(s.hit_ratio(), Some(0.75));
+    assert_eq!(s.share("hit", &["miss_absent", "miss_expired"]), Some(0.75));
+    assert_eq!(s.share("miss_absent", &["hit"]), Some(0.25));
     s.set_histogram("get", histogram_of(&(1..=1000).collect::<Vec<_>>()));
     let q = s.histogram("get").unwrap().quantiles();
     assert_eq!(

@@ -49,12 +49,12 @@ fn the_listener_hears_every_cause() {
     assert_eq!(evicted[..3], [false, false, true]);
     assert!(evicted[3..].iter().all(|&e| e));
     let stats = cache.stats();
-    assert_eq!(stats.counter("removed_capacity"), 6);
-    assert_eq!(stats.counter("removed_expired"), 1);
-    assert_eq!(stats.counter("removed_explicit"), 1);
-    assert_eq!(stats.counter("removed_replaced"), 1);
-    assert_eq!(stats.counter("update"), 1);
-    assert_eq!(stats.counter("miss_expired"), 1);
+    assert_eq!(stats.removals(RemovalCause::Capacity), 6);
+    assert_eq!(stats.removals(RemovalCause::Expired), 1);
+    assert_eq!(stats.removals(RemovalCause::Explicit), 1);
+    assert_eq!(stats.removals(RemovalCause::Replaced), 1);
+    assert_eq!(stats.updates(), 1);
+    assert_eq!(stats.misses_expired(), 1);
     cache.validate();
 }
 
@@ -68,7 +68,7 @@ fn a_panicking_listener_is_counted_and_harms_nothing() {
     for k in 0..10 {
         cache.insert(k, k);
     }
-    assert_eq!(cache.stats().counter("listener_panic"), 8);
+    assert_eq!(cache.stats().listener_panics(), 8);
     cache.insert(100, 1);
     assert_eq!(cache.get(&100), Some(1));
     cache.validate();
@@ -148,7 +148,7 @@ fn too_heavy_entries_are_rejected_and_counted() {
     cache.insert(1, vec![0; 500]); // a too-heavy update drops the old value
     assert_eq!(cache.get(&1), None);
     let stats = cache.stats();
-    assert_eq!(stats.counter("rejected"), 2);
+    assert_eq!(stats.rejected(), 2);
     assert_eq!(cache.weighted_size(), 0);
     cache.insert(3, vec![0; 100]);
     assert_eq!(cache.weighted_size(), 100);
@@ -233,7 +233,7 @@ fn no_shard_is_left_without_capacity() {
         cache.insert(k, k);
         assert_eq!(cache.get(&k), Some(k), "key {k} was not stored");
     }
-    assert_eq!(cache.stats().counter("rejected"), 0);
+    assert_eq!(cache.stats().rejected(), 0);
     cache.validate();
 }
 
@@ -243,9 +243,9 @@ fn stats_off_records_nothing_but_gauges() {
     cache.insert(1, 1);
     assert_eq!(cache.get(&1), Some(1));
     let s = cache.stats();
-    assert_eq!(s.counter("hit"), 0);
-    assert_eq!(s.gauge("entries"), Some(1));
-    assert!(s.histogram("get_latency").is_none());
+    assert_eq!(s.hits(), 0);
+    assert_eq!(s.entries(), 1);
+    assert!(s.get_latency().is_none());
 }
 
 /// By default 1 `get` in 1,024 and 1 `insert` in 64 are timed, each
@@ -268,7 +268,7 @@ fn latency_sampling_periods_default_per_call_kind() {
             });
         });
         let s = cache.stats();
-        let h = |name| s.histogram(name).expect("histogram").count();
+        let h = |name| s.snapshot().histogram(name).expect("histogram").count();
         (h("get_latency"), h("insert_latency"))
     };
     // Which calls of a thread are timed depends on its call numbers so far,
@@ -296,6 +296,7 @@ fn every_latency_histogram_is_reported_before_its_first_use() {
     let s = cache.stats();
     for name in ["get_latency", "insert_latency", "load_latency"] {
         let h = s
+            .snapshot()
             .histogram(name)
             .unwrap_or_else(|| panic!("{name} missing"));
         assert!(h.is_empty(), "{name} has samples before any call");
@@ -304,9 +305,9 @@ fn every_latency_histogram_is_reported_before_its_first_use() {
     // layout as the empty one it replaces, so snapshots still merge.
     assert_eq!(cache.get_with(1, || 1), 1);
     let after = cache.stats();
-    let load = after.histogram("load_latency").expect("load_latency");
+    let load = after.load_latency().expect("load_latency");
     assert_eq!(load.count(), 1);
-    let empty = s.histogram("load_latency").expect("load_latency");
+    let empty = s.load_latency().expect("load_latency");
     assert_eq!(load.delta(empty).expect("same layout").count(), 1);
 }
 
@@ -317,14 +318,10 @@ fn gauges_track_the_policy() {
         cache.insert(k, k);
     }
     let s = cache.stats();
-    let (hot, cold, test) = (
-        s.gauge("hot_size").unwrap(),
-        s.gauge("cold_size").unwrap(),
-        s.gauge("test_size").unwrap(),
-    );
+    let (hot, cold, test) = (s.hot_size(), s.cold_size(), s.test_size());
     assert_eq!(hot + cold, 100);
     assert!(test > 0 && test <= 100, "test size {test}");
-    assert_eq!(s.gauge("capacity"), Some(100));
+    assert_eq!(s.capacity(), 100);
 }
 
 /// Found by `cargo fuzz`: an update that grows a hot page leaves the hot
@@ -414,6 +411,83 @@ fn a_peek_is_not_a_use() {
     cache.validate();
     assert_eq!(cache.peek(&3), None, "3 was never used: evicted");
     let stats = cache.stats();
-    assert_eq!(stats.counter("get"), 1, "only the get of 1 counts");
-    assert_eq!(stats.counter("hit"), 1);
+    assert_eq!(stats.gets(), 1, "only the get of 1 counts");
+    assert_eq!(stats.hits(), 1);
+}
+
+#[test]
+fn every_typed_statistic_reads_a_metric_the_snapshot_has() {
+    // Each accessor of `CacheStats` names its metric once, in the engine;
+    // this checks those names against what the snapshot holds, so none
+    // reads a missing metric as 0.
+    let (cache, _, _) = recording(10);
+    cache.insert(1, 1);
+    cache.get(&1);
+    cache.get(&2);
+    cache.remove(&1);
+    let _ = cache.get_with(3, || 3);
+    let stats = cache.stats();
+    let snap = stats.snapshot();
+    let names: Vec<&str> = snap.counters().map(|(n, _)| n).collect();
+    for counter in [
+        "get",
+        "hit",
+        "miss_absent",
+        "miss_expired",
+        "insert",
+        "update",
+        "rejected",
+        "removed_capacity",
+        "removed_expired",
+        "removed_explicit",
+        "removed_replaced",
+        "listener_panic",
+        "load_success",
+        "load_failure",
+        "loader_panic",
+        "coalesced_waiters",
+        "wait_timeout",
+        "stale_hit",
+        "refresh_started",
+        "refresh_succeeded",
+        "refresh_failed",
+        "negative_hit",
+    ] {
+        assert!(names.contains(&counter), "{counter} missing from {names:?}");
+    }
+    assert_eq!(names.len(), 22, "a counter without an accessor: {names:?}");
+    let c = |name| snap.counter(name);
+    assert_eq!(
+        [
+            stats.gets(),
+            stats.hits(),
+            stats.misses_absent(),
+            stats.inserts(),
+            stats.removals(RemovalCause::Explicit),
+            stats.load_successes(),
+        ],
+        [
+            c("get"),
+            c("hit"),
+            c("miss_absent"),
+            c("insert"),
+            c("removed_explicit"),
+            c("load_success"),
+        ]
+    );
+    assert_eq!((stats.gets(), stats.hits(), stats.inserts()), (3, 1, 2));
+    for (gauge, typed) in [
+        ("entries", stats.entries()),
+        ("weighted_size", stats.weighted_size()),
+        ("capacity", stats.capacity()),
+        ("hot_size", stats.hot_size()),
+        ("cold_size", stats.cold_size()),
+        ("test_size", stats.test_size()),
+    ] {
+        assert_eq!(snap.gauge(gauge), Some(i128::from(typed)), "{gauge}");
+    }
+    assert_eq!(stats.capacity(), 10);
+    assert_eq!(stats.load_latency().map(|h| h.count()), Some(1));
+    // Sampled (1 in 64 inserts, 1 in 1,024 gets): present, maybe empty.
+    assert!(stats.insert_latency().is_some() && stats.get_latency().is_some());
 }

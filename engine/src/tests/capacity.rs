@@ -155,7 +155,7 @@ fn an_entry_over_the_capacity_is_refused_and_reported() {
         2,
         "try_insert told the listener"
     );
-    assert_eq!(cache.stats().counter("rejected"), 2);
+    assert_eq!(cache.stats().rejected(), 2);
     assert!(cache.try_insert(3, 80).is_ok());
     assert_eq!(cache.get(&3), Some(80));
     cache.validate();
@@ -170,7 +170,7 @@ fn set_capacity_shrinks_by_evicting_and_grows_at_once() {
     cache.set_capacity(100).unwrap();
     assert_eq!((cache.capacity(), cache.len()), (100, 100));
     assert_eq!(count(&seen, RemovalCause::Capacity), 900);
-    assert_eq!(cache.stats().gauge("capacity"), Some(100));
+    assert_eq!(cache.stats().capacity(), 100);
     cache.validate();
     // Refused by the new capacity, stored within it.
     assert!(cache.try_insert(5_000, 101).is_err());
@@ -185,7 +185,7 @@ fn set_capacity_shrinks_by_evicting_and_grows_at_once() {
     }
     assert_eq!(count(&seen, RemovalCause::Capacity), before);
     assert_eq!(cache.weighted_size(), 2_000);
-    assert_eq!(cache.stats().gauge("capacity"), Some(2_000));
+    assert_eq!(cache.stats().capacity(), 2_000);
     cache.validate();
     assert_eq!(cache.set_capacity(0), Err(crate::ConfigError::ZeroCapacity));
     assert_eq!(cache.capacity(), 2_000);

@@ -261,7 +261,7 @@ fn a_freed_value_may_use_a_cache_in_its_destructor() {
     }
     // Other tests' readers, pinned for a moment, can hold a batch back for
     // a round: collect until the destructors have run (bounded).
-    let written = || inner.stats().counter("insert") + inner.stats().counter("update");
+    let written = || inner.stats().inserts() + inner.stats().updates();
     let deadline = Instant::now() + Duration::from_secs(10);
     while written() < 20_000 && Instant::now() < deadline {
         reclaim::collect_now();

@@ -3,7 +3,7 @@
 //! operation count. Values encode their key, so a torn or misplaced read
 //! shows; `validate()` checks every invariant after the threads are joined.
 
-use crate::Cache;
+use crate::{Cache, RemovalCause};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -94,13 +94,10 @@ fn hammer(cache: Cache<u64, u64>, threads: usize, ops: u64) {
         seen[0].load(Ordering::Relaxed),
         seen[1].load(Ordering::Relaxed),
     );
-    assert_eq!(stats.counter("get"), gets);
-    assert_eq!(stats.counter("hit"), hits);
-    assert_eq!(
-        stats.counter("miss_absent") + stats.counter("miss_expired"),
-        gets - hits
-    );
-    assert!(stats.counter("removed_explicit") >= removed.load(Ordering::Relaxed));
+    assert_eq!(stats.gets(), gets);
+    assert_eq!(stats.hits(), hits);
+    assert_eq!(stats.misses_absent() + stats.misses_expired(), gets - hits);
+    assert!(stats.removals(RemovalCause::Explicit) >= removed.load(Ordering::Relaxed));
 }
 
 /// The stress mix, small enough for Miri (`.ci/run` runs it under Miri with
