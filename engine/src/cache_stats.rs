@@ -18,6 +18,20 @@ use std::time::Duration;
 ///
 /// [`Cache::stats`]: crate::Cache::stats
 ///
+/// Exporters (through a [`registry`](crate::CacheBuilder::registry)) show
+/// these metrics as follows, the engine telling them so (its schema);
+/// every sample is labelled `cache="<name>"`:
+///
+/// | metrics | Prometheus family | extra label |
+/// |---|---|---|
+/// | hits, misses absent and expired | `clockwise_cache_requests_total` | `result` |
+/// | removals by cause (`capacity`, `expired`, `explicit`, `replaced`) | `clockwise_cache_removals_total` | `cause` |
+/// | load successes and failures | `clockwise_cache_loads_total` | `result` |
+/// | refreshes started, succeeded, failed | `clockwise_cache_refreshes_total` | `result` |
+/// | inserts, updates, rejected, listener panics, … | `clockwise_cache_inserts_total`, `_updates_total`, `_rejections_total`, `_listener_panics_total`, … | |
+/// | gauge `x` | `clockwise_cache_x` | |
+/// | latency `x` | `clockwise_cache_x_seconds` (summary) | `quantile` |
+///
 /// ```
 /// use clockwise::RemovalCause;
 /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(100);

@@ -77,7 +77,7 @@ impl<K, V, S> Cache<K, V, S>
 where
     K: Eq + Hash + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
-    S: BuildHasher,
+    S: BuildHasher + Send + Sync + 'static,
 {
     /// The value of `key`, awaiting `load` on a miss; concurrent misses on
     /// one key await one load. If the loading caller's future is dropped, a

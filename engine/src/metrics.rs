@@ -4,7 +4,9 @@
 use crate::reclaim::Column;
 use crate::sync::OnceLock;
 use crate::RemovalCause;
-use clockwise_stats::{CounterSet, Histogram, HistogramConfig, Snapshot};
+use clockwise_stats::{
+    CounterSet, CounterSpec, Histogram, HistogramConfig, Schema, Snapshot, Spec,
+};
 
 /// Counter indices; the names are in [`NAMES`].
 #[derive(Clone, Copy, Debug)]
@@ -44,30 +46,172 @@ pub(crate) enum Counter {
 
 const N: usize = 22;
 
-const NAMES: [&str; N] = [
-    "get",
-    "hit",
-    "miss_absent",
-    "miss_expired",
-    "insert",
-    "update",
-    "removed_capacity",
-    "removed_expired",
-    "removed_explicit",
-    "removed_replaced",
-    "rejected",
-    "listener_panic",
-    "load_success",
-    "load_failure",
-    "loader_panic",
-    "coalesced_waiters",
-    "wait_timeout",
-    "stale_hit",
-    "refresh_started",
-    "refresh_succeeded",
-    "refresh_failed",
-    "negative_hit",
+const REQUESTS: &str = "Lookups by result: hit, miss_absent (no entry), \
+                        miss_expired (the entry had outlived its time to live).";
+const REMOVALS: &str = "Entries removed, by cause: capacity (evicted to make room), \
+                        expired (time to live), explicit (remove, retain, invalidate), \
+                        replaced (overwritten by a newer value).";
+const LOADS: &str = "Loader calls that finished, by result: success or failure.";
+const REFRESHES: &str = "Refresh-ahead reloads by outcome: started, succeeded, failed.";
+
+/// Each counter's snapshot name and how exporters show it, in [`Counter`]'s
+/// order: the one place the engine's metric vocabulary is written (the
+/// exporters in `clockwise-stats` know none of it). Read outcomes, removal
+/// causes, load and refresh results are one family each, told apart by a
+/// label, so PromQL can `sum by (cache)` them.
+const COUNTERS: [CounterSpec; N] = [
+    // The sum of the three request results: not exported.
+    CounterSpec::hidden("get"),
+    CounterSpec::labelled("hit", "requests", ("result", "hit"), REQUESTS),
+    CounterSpec::labelled(
+        "miss_absent",
+        "requests",
+        ("result", "miss_absent"),
+        REQUESTS,
+    ),
+    CounterSpec::labelled(
+        "miss_expired",
+        "requests",
+        ("result", "miss_expired"),
+        REQUESTS,
+    ),
+    CounterSpec::plain("insert", "inserts", "New entries inserted."),
+    CounterSpec::plain(
+        "update",
+        "updates",
+        "Inserts that replaced the value of a present key.",
+    ),
+    CounterSpec::labelled(
+        "removed_capacity",
+        "removals",
+        ("cause", "capacity"),
+        REMOVALS,
+    ),
+    CounterSpec::labelled(
+        "removed_expired",
+        "removals",
+        ("cause", "expired"),
+        REMOVALS,
+    ),
+    CounterSpec::labelled(
+        "removed_explicit",
+        "removals",
+        ("cause", "explicit"),
+        REMOVALS,
+    ),
+    CounterSpec::labelled(
+        "removed_replaced",
+        "removals",
+        ("cause", "replaced"),
+        REMOVALS,
+    ),
+    CounterSpec::plain(
+        "rejected",
+        "rejections",
+        "Entries refused because they weigh more than the capacity.",
+    ),
+    CounterSpec::plain(
+        "listener_panic",
+        "listener_panics",
+        "Eviction listener calls that panicked (caught).",
+    ),
+    CounterSpec::labelled("load_success", "loads", ("result", "success"), LOADS),
+    CounterSpec::labelled("load_failure", "loads", ("result", "failure"), LOADS),
+    CounterSpec::plain(
+        "loader_panic",
+        "loader_panics",
+        "Loader closures that panicked.",
+    ),
+    CounterSpec::plain(
+        "coalesced_waiters",
+        "coalesced_waiters",
+        "Callers that waited for another caller's load of the same key instead of loading.",
+    ),
+    CounterSpec::plain(
+        "wait_timeout",
+        "load_wait_timeouts",
+        "Waiters that gave up after load_wait_timeout.",
+    ),
+    CounterSpec::plain(
+        "stale_hit",
+        "stale_hits",
+        "Hits on entries older than refresh_after (a reload was due).",
+    ),
+    CounterSpec::labelled(
+        "refresh_started",
+        "refreshes",
+        ("result", "started"),
+        REFRESHES,
+    ),
+    CounterSpec::labelled(
+        "refresh_succeeded",
+        "refreshes",
+        ("result", "succeeded"),
+        REFRESHES,
+    ),
+    CounterSpec::labelled(
+        "refresh_failed",
+        "refreshes",
+        ("result", "failed"),
+        REFRESHES,
+    ),
+    CounterSpec::plain(
+        "negative_hit",
+        "negative_hits",
+        "Lookups answered by a remembered absence (negative caching).",
+    ),
 ];
+
+/// The counters' names, from [`COUNTERS`].
+const NAMES: [&str; N] = {
+    let mut names = [""; N];
+    let mut i = 0;
+    while i < N {
+        names[i] = COUNTERS[i].name();
+        i += 1;
+    }
+    names
+};
+
+/// What the engine tells exporters about a cache's metrics.
+pub(crate) static SCHEMA: Schema = Schema::new(
+    "cache",
+    &COUNTERS,
+    &[
+        Spec::new(gauge::ENTRIES, "Entries held now."),
+        Spec::new(
+            gauge::WEIGHTED_SIZE,
+            "Total weight held now (entries when no weigher is set).",
+        ),
+        Spec::new(gauge::CAPACITY, "Most total weight the cache holds."),
+        Spec::new(
+            gauge::HOT_SIZE,
+            "Weight of resident hot entries (CLOCK-Pro).",
+        ),
+        Spec::new(
+            gauge::COLD_SIZE,
+            "Weight of resident cold entries (CLOCK-Pro).",
+        ),
+        Spec::new(
+            gauge::TEST_SIZE,
+            "Weight remembered for non-resident test entries (CLOCK-Pro, metadata only).",
+        ),
+    ],
+    &[
+        Spec::new(
+            histogram::GET_LATENCY,
+            "Latency of get, in seconds (sampled; not corrected for coordinated omission).",
+        ),
+        Spec::new(
+            histogram::INSERT_LATENCY,
+            "Latency of insert, in seconds (sampled).",
+        ),
+        Spec::new(
+            histogram::LOAD_LATENCY,
+            "Duration of loader calls, in seconds (every load).",
+        ),
+    ],
+);
 
 impl Counter {
     /// The counter's name in snapshots.

@@ -72,4 +72,8 @@ impl clockwise_stats::Source for StatsSource {
     fn snapshot(&self) -> Snapshot {
         StatsSource::snapshot(self)
     }
+
+    fn schema(&self) -> &'static clockwise_stats::Schema {
+        &crate::metrics::SCHEMA
+    }
 }

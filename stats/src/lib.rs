@@ -37,6 +37,7 @@ mod histogram_snapshot;
 #[cfg(any(clockwise_loom, miri))]
 mod loom_clock;
 mod registry;
+mod schema;
 pub mod slot;
 mod snapshot;
 pub mod striped;
@@ -57,6 +58,7 @@ pub use histogram_snapshot::{HistogramSnapshot, Quantiles};
 pub use registry::{
     validate_source_name, Gathered, Registration, Registry, RegistryError, Source, MAX_NAME_LEN,
 };
+pub use schema::{CounterSpec, Described, Schema, Spec};
 pub use snapshot::Snapshot;
 pub use striped::{CounterSet, Local};
 pub use ticker::Ticker;

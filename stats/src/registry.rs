@@ -11,7 +11,7 @@
 //! cache operation's path.
 
 use crate::sync::{lock, Arc, Mutex, Weak};
-use crate::{NameError, Snapshot};
+use crate::{NameError, Schema, Snapshot};
 use std::fmt;
 
 /// Something that can report its metrics now. Implemented for closures.
@@ -33,6 +33,12 @@ use std::fmt;
 pub trait Source: Send + Sync {
     /// Every metric of this source, merged now.
     fn snapshot(&self) -> Snapshot;
+
+    /// How exporters name and describe this source's metrics; none by
+    /// default (generic names).
+    fn schema(&self) -> &'static Schema {
+        &Schema::NONE
+    }
 }
 
 impl<F: Fn() -> Snapshot + Send + Sync> Source for F {
@@ -161,6 +167,8 @@ pub struct Gathered {
     pub name: String,
     /// Its metrics.
     pub snapshot: Snapshot,
+    /// How to export them ([`Source::schema`]).
+    pub schema: &'static Schema,
 }
 
 impl Registry {
@@ -259,6 +267,7 @@ impl Registry {
                 subsystem,
                 name,
                 snapshot: source.snapshot(),
+                schema: source.schema(),
             })
             .collect();
         out.sort_by(|a, b| (&a.subsystem, &a.name).cmp(&(&b.subsystem, &b.name)));

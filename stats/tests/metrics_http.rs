@@ -70,7 +70,10 @@ fn idle_and_trickling_clients_do_not_delay_a_scrape() {
     let reply = scrape(addr);
     let took = started.elapsed();
     assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
-    assert!(reply.contains("clockwise_cache_requests_total{cache=\"web\",result=\"hit\"} 3"));
+    assert!(
+        reply.contains("clockwise_cache_hit_total{source=\"web\"} 3"),
+        "{reply}"
+    );
     assert!(took < Duration::from_secs(1), "the scrape took {took:?}");
     // The trickling client is cut off at the head deadline, however it
     // keeps sending.

@@ -346,11 +346,15 @@ mod tests {
     fn serves_metrics_and_refuses_other_paths() {
         let registry = Registry::new();
         let _r = registry
-            .register("cache", "web", || {
-                let mut s = Snapshot::new(Duration::ZERO);
-                s.set_counter("hit", 3);
-                s
-            })
+            .register(
+                "cache",
+                "web",
+                crate::Described(&crate::schema::TEST_CACHE, || {
+                    let mut s = Snapshot::new(Duration::ZERO);
+                    s.set_counter("hit", 3);
+                    s
+                }),
+            )
             .unwrap();
         let server = MetricsServer::start(registry, 0).unwrap();
         assert!(server.local_addr().ip().is_loopback());

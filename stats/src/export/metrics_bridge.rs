@@ -10,7 +10,7 @@
 //! `_count` counter: the facade's histograms take individual values, and the
 //! striped histograms have already aggregated theirs.
 
-use super::names::{counter_name, sanitize, source_label};
+use super::names::{counter_name, sanitize};
 use super::periodic::Periodic;
 use crate::registry::Gathered;
 use crate::Registry;
@@ -28,11 +28,11 @@ use std::time::Duration;
 /// ```
 pub fn publish(gathered: &[Gathered]) {
     for g in gathered {
-        let key = source_label(&g.subsystem);
+        let key = g.schema.source_label();
         let subsystem = sanitize(&g.subsystem);
         let base = vec![Label::new(key, g.name.clone())];
         for (metric, value) in g.snapshot.counters() {
-            let Some((name, extra, _)) = counter_name(&g.subsystem, metric) else {
+            let Some((name, extra, _)) = counter_name(&g.subsystem, metric, g.schema) else {
                 continue;
             };
             let mut labels = base.clone();
@@ -104,10 +104,25 @@ mod tests {
         s.set_counter("miss_absent", 2);
         s.set_gauge("entries", 4);
         s.set_histogram("get_latency", h.snapshot());
+        static CACHE: crate::Schema = crate::Schema::new(
+            "cache",
+            &[
+                crate::CounterSpec::labelled("hit", "requests", ("result", "hit"), "By result."),
+                crate::CounterSpec::labelled(
+                    "miss_absent",
+                    "requests",
+                    ("result", "miss_absent"),
+                    "By result.",
+                ),
+            ],
+            &[],
+            &[],
+        );
         let gathered = [Gathered {
             subsystem: "cache".into(),
             name: "users".into(),
             snapshot: s,
+            schema: &CACHE,
         }];
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();

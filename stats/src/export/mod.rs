@@ -13,19 +13,12 @@
 //! operation takes, and its failures (a closed socket, a slow scraper) are
 //! counted and stay in the exporter.
 //!
-//! Family names for a source of subsystem `cache` (the engine's caches):
-//!
-//! | snapshot metric | Prometheus family | labels |
-//! |---|---|---|
-//! | `hit`, `miss_absent`, `miss_expired` | `clockwise_cache_requests_total` | `cache`, `result` |
-//! | `removed_{capacity,expired,explicit,replaced}` | `clockwise_cache_removals_total` | `cache`, `cause` |
-//! | `load_success`, `load_failure` | `clockwise_cache_loads_total` | `cache`, `result` |
-//! | `refresh_{started,succeeded,failed}` | `clockwise_cache_refreshes_total` | `cache`, `result` |
-//! | `insert`, `update`, `rejected`, `listener_panic`, … | `clockwise_cache_inserts_total`, `_updates_total`, `_rejections_total`, `_listener_panics_total`, … | `cache` |
-//! | gauge `x` | `clockwise_cache_x` | `cache` |
-//! | histogram `x` (ns) | `clockwise_cache_x_seconds` summary | `cache`, `quantile` |
-//!
-//! Other subsystems follow the same scheme with label `source`.
+//! Names: a source of subsystem `s` is exported under `clockwise_s_…`.
+//! Its [`Schema`](crate::Schema) (given by the source: the engine gives
+//! its caches') groups counters into labelled families and gives the help
+//! texts and the label key naming the source; without one, counter `x` is
+//! `clockwise_s_x_total`, gauge `x` `clockwise_s_x`, histogram `x`
+//! (nanoseconds) the summary `clockwise_s_x_seconds`, labelled `source`.
 
 pub mod http;
 pub mod json;

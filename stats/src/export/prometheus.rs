@@ -6,7 +6,7 @@
 //! and 0.999 plus `_sum` and `_count`, in seconds. Family names are listed in
 //! [`export`](crate::export). Label values are escaped as the format demands.
 
-use super::names::{counter_name, gauge_help, histogram_help, sanitize, source_label};
+use super::names::{counter_name, gauge_help, histogram_help, sanitize};
 use crate::registry::Gathered;
 use crate::HistogramSnapshot;
 use std::collections::BTreeMap;
@@ -111,7 +111,10 @@ fn summary(out: &mut String, name: &str, base: &[(&str, &str)], h: &HistogramSna
     let _ = writeln!(out, "{name}_count{} {}", labels(base), h.count());
 }
 
-/// Renders gathered snapshots as one exposition document.
+/// Renders gathered snapshots as one exposition document. Families,
+/// labels and help texts are the sources' [`Schema`](crate::Schema)s'
+/// (see [`Described`](crate::Described)); a source without one gets
+/// generic names, as here.
 ///
 /// ```
 /// use clockwise_stats::{export::prometheus, Registry, Snapshot};
@@ -119,27 +122,26 @@ fn summary(out: &mut String, name: &str, base: &[(&str, &str)], h: &HistogramSna
 ///
 /// let registry = Registry::new();
 /// let _r = registry
-///     .register("cache", "users", || {
+///     .register("worker", "eu", || {
 ///         let mut s = Snapshot::new(Duration::ZERO);
-///         s.set_counter("hit", 9);
-///         s.set_counter("miss_absent", 1);
-///         s.set_gauge("entries", 5);
+///         s.set_counter("jobs_done", 9);
+///         s.set_gauge("queued", 5);
 ///         s
 ///     })
 ///     .unwrap();
 /// let text = prometheus::render(&registry.gather());
-/// assert!(text.contains("# TYPE clockwise_cache_requests_total counter\n"));
-/// assert!(text.contains("clockwise_cache_requests_total{cache=\"users\",result=\"hit\"} 9\n"));
-/// assert!(text.contains("clockwise_cache_entries{cache=\"users\"} 5\n"));
+/// assert!(text.contains("# TYPE clockwise_worker_jobs_done_total counter\n"));
+/// assert!(text.contains("clockwise_worker_jobs_done_total{source=\"eu\"} 9\n"));
+/// assert!(text.contains("clockwise_worker_queued{source=\"eu\"} 5\n"));
 /// ```
 pub fn render(gathered: &[Gathered]) -> String {
     let mut families: BTreeMap<String, Family> = BTreeMap::new();
     for g in gathered {
-        let key = source_label(&g.subsystem);
+        let key = g.schema.source_label();
         let subsystem = sanitize(&g.subsystem);
         let snap = &g.snapshot;
         for (metric, value) in snap.counters() {
-            let Some((name, extra, help)) = counter_name(&g.subsystem, metric) else {
+            let Some((name, extra, help)) = counter_name(&g.subsystem, metric, g.schema) else {
                 continue;
             };
             let mut pairs = vec![(key, g.name.as_str())];
@@ -149,7 +151,8 @@ pub fn render(gathered: &[Gathered]) -> String {
         }
         for (metric, value) in snap.gauges() {
             let name = format!("clockwise_{subsystem}_{}", sanitize(metric));
-            let out = family(&mut families, name.clone(), Kind::Gauge, gauge_help(metric));
+            let help = gauge_help(metric, g.schema);
+            let out = family(&mut families, name.clone(), Kind::Gauge, help);
             let _ = writeln!(out, "{name}{} {value}", labels(&[(key, &g.name)]));
         }
         for (metric, h) in snap.histograms() {
@@ -158,7 +161,7 @@ pub fn render(gathered: &[Gathered]) -> String {
                 &mut families,
                 name.clone(),
                 Kind::Summary,
-                histogram_help(metric),
+                histogram_help(metric, g.schema),
             );
             summary(out, &name, &[(key, &g.name)], h);
         }
@@ -185,14 +188,24 @@ pub fn render_registry(registry: &crate::Registry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Histogram, HistogramConfig, Snapshot};
+    use crate::{Histogram, HistogramConfig, Schema, Snapshot};
     use std::time::Duration;
 
+    const REQUESTS: &str = "Lookups by result.";
+    const REMOVALS: &str = "Entries removed, by cause.";
+    use crate::schema::TEST_CACHE as CACHE;
+
+    /// Subsystem `cache` with the schema above; any other with none.
     fn gathered(subsystem: &str, name: &str, snapshot: Snapshot) -> Gathered {
         Gathered {
             subsystem: subsystem.into(),
             name: name.into(),
             snapshot,
+            schema: if subsystem == "cache" {
+                &CACHE
+            } else {
+                &Schema::NONE
+            },
         }
     }
 
@@ -249,10 +262,8 @@ clockwise_cache_requests_total{{cache=\"a\",result=\"hit\"}} 5
 clockwise_cache_requests_total{{cache=\"a\",result=\"miss_absent\"}} 2
 clockwise_cache_requests_total{{cache=\"a\",result=\"miss_expired\"}} 1
 ",
-            removals = super::super::names::counter_family("removed_capacity")
-                .unwrap()
-                .help,
-            requests = super::super::names::counter_family("hit").unwrap().help,
+            removals = REMOVALS,
+            requests = REQUESTS,
         );
         assert_eq!(text, expected);
     }

@@ -193,7 +193,7 @@ impl StatsdSender {
         let subsystem = component(&sanitize(&g.subsystem));
         let source = component(&g.name);
         let (path, tags) = if c.dogstatsd {
-            let key = super::names::source_label(&g.subsystem);
+            let key = g.schema.source_label();
             (
                 format!("{}.{subsystem}", c.prefix),
                 format!("|#{key}:{source}"),
@@ -202,7 +202,7 @@ impl StatsdSender {
             (format!("{}.{subsystem}.{source}", c.prefix), String::new())
         };
         for (metric, delta) in interval.counters() {
-            if delta == 0 || super::names::counter_family(metric).is_none() {
+            if delta == 0 || !super::names::exported(metric, g.schema) {
                 continue;
             }
             out.push(format!("{path}.{}:{delta}|c{tags}", component(metric)));
@@ -359,13 +359,17 @@ mod tests {
         let registry = Registry::new();
         let (c, l, g) = (counters.clone(), latency.clone(), level.clone());
         let _r = registry
-            .register("cache", "us.ers:1", move || {
-                let mut s = Snapshot::new(Duration::ZERO);
-                c.snapshot_into("", &mut s);
-                s.set_gauge("entries", g.load(Ordering::Relaxed));
-                s.set_histogram("get_latency", l.snapshot());
-                s
-            })
+            .register(
+                "cache",
+                "us.ers:1",
+                crate::Described(&crate::schema::TEST_CACHE, move || {
+                    let mut s = Snapshot::new(Duration::ZERO);
+                    c.snapshot_into("", &mut s);
+                    s.set_gauge("entries", g.load(Ordering::Relaxed));
+                    s.set_histogram("get_latency", l.snapshot());
+                    s
+                }),
+            )
             .unwrap();
         let mut sender = StatsdSender::new(StatsdConfig::new(agent.local_addr().unwrap())).unwrap();
 
@@ -408,14 +412,18 @@ mod tests {
         let agent = receiver();
         let registry = Registry::new();
         let _r = registry
-            .register("cache", "web", || {
-                let mut s = Snapshot::new(Duration::ZERO);
-                for i in 0..100 {
-                    s.set_counter(format!("counter_{i:03}"), 1);
-                }
-                s.set_gauge("delta", -3);
-                s
-            })
+            .register(
+                "cache",
+                "web",
+                crate::Described(&crate::schema::TEST_CACHE, || {
+                    let mut s = Snapshot::new(Duration::ZERO);
+                    for i in 0..100 {
+                        s.set_counter(format!("counter_{i:03}"), 1);
+                    }
+                    s.set_gauge("delta", -3);
+                    s
+                }),
+            )
             .unwrap();
         let config = StatsdConfig::new(agent.local_addr().unwrap())
             .dogstatsd(true)
@@ -453,11 +461,15 @@ mod tests {
         let registry = Registry::new();
         let c = counters.clone();
         let _r = registry
-            .register("cache", "e", move || {
-                let mut s = Snapshot::new(Duration::ZERO);
-                c.snapshot_into("", &mut s);
-                s
-            })
+            .register(
+                "cache",
+                "e",
+                crate::Described(&crate::schema::TEST_CACHE, move || {
+                    let mut s = Snapshot::new(Duration::ZERO);
+                    c.snapshot_into("", &mut s);
+                    s
+                }),
+            )
             .unwrap();
         counters.add(0, 2);
         let config =
@@ -491,11 +503,15 @@ mod tests {
         };
         let registry = Registry::new();
         let _r = registry
-            .register("cache", "c", || {
-                let mut s = Snapshot::new(Duration::ZERO);
-                s.set_gauge("entries", 1);
-                s
-            })
+            .register(
+                "cache",
+                "c",
+                crate::Described(&crate::schema::TEST_CACHE, || {
+                    let mut s = Snapshot::new(Duration::ZERO);
+                    s.set_gauge("entries", 1);
+                    s
+                }),
+            )
             .unwrap();
         let mut sender = StatsdSender::new(StatsdConfig::new(closed)).unwrap();
         let mut sent = 0;
