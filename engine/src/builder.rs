@@ -25,6 +25,7 @@ pub struct CacheBuilder<K, V, S = ahash::RandomState> {
     pub(crate) max_capacity: Option<u64>,
     pub(crate) weigher: Option<Weigher<K, V>>,
     pub(crate) ttl: Option<Duration>,
+    pub(crate) idle: Option<Duration>,
     pub(crate) shards: Option<usize>,
     pub(crate) stats: bool,
     /// Set by `latency_sample_every`, for gets and inserts alike; `None`
@@ -46,6 +47,7 @@ impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
             .field("max_capacity", &self.max_capacity)
             .field("weigher", &self.weigher.is_some())
             .field("ttl", &self.ttl)
+            .field("time_to_idle", &self.idle)
             .field("shards", &self.shards)
             .field("stats", &self.stats)
             .field("name", &self.name)
@@ -96,6 +98,7 @@ impl<K, V> CacheBuilder<K, V> {
             max_capacity: None,
             weigher: None,
             ttl: None,
+            idle: None,
             shards: None,
             stats: true,
             sample_every: None,
@@ -148,6 +151,36 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// [`Cache::insert_with_ttl`].
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
+        self
+    }
+
+    /// Every entry expires this long after its last read (`get`, a
+    /// loader's hit) or write, and at its time to live at the latest. A
+    /// read moves the deadline only when it would move by more than 1/32 of
+    /// the time to idle, so a hit on a hot entry writes its line at most
+    /// that often, and an idle entry expires between 31/32 and all of the
+    /// time to idle after its last read. `peek`, `contains_key` and
+    /// iteration are not reads here. Entries written with
+    /// [`Cache::insert_with_ttl`] keep their own deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (clock, mock) = clockwise::stats::Clock::mock();
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .time_to_idle(Duration::from_secs(60))
+    ///     .clock(clock)
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// mock.increment(Duration::from_secs(50));
+    /// assert_eq!(cache.get(&1), Some(1)); // read: idle again from here
+    /// mock.increment(Duration::from_secs(50));
+    /// assert_eq!(cache.get(&1), Some(1));
+    /// mock.increment(Duration::from_secs(61));
+    /// assert_eq!(cache.get(&1), None);
+    /// ```
+    pub fn time_to_idle(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
         self
     }
 
@@ -350,6 +383,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             max_capacity: self.max_capacity,
             weigher: self.weigher,
             ttl: self.ttl,
+            idle: self.idle,
             shards: self.shards,
             stats: self.stats,
             sample_every: self.sample_every,
@@ -370,6 +404,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             max_capacity: self.max_capacity,
             weigher: self.weigher,
             ttl: self.ttl,
+            idle: self.idle,
             shards: self.shards,
             stats: self.stats,
             sample_every: self.sample_every,
@@ -407,6 +442,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         }
         let l = self.loading;
         for (value, what) in [
+            (self.idle, "time_to_idle"),
             (l.negative_ttl, "negative_ttl"),
             (l.refresh_after, "refresh_after"),
             (l.wait_timeout, "load_wait_timeout"),

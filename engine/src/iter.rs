@@ -94,7 +94,7 @@ where
             // deduplicating in one pass was slower for that reason.)
             let found: Vec<&Entry<K, V>> = shard
                 .entries(&guard)
-                .filter(|e| e.expires_at == NEVER || !e.expired(now))
+                .filter(|e| e.expires_at() == NEVER || !e.expired(now))
                 .collect();
             let mut keys: HashSet<&K, ahash::RandomState> =
                 HashSet::with_capacity_and_hasher(found.len(), ahash::RandomState::new());

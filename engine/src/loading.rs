@@ -382,8 +382,7 @@ where
             }
             match found {
                 Some(v) => {
-                    let ttl = self.inner.ttl();
-                    self.write_with(hash, key, v, weight, ttl, &guard, &mut removed);
+                    self.write_with(hash, key, v, weight, None, &guard, &mut removed);
                 }
                 None => {
                     // The key is absent now: drop a stale entry (a refresh

@@ -777,7 +777,7 @@ impl<K, V> Shard<K, V> {
             fresh.referenced.store(true, Ordering::Relaxed);
             fresh.set_node(old.node());
             table.publish(slot, entry, hash);
-            let cause = if old.expires_at != crate::entry::NEVER && old.expired(now) {
+            let cause = if old.expires_at() != crate::entry::NEVER && old.expired(now) {
                 RemovalCause::Expired
             } else {
                 RemovalCause::Replaced
@@ -854,7 +854,7 @@ impl<K, V> Shard<K, V> {
     where
         K: Eq,
     {
-        let expires_at = entry.expires_at;
+        let expires_at = entry.expires_at();
         let mut states: Vec<_> = peers.iter().map(|p| lock(&p.state)).collect();
         let before: Vec<u64> = states.iter().map(|s| s.lendable).collect();
         let w = u64::from(weight.max(1));

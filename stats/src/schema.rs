@@ -186,7 +186,9 @@ pub struct Described<F>(pub &'static Schema, pub F);
 
 impl<F> std::fmt::Debug for Described<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Described").field(self.0).finish_non_exhaustive()
+        f.debug_tuple("Described")
+            .field(self.0)
+            .finish_non_exhaustive()
     }
 }
 

@@ -491,3 +491,58 @@ fn every_typed_statistic_reads_a_metric_the_snapshot_has() {
     // Sampled (1 in 64 inserts, 1 in 1,024 gets): present, maybe empty.
     assert!(stats.insert_latency().is_some() && stats.get_latency().is_some());
 }
+
+#[test]
+fn time_to_idle_moves_deadlines_by_more_than_a_grain_within_the_ttl() {
+    let secs = Duration::from_secs;
+    let (clock, mock) = clockwise_stats::Clock::mock();
+    let cache: Cache<u32, u32> = Cache::builder()
+        .max_capacity(10)
+        .time_to_idle(secs(32))
+        .clock(clock.clone())
+        .build();
+    cache.insert(1, 1);
+    cache.insert(2, 2);
+    mock.increment(secs(1));
+    // Would move key 1's deadline by 1 s, a 32nd of the time to idle: left.
+    assert_eq!(cache.get(&1), Some(1));
+    mock.increment(secs(1));
+    // Moves key 2's by 2 s: written, to 34.
+    assert_eq!(cache.get(&2), Some(2));
+    mock.increment(secs(30));
+    assert_eq!((cache.get(&1), cache.peek(&2)), (None, Some(2)));
+    mock.increment(secs(2));
+    assert_eq!(cache.peek(&2), None, "idle past its moved deadline");
+
+    // With a time to live, reads never move a deadline past it.
+    let capped: Cache<u32, u32> = Cache::builder()
+        .max_capacity(10)
+        .time_to_live(secs(10))
+        .time_to_idle(secs(8))
+        .clock(clock.clone())
+        .build();
+    capped.insert(1, 1);
+    mock.increment(secs(7));
+    assert_eq!(capped.get(&1), Some(1));
+    mock.increment(secs(2));
+    assert_eq!(capped.get(&1), Some(1), "read at 7 moved it from 8 to 10");
+    mock.increment(secs(1));
+    assert_eq!(capped.get(&1), None, "the time to live still ends it");
+
+    // An entry with a time to live of its own keeps it, read or idle.
+    let own: Cache<u32, u32> = Cache::builder()
+        .max_capacity(10)
+        .time_to_idle(secs(5))
+        .clock(clock)
+        .build();
+    own.insert_with_ttl(1, 1, secs(20));
+    mock.increment(secs(19));
+    assert_eq!(
+        own.get(&1),
+        Some(1),
+        "idle 19 s, but its own deadline is 20"
+    );
+    mock.increment(secs(1));
+    assert_eq!(own.get(&1), None);
+    own.validate();
+}

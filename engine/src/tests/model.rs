@@ -103,7 +103,14 @@ fn weight(v: u16, capacity: u64) -> u32 {
 }
 
 fn run(ops: Vec<Op>, capacity: u64, shards: usize, weighted: bool) -> Result<(), TestCaseError> {
-    run_with(ops, capacity, shards, weighted, ahash::RandomState::new())
+    run_with(
+        ops,
+        capacity,
+        shards,
+        weighted,
+        ahash::RandomState::new(),
+        None,
+    )
 }
 
 fn run_with<S: std::hash::BuildHasher>(
@@ -112,6 +119,7 @@ fn run_with<S: std::hash::BuildHasher>(
     shards: usize,
     weighted: bool,
     hasher: S,
+    idle: Option<u64>,
 ) -> Result<(), TestCaseError> {
     let (clock, mock) = clockwise_stats::Clock::mock();
     let log: Log = Arc::default();
@@ -128,6 +136,12 @@ fn run_with<S: std::hash::BuildHasher>(
     if weighted {
         builder = builder.weigher(move |_: &u8, v: &u16| weight(*v, capacity));
     }
+    if let Some(idle) = idle {
+        builder = builder.time_to_idle(Duration::from_secs(idle));
+    }
+    // Keys written with a time to live of their own, which reads do not
+    // extend.
+    let mut fixed = std::collections::HashSet::new();
     let cache: Cache<u8, u16, S> = builder.build();
     let mut model = Model {
         map: HashMap::new(),
@@ -150,6 +164,16 @@ fn run_with<S: std::hash::BuildHasher>(
                 hits += u64::from(got.is_some());
                 let want = model.live(k);
                 prop_assert_eq!(got, want, "get({}) at t={}", k, model.now);
+                // A hit moves an idle deadline to now + idle, if that is
+                // more than 1/32 of the time to idle later.
+                if let (Some(idle), Some(_), false) = (idle, want, fixed.contains(&k)) {
+                    let entry = model.map.get_mut(&k).expect("live");
+                    let to = model.now + idle;
+                    let at = entry.1.expect("an idle entry has a deadline");
+                    if to > at && (to - at) * 32 > idle {
+                        entry.1 = Some(to);
+                    }
+                }
             }
             Op::Peek(k) => prop_assert_eq!(cache.peek(&k), model.live(k), "peek({})", k),
             Op::Contains(k) => prop_assert_eq!(cache.contains_key(&k), model.live(k).is_some()),
@@ -188,10 +212,12 @@ fn run_with<S: std::hash::BuildHasher>(
                 model.map.remove(&k);
             }
             Op::Insert(k, v) => {
-                model.map.insert(k, (v, None));
+                model.map.insert(k, (v, idle.map(|i| model.now + i)));
+                fixed.remove(&k);
             }
             Op::InsertTtl(k, v, t) => {
                 model.map.insert(k, (v, Some(model.now + u64::from(t))));
+                fixed.insert(k);
             }
             Op::Remove(k) => {
                 model.map.remove(&k);
@@ -295,6 +321,16 @@ proptest! {
             Just((4, true)),
         ],
     ) {
-        run_with(ops, capacity.max(shards as u64 * 2), shards, weighted, Colliding)?;
+        run_with(ops, capacity.max(shards as u64 * 2), shards, weighted, Colliding, None)?;
+    }
+
+    #[test]
+    fn time_to_idle_matches_the_model(
+        ops in prop::collection::vec(op(), 1..400),
+        capacity in 8u64..200,
+        shards in prop_oneof![Just(1usize), Just(4)],
+        idle in 1u64..40,
+    ) {
+        run_with(ops, capacity, shards, false, ahash::RandomState::new(), Some(idle))?;
     }
 }
