@@ -722,9 +722,16 @@ where
             shards, me, lending, hash, key, value, expires_at, weight, now, guard, removed,
         ) {
             Ok(written) => written,
-            Err(entry) => Shard::insert_heavy(
-                shards, me, lending, hash, entry, weight, now, guard, removed,
-            ),
+            Err(entry) => {
+                match Shard::insert_heavy(
+                    shards, me, lending, hash, entry, weight, now, guard, removed,
+                ) {
+                    Ok(written) => written,
+                    // A resize shrank the cache below the entry since the
+                    // check above: refused like any entry over the capacity.
+                    Err(entry) => return self.refuse_entry(hash, entry, weight, guard, removed),
+                }
+            }
         };
         if let Some(m) = &self.inner.stats.metrics {
             let counter = match written {
@@ -752,9 +759,23 @@ where
         guard: &Guard,
         removed: &mut Unlinked<K, V>,
     ) {
-        self.remove_hashed(hash, &key, RemovalCause::Replaced, guard, removed);
         let now = self.now_if_timed();
         let entry = Owned::new(Entry::new(key, value, NEVER, now, weight.max(1)));
+        self.refuse_entry(hash, entry, weight, guard, removed);
+    }
+
+    /// [`refuse`](Self::refuse) for an entry already allocated.
+    #[cold]
+    #[inline(never)]
+    fn refuse_entry(
+        &self,
+        hash: u64,
+        entry: Owned<Entry<K, V>>,
+        weight: u32,
+        guard: &Guard,
+        removed: &mut Unlinked<K, V>,
+    ) {
+        self.remove_hashed(hash, &entry.key, RemovalCause::Replaced, guard, removed);
         removed.push_refused(entry, weight, guard);
     }
 

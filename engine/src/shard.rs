@@ -835,8 +835,9 @@ impl<K, V> Shard<K, V> {
     /// hold by borrowing: takes every shard's lock in index order (a writer
     /// holding one lock only ever try-locks another, so no cycle forms),
     /// moves the other shards' unused capacity to this one, then evicts
-    /// from the shards with the most capacity until the entry fits. Its
-    /// weight is at most the cache's capacity.
+    /// from the shards with the most capacity until the entry fits. Hands
+    /// the entry back if it weighs more than all the shards hold: a resize
+    /// shrank the cache since the caller checked it against the capacity.
     #[cold]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
@@ -850,7 +851,7 @@ impl<K, V> Shard<K, V> {
         now: u64,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
-    ) -> Written
+    ) -> Result<Written, Owned<Entry<K, V>>>
     where
         K: Eq,
     {
@@ -858,6 +859,9 @@ impl<K, V> Shard<K, V> {
         let mut states: Vec<_> = peers.iter().map(|p| lock(&p.state)).collect();
         let before: Vec<u64> = states.iter().map(|s| s.lendable).collect();
         let w = u64::from(weight.max(1));
+        if w > states.iter().map(|s| s.policy.capacity()).sum::<u64>() {
+            return Err(entry);
+        }
         let mut need = w.saturating_sub(states[me].policy.capacity());
         let mut got = 0;
         // Unused capacity first: nothing is evicted for it.
@@ -878,7 +882,7 @@ impl<K, V> Shard<K, V> {
                 .max_by_key(|(_, s)| s.policy.capacity())
                 .expect("the other shards hold the rest of the capacity");
             let x = theirs.policy.capacity().min(need);
-            assert!(x > 0, "an entry heavier than the cache reached the shards");
+            debug_assert!(x > 0, "the shards hold at least the entry's weight");
             peers[i].shrink(theirs, x, now, guard, out);
             // What its evictions freed beyond `x` was freed for another
             // shard's entry, not its own: lendable, so that the shards
@@ -907,7 +911,7 @@ impl<K, V> Shard<K, V> {
         for ((peer, state), before) in peers.iter().zip(states.iter_mut()).zip(before) {
             peer.settle(state, lending, before);
         }
-        written
+        Ok(written)
     }
 
     /// Removes `key` for `cause`; whether it was there (its entry is then

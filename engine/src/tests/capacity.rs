@@ -211,3 +211,31 @@ fn set_capacity_to_one_over_many_shards() {
     assert_eq!(cache.len(), 10_000);
     cache.validate();
 }
+
+#[test]
+fn heavy_entries_racing_a_shrink_are_refused_not_a_panic() {
+    // An entry checked against the capacity before a resize lowers it may
+    // reach the shards after they shrank below its weight: it must be
+    // refused (Rejected) like any entry over the capacity.
+    let (cache, seen) = weighted(1_000, 4);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let resizer = {
+        let (cache, stop) = (cache.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                cache.set_capacity(100).unwrap();
+                cache.set_capacity(1_000).unwrap();
+            }
+        })
+    };
+    for k in 0..20_000 {
+        cache.insert(k % 64, 900);
+        cache.insert(1_000 + k % 64, 1);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    resizer.join().unwrap();
+    cache.validate();
+    assert!(cache.weighted_size() <= cache.capacity());
+    let rejected = count(&seen, RemovalCause::Rejected) as u64;
+    assert_eq!(cache.stats().rejected(), rejected);
+}
