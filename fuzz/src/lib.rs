@@ -44,6 +44,8 @@ pub struct Input {
     capacity: u8,
     shards: u8,
     weighted: bool,
+    /// A time to idle of this many seconds, if not 0.
+    idle: u8,
     ops: Vec<Op>,
 }
 
@@ -88,6 +90,12 @@ pub fn ops(data: &[u8]) {
     if input.weighted {
         builder = builder.weigher(move |_: &u8, v: &u16| weigh(*v));
     }
+    let idle = (input.idle > 0).then_some(u64::from(input.idle % 64 + 1));
+    if let Some(idle) = idle {
+        builder = builder.time_to_idle(Duration::from_secs(idle));
+    }
+    // Keys with a time to live of their own, which reads do not extend.
+    let mut own = std::collections::HashSet::new();
     let cache: Cache<u8, u16> = builder.build();
     let mut capacity = capacity;
     // key -> (value, expiry in seconds)
@@ -107,8 +115,9 @@ pub fn ops(data: &[u8]) {
         match op {
             Op::Insert(k, v) => {
                 cache.insert(k, v);
+                own.remove(&k);
                 if fits(v) {
-                    model.insert(k, (v, None));
+                    model.insert(k, (v, idle.map(|i| now + i)));
                 } else {
                     model.remove(&k);
                     refused = Some((k, v));
@@ -117,7 +126,8 @@ pub fn ops(data: &[u8]) {
             Op::TryInsert(k, v) => match cache.try_insert(k, v) {
                 Ok(()) => {
                     assert!(fits(v), "try_insert({k}) stored an entry over the capacity");
-                    model.insert(k, (v, None));
+                    model.insert(k, (v, idle.map(|i| now + i)));
+                    own.remove(&k);
                 }
                 Err(e) => {
                     assert!(!fits(v), "try_insert({k}) refused an entry that fits");
@@ -128,6 +138,7 @@ pub fn ops(data: &[u8]) {
             Op::InsertTtl(k, v, t) => {
                 let t = u64::from(t.max(1));
                 cache.insert_with_ttl(k, v, Duration::from_secs(t));
+                own.insert(k);
                 if fits(v) {
                     model.insert(k, (v, Some(now + t)));
                 } else {
@@ -135,7 +146,19 @@ pub fn ops(data: &[u8]) {
                     refused = Some((k, v));
                 }
             }
-            Op::Get(k) => assert_eq!(cache.get(&k), live(&model, k, now), "get({k})"),
+            Op::Get(k) => {
+                let want = live(&model, k, now);
+                assert_eq!(cache.get(&k), want, "get({k})");
+                // A hit moves an idle deadline to now + idle when that is
+                // over 1/32 of the time to idle later.
+                if let (Some(idle), Some(_), false) = (idle, want, own.contains(&k)) {
+                    let entry = model.get_mut(&k).expect("live");
+                    let (to, at) = (now + idle, entry.1.expect("an idle deadline"));
+                    if to > at && (to - at) * 32 > idle {
+                        entry.1 = Some(to);
+                    }
+                }
+            }
             Op::Peek(k) => assert_eq!(cache.peek(&k), live(&model, k, now), "peek({k})"),
             Op::Contains(k) => assert_eq!(cache.contains_key(&k), live(&model, k, now).is_some()),
             Op::Remove(k) => {
