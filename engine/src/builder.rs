@@ -1,7 +1,7 @@
 //! Configuration of a [`Cache`].
 
 use crate::cache::{Cache, Reload, Settings};
-use crate::config::{ConfigError, Executor, Listener, Loading, Registered, Weigher};
+use crate::config::{ConfigError, Executor, ExpiryRef, Listener, Loading, Registered, Weigher};
 use crate::stats_source::StatsSource;
 use crate::RemovalCause;
 use std::fmt;
@@ -33,6 +33,7 @@ pub struct CacheBuilder<K, V, S = ahash::RandomState> {
     pub(crate) sample_every: Option<u32>,
     pub(crate) name: String,
     pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) expiry: Option<ExpiryRef<K, V>>,
     pub(crate) clock: Option<clockwise_stats::Clock>,
     pub(crate) hasher: S,
     pub(crate) registry: Option<clockwise_stats::Registry>,
@@ -104,6 +105,7 @@ impl<K, V> CacheBuilder<K, V> {
             sample_every: None,
             name: "default".to_owned(),
             listener: None,
+            expiry: None,
             clock: None,
             hasher: ahash::RandomState::new(),
             registry: None,
@@ -181,6 +183,17 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// ```
     pub fn time_to_idle(mut self, idle: Duration) -> Self {
         self.idle = Some(idle);
+        self
+    }
+
+    /// Each entry's time to live is `expiry`'s to decide, when it is
+    /// created, updated and read: see [`Expiry`](crate::Expiry). Not with
+    /// [`time_to_live`](Self::time_to_live) or
+    /// [`time_to_idle`](Self::time_to_idle)
+    /// ([`ConfigError::ExpiryWithTimeToLive`]). Every hit then reads the
+    /// clock and calls `expire_after_read`.
+    pub fn expire_after(mut self, expiry: impl crate::Expiry<K, V> + 'static) -> Self {
+        self.expiry = Some(Arc::new(expiry));
         self
     }
 
@@ -389,6 +402,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             sample_every: self.sample_every,
             name: self.name,
             listener: self.listener,
+            expiry: self.expiry,
             clock: self.clock,
             hasher,
             registry: self.registry,
@@ -410,6 +424,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             sample_every: self.sample_every,
             name: self.name,
             listener: self.listener,
+            expiry: self.expiry,
             clock: self.clock,
             hasher: self.hasher,
             loading: self.loading,
@@ -433,6 +448,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
             if n == 0 || n > 65_536 {
                 return Err(ConfigError::Shards(n));
             }
+        }
+        if self.expiry.is_some() && (self.ttl.is_some() || self.idle.is_some()) {
+            return Err(ConfigError::ExpiryWithTimeToLive);
         }
         if self.ttl == Some(Duration::ZERO) {
             return Err(ConfigError::ZeroTimeToLive);

@@ -1,7 +1,7 @@
 //! The public cache handle.
 
 use crate::config::{
-    shard_count, ConfigError, Executor, Listener, Loading, Registered, Weigher,
+    shard_count, ConfigError, Executor, ExpiryRef, Listener, Loading, Registered, Weigher,
     DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY,
 };
 use crate::entry::{idle_deadline, own_deadline, Entry, NEVER};
@@ -12,7 +12,7 @@ use crate::reclaim::{Guard, Owned};
 use crate::shard::{Shard, Unlinked, Written};
 use crate::stats_source::StatsSource;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
-use crate::{CacheStats, InsertError, RemovalCause};
+use crate::{CacheStats, Expiry, InsertError, RemovalCause};
 use clockwise_stats::ThreadSlot;
 use std::borrow::Borrow;
 use std::fmt;
@@ -75,6 +75,8 @@ pub(crate) struct Inner<K, V, S> {
     /// is always written with a real time (see `write_with`).
     timed: AtomicBool,
     listener: Option<Listener<K, V>>,
+    /// Decides each entry's time to live, if set (see [`Expiry`]).
+    pub(crate) expiry: Option<ExpiryRef<K, V>>,
     clock: clockwise_stats::Clock,
     origin: clockwise_stats::Instant,
     pub(crate) stats: Arc<StatsSource>,
@@ -141,6 +143,16 @@ impl Idle {
     }
 }
 
+/// The deadline of an entry without one in a cache with an [`Expiry`]:
+/// not [`NEVER`], so that its reads reach `after_read`; 584 years after the
+/// cache was built.
+const UNLIMITED: u64 = NEVER - 1;
+
+/// What an entry expiring at `at` has left at `now` (`None`: no limit).
+fn left(at: u64, now: u64) -> Option<Duration> {
+    (at < UNLIMITED).then(|| Duration::from_nanos(at.saturating_sub(now)))
+}
+
 /// Why a lookup missed.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Miss {
@@ -161,6 +173,7 @@ pub(crate) struct Settings<K, V, S> {
     pub(crate) sample_every: Option<u32>,
     pub(crate) name: String,
     pub(crate) listener: Option<Listener<K, V>>,
+    pub(crate) expiry: Option<ExpiryRef<K, V>>,
     pub(crate) clock: Option<clockwise_stats::Clock>,
     pub(crate) hasher: S,
     pub(crate) loading: Loading,
@@ -272,6 +285,7 @@ where
                 sample_every: None,
                 name: String::new(),
                 listener: None,
+                expiry: None,
                 clock: None,
                 hasher: ahash::RandomState::new(),
                 loading: Loading::default(),
@@ -297,9 +311,13 @@ where
                 ttl: b.ttl,
                 idle: b.idle.map(Idle::new),
                 timed: AtomicBool::new(
-                    b.ttl.is_some() || b.idle.is_some() || b.loading.refresh_after.is_some(),
+                    b.ttl.is_some()
+                        || b.idle.is_some()
+                        || b.expiry.is_some()
+                        || b.loading.refresh_after.is_some(),
                 ),
                 listener: b.listener,
+                expiry: b.expiry,
                 clock,
                 origin,
                 stats,
@@ -500,6 +518,8 @@ where
                     None => NEVER,
                 };
                 entry.extend(now, idle.nanos, cap, idle.grain);
+            } else if let Some(expiry) = &self.inner.expiry {
+                self.after_read(expiry.as_ref(), entry, now);
             }
         }
         // A hit right after this thread's own access to the same entry (a
@@ -647,6 +667,26 @@ where
     /// [`write`](Self::write) with `key`'s weight known.
     #[inline(always)]
     fn write_weighed(&self, key: K, value: V, weight: u32, own_ttl: Option<Duration>) {
+        if own_ttl.is_none() && self.inner.expiry.is_some() {
+            return self.write_expiring(key, value, weight);
+        }
+        self.write_timed(key, value, weight, own_ttl);
+    }
+
+    /// [`write_weighed`](Self::write_weighed) in a cache with an expiry,
+    /// which is the user's code too: run before pinning.
+    #[cold]
+    #[inline(never)]
+    fn write_expiring(&self, key: K, value: V, weight: u32) {
+        let expiry = self.inner.expiry.as_deref().expect("called with an expiry");
+        let ttl = self.expire_after_write(expiry, &key, &value);
+        self.write_timed(key, value, weight, Some(ttl));
+    }
+
+    /// [`write_weighed`](Self::write_weighed) with the entry's own time to
+    /// live known.
+    #[inline(always)]
+    fn write_timed(&self, key: K, value: V, weight: u32, own_ttl: Option<Duration>) {
         let guard = crate::reclaim::pin();
         let mut removed = Unlinked::new();
         let hash = self.hash(&key);
@@ -786,6 +826,9 @@ where
     fn deadline(&self, now: u64, own_ttl: Option<Duration>) -> u64 {
         let own = own_ttl.map(|t| now.saturating_add(nanos(t)));
         match (&self.inner.idle, own) {
+            // Below `NEVER` in a cache with an expiry, so that every read
+            // of every entry reaches `after_read`.
+            (None, Some(at)) if self.inner.expiry.is_some() => at.min(UNLIMITED),
             (None, Some(at)) => at,
             (Some(_), Some(at)) => own_deadline(at),
             (None, None) => self
@@ -800,6 +843,52 @@ where
                     .map_or(NEVER, |t| now.saturating_add(nanos(t)));
                 idle_deadline(at.min(now.saturating_add(idle.nanos)))
             }
+        }
+    }
+
+    /// The instant `nanos` after the cache's clock origin.
+    fn instant(&self, nanos: u64) -> clockwise_stats::Instant {
+        let origin = self.inner.origin;
+        origin
+            .checked_add(Duration::from_nanos(nanos))
+            .unwrap_or(origin)
+    }
+
+    /// What `expiry` gives a write of `key`: `expire_after_update` with
+    /// what the present value has left, or `expire_after_create`;
+    /// `Duration::MAX` for no limit. Called before pinning or locking.
+    pub(crate) fn expire_after_write(
+        &self,
+        expiry: &dyn Expiry<K, V>,
+        key: &K,
+        value: &V,
+    ) -> Duration {
+        let now = self.now();
+        let left = {
+            let guard = crate::reclaim::pin();
+            self.find_live(self.hash(key), key, &guard)
+                .map(|e| left(e.expires_at(), now))
+        };
+        let at = self.instant(now);
+        let ttl = match left {
+            Some(left) => expiry.expire_after_update(key, value, at, left),
+            None => expiry.expire_after_create(key, value, at),
+        };
+        ttl.unwrap_or(Duration::MAX)
+    }
+
+    /// A hit at `now` on `entry` of a cache with `expiry`: its deadline
+    /// becomes what `expire_after_read` says, written only if it changed.
+    #[cold]
+    #[inline(never)]
+    fn after_read(&self, expiry: &dyn Expiry<K, V>, entry: &Entry<K, V>, now: u64) {
+        let at = entry.expires_at();
+        let (read_at, modified) = (self.instant(now), self.instant(entry.written_at));
+        let ttl =
+            expiry.expire_after_read(&entry.key, &entry.value, read_at, left(at, now), modified);
+        let to = ttl.map_or(UNLIMITED, |t| now.saturating_add(nanos(t)).min(UNLIMITED));
+        if to != at {
+            entry.set_expires_at(to);
         }
     }
 
@@ -918,7 +1007,9 @@ where
     /// retires the removed entries. `guard` is the writer's pin: released
     /// before the listener runs, so a slow listener holds back no thread's
     /// reclamation (the entries stay valid meanwhile: `removed` owns them).
-    #[inline]
+    // Always inlined: left to the inliner, the write path's growth turned
+    // it into a call in `insert`, ten instructions more per insert.
+    #[inline(always)]
     pub(crate) fn report(&self, mut removed: Unlinked<K, V>, guard: Guard) {
         if removed.is_empty() {
             return;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
 pub(crate) type Listener<K, V> = Arc<dyn Fn(&K, &V, RemovalCause) + Send + Sync>;
+pub(crate) type ExpiryRef<K, V> = Arc<dyn crate::Expiry<K, V>>;
 /// Runs reload tasks: the user's executor.
 pub(crate) type Executor = Arc<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
 
@@ -58,6 +59,9 @@ pub enum ConfigError {
     /// The registry refused the cache's name (empty, a control character,
     /// over 128 bytes, or already used by a live cache).
     Registry(clockwise_stats::RegistryError),
+    /// `expire_after` with `time_to_live` or `time_to_idle`: an
+    /// [`Expiry`](crate::Expiry) decides every entry's time to live alone.
+    ExpiryWithTimeToLive,
 }
 
 impl fmt::Display for ConfigError {
@@ -70,6 +74,9 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroSampleEvery => f.write_str("latency_sample_every must be at least 1"),
             ConfigError::ZeroDuration(what) => write!(f, "{what} must be longer than zero"),
             ConfigError::Refresh(what) => f.write_str(what),
+            ConfigError::ExpiryWithTimeToLive => {
+                f.write_str("expire_after cannot be combined with time_to_live or time_to_idle")
+            }
             ConfigError::Registry(e) => {
                 write!(f, "registry refused the cache's name: {e}")
             }

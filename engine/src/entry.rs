@@ -5,7 +5,7 @@
 //! - `key`, `value`, `written_at` and `weight` are written before the
 //!   entry is published (a `Release` store into a table slot) and never after.
 //! - `expires_at` is written before publication and, in a cache with a
-//!   time to idle, moved later by readers (`Relaxed`: a deadline orders
+//!   time to idle or an expiry, moved by readers (`Relaxed`: a deadline orders
 //!   nothing; a reader or hand that sees the older one treats the entry as
 //!   idle a little early, as the time to idle's granularity allows).
 //! - `referenced` is set by readers (only when clear) and, under the shard
@@ -92,6 +92,12 @@ impl<K, V> Entry<K, V> {
     pub(crate) fn expires_at(&self) -> u64 {
         // Relaxed: see the module's invariants.
         self.expires_at.load(Ordering::Relaxed)
+    }
+
+    /// Sets the deadline (an [`Expiry`](crate::Expiry)'s read).
+    pub(crate) fn set_expires_at(&self, at: u64) {
+        // Relaxed: see the module's invariants.
+        self.expires_at.store(at, Ordering::Relaxed);
     }
 
     #[inline]

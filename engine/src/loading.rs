@@ -374,6 +374,10 @@ where
             None => Outcome::Absent,
         };
         let weight = found.as_ref().map_or(1, |v| self.weigh(&key, v));
+        let own_ttl = match (&found, &self.inner.expiry) {
+            (Some(v), Some(expiry)) => Some(self.expire_after_write(expiry.as_ref(), &key, v)),
+            _ => None,
+        };
         let guard = crate::reclaim::pin();
         let mut removed = crate::shard::Unlinked::new();
         leader.finish(outcome, |invalidated| {
@@ -382,7 +386,7 @@ where
             }
             match found {
                 Some(v) => {
-                    self.write_with(hash, key, v, weight, None, &guard, &mut removed);
+                    self.write_with(hash, key, v, weight, own_ttl, &guard, &mut removed);
                 }
                 None => {
                     // The key is absent now: drop a stale entry (a refresh

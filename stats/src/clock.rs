@@ -71,6 +71,12 @@ impl Clock {
 }
 
 impl Instant {
+    /// This plus `d`, if representable.
+    #[inline]
+    pub fn checked_add(&self, d: Duration) -> Option<Instant> {
+        self.0.checked_add(d).map(Instant)
+    }
+
     /// Time from `earlier` to this, or zero if `earlier` is later.
     #[inline]
     pub fn saturating_duration_since(&self, earlier: Instant) -> Duration {

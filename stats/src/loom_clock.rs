@@ -12,6 +12,14 @@ use std::time::Duration;
 pub struct Instant(u64);
 
 impl Instant {
+    /// This plus `d`, if representable.
+    pub fn checked_add(&self, d: Duration) -> Option<Instant> {
+        u64::try_from(d.as_nanos())
+            .ok()
+            .and_then(|n| self.0.checked_add(n))
+            .map(Instant)
+    }
+
     /// Time from `earlier` to this, or zero if `earlier` is later.
     pub fn saturating_duration_since(&self, earlier: Instant) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))

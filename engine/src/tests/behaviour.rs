@@ -546,3 +546,44 @@ fn time_to_idle_moves_deadlines_by_more_than_a_grain_within_the_ttl() {
     assert_eq!(own.get(&1), None);
     own.validate();
 }
+
+#[test]
+fn an_expiry_times_loaded_values_and_refuses_a_cache_wide_ttl() {
+    use crate::Expiry;
+    use clockwise_stats::Instant;
+    struct ByKey;
+    impl Expiry<u32, u32> for ByKey {
+        fn expire_after_create(&self, k: &u32, _: &u32, _: Instant) -> Option<Duration> {
+            (*k != 0).then(|| Duration::from_secs(u64::from(*k)))
+        }
+    }
+    let conflict = Cache::<u32, u32>::builder()
+        .max_capacity(10)
+        .expire_after(ByKey)
+        .time_to_live(Duration::from_secs(1))
+        .try_build()
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(conflict, ConfigError::ExpiryWithTimeToLive);
+    assert!(conflict.to_string().contains("expire_after"));
+
+    let (clock, mock) = clockwise_stats::Clock::mock();
+    let cache: Cache<u32, u32> = Cache::builder()
+        .max_capacity(10)
+        .expire_after(ByKey)
+        .clock(clock)
+        .build();
+    // A loaded value is created like an inserted one: key 3 lives 3 s.
+    assert_eq!(cache.get_with(3, || 30), 30);
+    cache.insert(0, 0); // no limit
+    cache.insert_with_ttl(5, 50, Duration::from_secs(1)); // its own, not 5 s
+    mock.increment(Duration::from_secs(2));
+    assert_eq!((cache.get(&3), cache.get(&5)), (Some(30), None));
+    // The default update keeps what the entry had left (1 s).
+    cache.insert(3, 31);
+    mock.increment(Duration::from_secs(1));
+    assert_eq!(cache.get(&3), None);
+    mock.increment(Duration::from_secs(1_000_000));
+    assert_eq!(cache.get(&0), Some(0));
+    cache.validate();
+}

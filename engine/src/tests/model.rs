@@ -11,6 +11,7 @@
 //! entry fits the capacity, however the keys fall on the shards.
 
 use crate::{Cache, RemovalCause};
+use clockwise_stats::Instant;
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -109,8 +110,57 @@ fn run(ops: Vec<Op>, capacity: u64, shards: usize, weighted: bool) -> Result<(),
         shards,
         weighted,
         ahash::RandomState::new(),
-        None,
+        Timing::Ttl,
     )
+}
+
+/// How entries expire beyond `insert_with_ttl`.
+#[derive(Clone, Copy, Debug)]
+enum Timing {
+    /// Only by their own time to live.
+    Ttl,
+    /// After this many seconds idle.
+    Idle(u64),
+    /// By [`ModelExpiry`].
+    Expiry,
+}
+
+/// Times to live from the value: created `v % 8 + 1` s (no limit when
+/// `v % 5 == 0`), updated to 2 s when `v % 3 == 0`, read to 4 s when
+/// `v % 2 == 0`; otherwise kept.
+struct ModelExpiry;
+
+impl crate::Expiry<u8, u16> for ModelExpiry {
+    fn expire_after_create(&self, _: &u8, v: &u16, _: Instant) -> Option<Duration> {
+        (v % 5 != 0).then(|| Duration::from_secs(u64::from(v % 8) + 1))
+    }
+    fn expire_after_update(
+        &self,
+        _: &u8,
+        v: &u16,
+        _: Instant,
+        left: Option<Duration>,
+    ) -> Option<Duration> {
+        if v % 3 == 0 {
+            Some(Duration::from_secs(2))
+        } else {
+            left
+        }
+    }
+    fn expire_after_read(
+        &self,
+        _: &u8,
+        v: &u16,
+        _: Instant,
+        left: Option<Duration>,
+        _: Instant,
+    ) -> Option<Duration> {
+        if v % 2 == 0 {
+            Some(Duration::from_secs(4))
+        } else {
+            left
+        }
+    }
 }
 
 fn run_with<S: std::hash::BuildHasher>(
@@ -119,8 +169,13 @@ fn run_with<S: std::hash::BuildHasher>(
     shards: usize,
     weighted: bool,
     hasher: S,
-    idle: Option<u64>,
+    timing: Timing,
 ) -> Result<(), TestCaseError> {
+    let idle = match timing {
+        Timing::Idle(idle) => Some(idle),
+        _ => None,
+    };
+    let expiry = matches!(timing, Timing::Expiry);
     let (clock, mock) = clockwise_stats::Clock::mock();
     let log: Log = Arc::default();
     let sink = Arc::clone(&log);
@@ -138,6 +193,9 @@ fn run_with<S: std::hash::BuildHasher>(
     }
     if let Some(idle) = idle {
         builder = builder.time_to_idle(Duration::from_secs(idle));
+    }
+    if expiry {
+        builder = builder.expire_after(ModelExpiry);
     }
     // Keys written with a time to live of their own, which reads do not
     // extend.
@@ -166,6 +224,11 @@ fn run_with<S: std::hash::BuildHasher>(
                 prop_assert_eq!(got, want, "get({}) at t={}", k, model.now);
                 // A hit moves an idle deadline to now + idle, if that is
                 // more than 1/32 of the time to idle later.
+                if let (true, Some(v)) = (expiry, want) {
+                    if v % 2 == 0 {
+                        model.map.get_mut(&k).expect("live").1 = Some(model.now + 4);
+                    }
+                }
                 if let (Some(idle), Some(_), false) = (idle, want, fixed.contains(&k)) {
                     let entry = model.map.get_mut(&k).expect("live");
                     let to = model.now + idle;
@@ -210,6 +273,17 @@ fn run_with<S: std::hash::BuildHasher>(
             Op::Insert(k, v) | Op::InsertTtl(k, v, _) if weigh(v) > capacity => {
                 refused = Some((k, v));
                 model.map.remove(&k);
+            }
+            Op::Insert(k, v) if expiry => {
+                // The old deadline if the key is live (an update), else none.
+                let old = model.live(k).map(|_| model.map[&k].1);
+                let at = match old {
+                    Some(_) if v % 3 == 0 => Some(model.now + 2),
+                    Some(at) => at,
+                    None if v % 5 == 0 => None,
+                    None => Some(model.now + u64::from(v % 8) + 1),
+                };
+                model.map.insert(k, (v, at));
             }
             Op::Insert(k, v) => {
                 model.map.insert(k, (v, idle.map(|i| model.now + i)));
@@ -321,7 +395,7 @@ proptest! {
             Just((4, true)),
         ],
     ) {
-        run_with(ops, capacity.max(shards as u64 * 2), shards, weighted, Colliding, None)?;
+        run_with(ops, capacity.max(shards as u64 * 2), shards, weighted, Colliding, Timing::Ttl)?;
     }
 
     #[test]
@@ -331,6 +405,15 @@ proptest! {
         shards in prop_oneof![Just(1usize), Just(4)],
         idle in 1u64..40,
     ) {
-        run_with(ops, capacity, shards, false, ahash::RandomState::new(), Some(idle))?;
+        run_with(ops, capacity, shards, false, ahash::RandomState::new(), Timing::Idle(idle))?;
+    }
+
+    #[test]
+    fn an_expiry_matches_the_model(
+        ops in prop::collection::vec(op(), 1..400),
+        capacity in 8u64..200,
+        shards in prop_oneof![Just(1usize), Just(4)],
+    ) {
+        run_with(ops, capacity, shards, false, ahash::RandomState::new(), Timing::Expiry)?;
     }
 }
