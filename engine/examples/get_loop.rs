@@ -1,6 +1,7 @@
 //! `get` in a loop, for profiling (callgrind, perf): 100k resident `u64`
 //! keys (or KEYS) read in a scrambled order.
-//! Usage: `get_loop [N] [stats:0|1] [KEYS]`.
+//! Usage: `get_loop [N] [stats:0|1] [KEYS] [idle seconds]`: with a time
+//! to idle (long enough that nothing expires), for its cost on a hit.
 
 use std::hint::black_box;
 
@@ -16,13 +17,17 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000)
         .max(1);
+    let idle: Option<u64> = args.next().and_then(|a| a.parse().ok());
     // Fixed hash seeds: the same table layout (and probe lengths) in every
     // run, so instruction counts repeat exactly.
-    let cache = clockwise::Cache::<u64, u64>::builder()
+    let mut builder = clockwise::Cache::<u64, u64>::builder()
         .max_capacity(2 * keys)
         .stats(stats)
-        .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
-        .build();
+        .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
+    if let Some(idle) = idle {
+        builder = builder.time_to_idle(std::time::Duration::from_secs(idle));
+    }
+    let cache = builder.build();
     for k in 0..keys {
         cache.insert(k, k);
     }

@@ -144,6 +144,15 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// entry may weigh up to the whole capacity (the other shards then
     /// evict to make room); a heavier one is refused: see
     /// [`Cache::insert`] and [`Cache::try_insert`].
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, String> = clockwise::Cache::builder()
+    ///     .max_capacity(1_024) // bytes
+    ///     .weigher(|_, v: &String| v.len() as u32)
+    ///     .build();
+    /// cache.insert(1, "x".repeat(1_000));
+    /// assert_eq!(cache.weighted_size(), 1_000);
+    /// ```
     pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
         self.weigher = Some(Arc::new(weigher));
         self
@@ -151,6 +160,19 @@ impl<K, V, S> CacheBuilder<K, V, S> {
 
     /// Every entry expires this long after its insert, unless inserted with
     /// [`Cache::insert_with_ttl`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (clock, mock) = clockwise::stats::Clock::mock();
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .time_to_live(Duration::from_secs(60))
+    ///     .clock(clock)
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// mock.increment(Duration::from_secs(60));
+    /// assert_eq!(cache.get(&1), None);
+    /// ```
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
@@ -192,6 +214,23 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// [`time_to_idle`](Self::time_to_idle)
     /// ([`ConfigError::ExpiryWithTimeToLive`]). Every hit then reads the
     /// clock and calls `expire_after_read`.
+    ///
+    /// ```
+    /// use clockwise::{stats::Instant, Expiry};
+    /// use std::time::Duration;
+    /// struct TenSeconds;
+    /// impl Expiry<u32, u32> for TenSeconds {
+    ///     fn expire_after_create(&self, _: &u32, _: &u32, _: Instant) -> Option<Duration> {
+    ///         Some(Duration::from_secs(10))
+    ///     }
+    /// }
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .expire_after(TenSeconds)
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.get(&1), Some(1));
+    /// ```
     pub fn expire_after(mut self, expiry: impl crate::Expiry<K, V> + 'static) -> Self {
         self.expiry = Some(Arc::new(expiry));
         self
@@ -200,6 +239,15 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// Number of shards (rounded up to a power of two, and down to at most
     /// the capacity so that every shard holds something). Default: four per
     /// hardware thread, fewer if shards would hold under 64 entries each.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(1_000)
+    ///     .shards(4)
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.len(), 1);
+    /// ```
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
@@ -209,6 +257,16 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// measure what they cost. With metrics, a cache holds two latency
     /// histograms (three once it loads) of 30 KiB per thread slot (three
     /// slots per hardware thread): 371 KiB for an empty cache on 2 cores.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .stats(false)
+    ///     .build();
+    /// cache.get(&1);
+    /// assert_eq!(cache.stats().gets(), 0);
+    /// assert!(cache.stats().get_latency().is_none());
+    /// ```
     pub fn stats(mut self, on: bool) -> Self {
         self.stats = on;
         self
@@ -218,12 +276,29 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// a power of two (1 times all). By default 1 `get` in
     /// [`DEFAULT_GET_SAMPLE_EVERY`](crate::DEFAULT_GET_SAMPLE_EVERY) (1,024) and 1 `insert` in
     /// [`DEFAULT_SAMPLE_EVERY`](crate::DEFAULT_SAMPLE_EVERY) (64).
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .latency_sample_every(1) // time every call
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.stats().insert_latency().unwrap().count(), 1);
+    /// ```
     pub fn latency_sample_every(mut self, n: u32) -> Self {
         self.sample_every = Some(n);
         self
     }
 
     /// The name exporters label this cache with.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .name("users")
+    ///     .build();
+    /// assert_eq!(cache.name(), "users");
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -231,6 +306,19 @@ impl<K, V, S> CacheBuilder<K, V, S> {
 
     /// Called after an entry leaves the cache, outside any lock, with why.
     /// A panic in it is caught and counted (`listener_panic`).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let evicted = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&evicted);
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .eviction_listener(move |k, _, cause| sink.lock().unwrap().push((*k, cause)))
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// cache.invalidate(&1);
+    /// assert_eq!(*evicted.lock().unwrap(), [(1, clockwise::RemovalCause::Explicit)]);
+    /// ```
     pub fn eviction_listener(
         mut self,
         listener: impl Fn(&K, &V, RemovalCause) + Send + Sync + 'static,
@@ -379,18 +467,49 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// `get_with` runs its own loader instead. Default: wait as long as the
     /// load takes, as does a timeout too long to add to the clock
     /// (`Duration::MAX`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .load_wait_timeout(Duration::from_millis(100))
+    ///     .build();
+    /// assert_eq!(cache.get_with(1, || 1), 1);
+    /// ```
     pub fn load_wait_timeout(mut self, timeout: Duration) -> Self {
         self.loading.wait_timeout = Some(timeout);
         self
     }
 
     /// The clock for TTLs and latency (tests pass [`Clock::mock`](clockwise_stats::Clock::mock)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (clock, mock) = clockwise::stats::Clock::mock();
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .clock(clock)
+    ///     .build();
+    /// cache.insert_with_ttl(1, 1, Duration::from_secs(1));
+    /// mock.increment(Duration::from_secs(1));
+    /// assert_eq!(cache.get(&1), None);
+    /// ```
     pub fn clock(mut self, clock: clockwise_stats::Clock) -> Self {
         self.clock = Some(clock);
         self
     }
 
     /// The hasher (default `ahash::RandomState`, randomly seeded per cache).
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32, std::collections::hash_map::RandomState> =
+    ///     clockwise::Cache::builder()
+    ///         .max_capacity(10)
+    ///         .hasher(std::collections::hash_map::RandomState::new())
+    ///         .build();
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.get(&1), Some(1));
+    /// ```
     pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> CacheBuilder<K, V, S2> {
         CacheBuilder {
             max_capacity: self.max_capacity,
@@ -434,6 +553,13 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     }
 
     /// Checks the configuration and builds the cache.
+    ///
+    /// ```
+    /// let refused = clockwise::Cache::<u32, u32>::builder().max_capacity(0).try_build();
+    /// assert_eq!(refused.unwrap_err(), clockwise::ConfigError::ZeroCapacity);
+    /// let cache = clockwise::Cache::<u32, u32>::builder().max_capacity(10).try_build().unwrap();
+    /// assert_eq!(cache.capacity(), 10);
+    /// ```
     pub fn try_build(mut self) -> Result<Cache<K, V, S>, ConfigError>
     where
         K: Eq + std::hash::Hash + Send + Sync + 'static,

@@ -383,6 +383,13 @@ where
     ///
     /// Lock-free: takes no lock, never waits for a writer, and writes no
     /// shared line except the entry's reference bit when it is clear.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<String, u32> = clockwise::Cache::new(10);
+    /// cache.insert("a".to_owned(), 1);
+    /// assert_eq!(cache.get("a"), Some(1)); // any borrowed form of the key
+    /// assert_eq!(cache.get("b"), None);
+    /// ```
     // Always inlined: left to the inliner, a change elsewhere in the crate
     // (the write path's) turned it into a call in the benchmark harness, ten
     // instructions more per hit.
@@ -576,6 +583,12 @@ where
     }
 
     /// True if `key` is present and not expired. Does not count as a use.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(10);
+    /// cache.insert(1, 1);
+    /// assert!(cache.contains_key(&1) && !cache.contains_key(&2));
+    /// ```
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -915,6 +928,13 @@ where
     /// Removes `key`, returning its value if it was present (even if
     /// expired). A load of `key` running meanwhile does not insert its value
     /// (see [`invalidate`](Self::invalidate)).
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, &str> = clockwise::Cache::new(10);
+    /// cache.insert(1, "one");
+    /// assert_eq!(cache.remove(&1), Some("one"));
+    /// assert_eq!(cache.remove(&1), None);
+    /// ```
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -968,6 +988,14 @@ where
 
     /// Removes every entry (cause `Explicit`) and remembered absence; loads
     /// running meanwhile do not insert their values.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(10);
+    /// cache.insert(1, 1);
+    /// cache.insert(2, 2);
+    /// cache.invalidate_all();
+    /// assert!(cache.is_empty());
+    /// ```
     pub fn invalidate_all(&self) {
         let now = self.now_if_timed();
         for (i, shard) in self.inner.shards.iter().enumerate() {
@@ -987,6 +1015,15 @@ where
     /// removed (cause `Explicit`). `keep` runs under each shard's write lock,
     /// so it must not call back into this cache. If it panics, the shard it
     /// was examining is left unchanged.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(10);
+    /// for k in 0..4 {
+    ///     cache.insert(k, k);
+    /// }
+    /// cache.retain(|k, _| k % 2 == 0);
+    /// assert_eq!((cache.get(&1), cache.get(&2)), (None, Some(2)));
+    /// ```
     pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
         let now = self.now_if_timed();
         for shard in self.inner.shards.iter() {
@@ -1092,17 +1129,38 @@ where
     }
 
     /// True if the cache holds no entry.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(10);
+    /// assert!(cache.is_empty());
+    /// cache.insert(1, 1);
+    /// assert!(!cache.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Total weight of the entries (their number without a weigher).
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, Vec<u8>> = clockwise::Cache::builder()
+    ///     .max_capacity(100)
+    ///     .weigher(|_, v: &Vec<u8>| v.len() as u32)
+    ///     .build();
+    /// cache.insert(1, vec![0; 30]);
+    /// assert_eq!(cache.weighted_size(), 30);
+    /// ```
     pub fn weighted_size(&self) -> u64 {
         self.inner.stats.gauge(|g| &g.weight)
     }
 
     /// The capacity: [`max_capacity`](crate::CacheBuilder::max_capacity),
     /// or the last [`set_capacity`](Self::set_capacity).
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(10);
+    /// assert_eq!(cache.capacity(), 10);
+    /// ```
     pub fn capacity(&self) -> u64 {
         self.inner.capacity.load(Ordering::Relaxed)
     }
@@ -1183,6 +1241,11 @@ where
     }
 
     /// The name exporters use for this cache.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(10);
+    /// assert_eq!(cache.name(), "default");
+    /// ```
     pub fn name(&self) -> &str {
         &self.inner.name
     }

@@ -34,26 +34,71 @@ impl<K, V> InsertError<K, V> {
     }
 
     /// The refused entry's weight, as the weigher gave it.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, Vec<u8>> = clockwise::Cache::builder()
+    ///     .max_capacity(2)
+    ///     .weigher(|_, v: &Vec<u8>| v.len() as u32)
+    ///     .build();
+    /// let err = cache.try_insert(7, vec![0; 3]).unwrap_err();
+    /// assert_eq!(err.weight(), 3);
+    /// ```
     pub fn weight(&self) -> u32 {
         self.weight
     }
 
     /// The cache's capacity.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, Vec<u8>> = clockwise::Cache::builder()
+    ///     .max_capacity(2)
+    ///     .weigher(|_, v: &Vec<u8>| v.len() as u32)
+    ///     .build();
+    /// let err = cache.try_insert(7, vec![0; 3]).unwrap_err();
+    /// assert_eq!(err.capacity(), 2);
+    /// ```
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
 
     /// The key.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, Vec<u8>> = clockwise::Cache::builder()
+    ///     .max_capacity(2)
+    ///     .weigher(|_, v: &Vec<u8>| v.len() as u32)
+    ///     .build();
+    /// let err = cache.try_insert(7, vec![0; 3]).unwrap_err();
+    /// assert_eq!((*err.key(), err.value().len()), (7, 3));
+    /// ```
     pub fn key(&self) -> &K {
         &self.key
     }
 
     /// The value.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, Vec<u8>> = clockwise::Cache::builder()
+    ///     .max_capacity(2)
+    ///     .weigher(|_, v: &Vec<u8>| v.len() as u32)
+    ///     .build();
+    /// let err = cache.try_insert(7, vec![0; 3]).unwrap_err();
+    /// assert_eq!(err.value().len(), 3);
+    /// ```
     pub fn value(&self) -> &V {
         &self.value
     }
 
     /// The key and value, given back.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, Vec<u8>> = clockwise::Cache::builder()
+    ///     .max_capacity(2)
+    ///     .weigher(|_, v: &Vec<u8>| v.len() as u32)
+    ///     .build();
+    /// let err = cache.try_insert(7, vec![0; 3]).unwrap_err();
+    /// assert_eq!(err.into_parts(), (7, vec![0; 3]));
+    /// ```
     pub fn into_parts(self) -> (K, V) {
         (self.key, self.value)
     }
