@@ -7,6 +7,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use clockwise::{Cache, RemovalCause};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use clockwise::stats::Instant;
 use std::time::Duration;
 
 /// One cache operation.
@@ -38,14 +39,72 @@ pub enum Op {
     SetCapacity(u8),
 }
 
+/// Times to live from the value: created `v % 8 + 1` s (no limit when
+/// `v % 5 == 0`), updated to 2 s when `v % 3 == 0`, read to 4 s when
+/// `v % 2 == 0`; otherwise kept.
+struct ValueExpiry;
+
+impl ValueExpiry {
+    /// The model's deadline for a write of `v` at `now` over a live value
+    /// with deadline `old` (`None`: no live value).
+    fn write(v: u16, old: Option<Option<u64>>, now: u64) -> Option<u64> {
+        match old {
+            Some(_) if v % 3 == 0 => Some(now + 2),
+            Some(at) => at,
+            None if v % 5 == 0 => None,
+            None => Some(now + u64::from(v % 8) + 1),
+        }
+    }
+
+    /// The model's new deadline after a read of `v` at `now`, if it moves.
+    fn read(v: u16, now: u64) -> Option<u64> {
+        (v % 2 == 0).then_some(now + 4)
+    }
+}
+
+impl clockwise::Expiry<u8, u16> for ValueExpiry {
+    fn expire_after_create(&self, _: &u8, v: &u16, _: Instant) -> Option<Duration> {
+        (v % 5 != 0).then(|| Duration::from_secs(u64::from(v % 8) + 1))
+    }
+    fn expire_after_update(
+        &self,
+        _: &u8,
+        v: &u16,
+        _: Instant,
+        left: Option<Duration>,
+    ) -> Option<Duration> {
+        if v % 3 == 0 {
+            Some(Duration::from_secs(2))
+        } else {
+            left
+        }
+    }
+    fn expire_after_read(
+        &self,
+        _: &u8,
+        v: &u16,
+        _: Instant,
+        left: Option<Duration>,
+        _: Instant,
+    ) -> Option<Duration> {
+        if v % 2 == 0 {
+            Some(Duration::from_secs(4))
+        } else {
+            left
+        }
+    }
+}
+
 /// A cache configuration and operations on it.
 #[derive(Arbitrary, Debug)]
 pub struct Input {
     capacity: u8,
     shards: u8,
     weighted: bool,
-    /// A time to idle of this many seconds, if not 0.
+    /// A time to idle of this many seconds, if not 0 and `expiry` is 0;
+    /// [`ValueExpiry`] if `expiry` is not 0.
     idle: u8,
+    expiry: u8,
     ops: Vec<Op>,
 }
 
@@ -90,9 +149,13 @@ pub fn ops(data: &[u8]) {
     if input.weighted {
         builder = builder.weigher(move |_: &u8, v: &u16| weigh(*v));
     }
-    let idle = (input.idle > 0).then_some(u64::from(input.idle % 64 + 1));
+    let expiry = input.expiry > 0;
+    let idle = (input.idle > 0 && !expiry).then_some(u64::from(input.idle % 64 + 1));
     if let Some(idle) = idle {
         builder = builder.time_to_idle(Duration::from_secs(idle));
+    }
+    if expiry {
+        builder = builder.expire_after(ValueExpiry);
     }
     // Keys with a time to live of their own, which reads do not extend.
     let mut own = std::collections::HashSet::new();
@@ -114,9 +177,12 @@ pub fn ops(data: &[u8]) {
         let mut refused = None;
         match op {
             Op::Insert(k, v) => {
+                let old = live(&model, k, now).map(|_| model[&k].1);
                 cache.insert(k, v);
                 own.remove(&k);
-                if fits(v) {
+                if fits(v) && expiry {
+                    model.insert(k, (v, ValueExpiry::write(v, old, now)));
+                } else if fits(v) {
                     model.insert(k, (v, idle.map(|i| now + i)));
                 } else {
                     model.remove(&k);
@@ -126,7 +192,13 @@ pub fn ops(data: &[u8]) {
             Op::TryInsert(k, v) => match cache.try_insert(k, v) {
                 Ok(()) => {
                     assert!(fits(v), "try_insert({k}) stored an entry over the capacity");
-                    model.insert(k, (v, idle.map(|i| now + i)));
+                    let old = live(&model, k, now).map(|_| model[&k].1);
+                    let at = if expiry {
+                        ValueExpiry::write(v, old, now)
+                    } else {
+                        idle.map(|i| now + i)
+                    };
+                    model.insert(k, (v, at));
                     own.remove(&k);
                 }
                 Err(e) => {
@@ -149,6 +221,11 @@ pub fn ops(data: &[u8]) {
             Op::Get(k) => {
                 let want = live(&model, k, now);
                 assert_eq!(cache.get(&k), want, "get({k})");
+                if let (true, Some(v)) = (expiry, want) {
+                    if let Some(to) = ValueExpiry::read(v, now) {
+                        model.get_mut(&k).expect("live").1 = Some(to);
+                    }
+                }
                 // A hit moves an idle deadline to now + idle when that is
                 // over 1/32 of the time to idle later.
                 if let (Some(idle), Some(_), false) = (idle, want, own.contains(&k)) {
