@@ -22,12 +22,12 @@ use std::time::Duration;
 /// use clockwise::{stats::{Clock, Instant}, Cache, Expiry};
 /// use std::time::Duration;
 ///
-/// /// Sessions live 30 minutes from their last read; tokens 5 minutes
+/// /// Logins live 30 minutes from their last read; tokens 5 minutes
 /// /// from their creation, read or not.
 /// struct Policy;
 /// impl Expiry<String, u64> for Policy {
 ///     fn expire_after_create(&self, key: &String, _: &u64, _: Instant) -> Option<Duration> {
-///         Some(Duration::from_secs(if key.starts_with("session:") { 1_800 } else { 300 }))
+///         Some(Duration::from_secs(if key.starts_with("login:") { 1_800 } else { 300 }))
 ///     }
 ///     fn expire_after_read(
 ///         &self,
@@ -37,7 +37,7 @@ use std::time::Duration;
 ///         left: Option<Duration>,
 ///         _: Instant,
 ///     ) -> Option<Duration> {
-///         if key.starts_with("session:") { Some(Duration::from_secs(1_800)) } else { left }
+///         if key.starts_with("login:") { Some(Duration::from_secs(1_800)) } else { left }
 ///     }
 /// }
 ///
@@ -47,15 +47,15 @@ use std::time::Duration;
 ///     .expire_after(Policy)
 ///     .clock(clock)
 ///     .build();
-/// cache.insert("session:a".into(), 1);
+/// cache.insert("login:a".into(), 1);
 /// cache.insert("token:b".into(), 2);
 /// mock.increment(Duration::from_secs(290));
-/// assert_eq!(cache.get("session:a"), Some(1));
+/// assert_eq!(cache.get("login:a"), Some(1));
 /// assert_eq!(cache.get("token:b"), Some(2));
 /// mock.increment(Duration::from_secs(20));
 /// assert_eq!(cache.get("token:b"), None);
 /// mock.increment(Duration::from_secs(1_700));
-/// assert_eq!(cache.get("session:a"), Some(1), "read 1,720 s ago at most");
+/// assert_eq!(cache.get("login:a"), Some(1), "read 1,720 s ago at most");
 /// ```
 pub trait Expiry<K, V>: Send + Sync {
     /// The time to live of `key`'s first value, written at `created_at`.

@@ -104,25 +104,11 @@ mod tests {
         s.set_counter("miss_absent", 2);
         s.set_gauge("entries", 4);
         s.set_histogram("get_latency", h.snapshot());
-        static CACHE: crate::Schema = crate::Schema::new(
-            "cache",
-            &[
-                crate::CounterSpec::labelled("hit", "requests", ("result", "hit"), "By result."),
-                crate::CounterSpec::labelled(
-                    "miss_absent",
-                    "requests",
-                    ("result", "miss_absent"),
-                    "By result.",
-                ),
-            ],
-            &[],
-            &[],
-        );
         let gathered = [Gathered {
             subsystem: "cache".into(),
             name: "users".into(),
             snapshot: s,
-            schema: &CACHE,
+            schema: &crate::schema::TEST_CACHE,
         }];
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
