@@ -1,0 +1,61 @@
+//! Keeps [`clockwise`] caches coherent across processes through a real
+//! Redis.
+//!
+//! A cache embedded in a server is per process: without help, a change
+//! made through one instance is seen by another only when its copy
+//! expires. This crate offers two ways to close that gap:
+//!
+//! - **Redis is the source** ([`NearCache`]): reads go through a local
+//!   cache and, on a miss, to Redis with server-assisted client-side
+//!   caching on (`CLIENT TRACKING`), so Redis reports every change of a key
+//!   this process read (or, with [`TrackingMode::Broadcast`], of every key
+//!   under some prefixes). Writes go to Redis and then to the local cache.
+//! - **Another source**, such as a database ([`Bus`]): after its commit a
+//!   writer publishes the keys it changed on a Redis pub/sub channel; every
+//!   instance removes them from the caches it guards ([`Coherent`]), the
+//!   writer's own at once.
+//!
+//! Both carry invalidations on one pub/sub connection, the link, on a
+//! thread of its own. When the link is lost, the guarded caches are
+//! flushed and stop caching until it is made anew (with backoff) and they
+//! are flushed again: an instance that may have missed invalidations serves
+//! nothing from before the gap. A load in flight when its key is
+//! invalidated does not store its value (the engine's loader rule).
+//!
+//! Metrics ([`Metrics`]) go through `clockwise-stats`: messages and keys
+//! invalidated, flushes, reconnections, failures, and the invalidation
+//! delay as an HDR histogram.
+//!
+//! ```no_run
+//! use clockwise_redis::{Bus, RedisConfig};
+//! use std::time::Duration;
+//!
+//! let bus = Bus::connect(RedisConfig::new("redis://127.0.0.1:6379/"), "app:invalidate")?;
+//! bus.wait_linked(Duration::from_secs(1))?;
+//! let accounts = bus.guard(clockwise::Cache::<String, u64>::builder().max_capacity(100_000).build())?;
+//! let balance = accounts.get_with("acct:1".to_owned(), || 100 /* SELECT ... */);
+//! // UPDATE ...; COMMIT; then:
+//! bus.publish(&["acct:1".to_owned()])?;
+//! # Ok::<(), clockwise_redis::Error>(())
+//! ```
+//!
+//! The design, its guarantees and what it costs are in
+//! `docs/design/redis.md`.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod bus;
+pub mod codec;
+mod config;
+mod error;
+mod link;
+mod metrics;
+mod near;
+mod pool;
+
+pub use bus::{Bus, Coherent};
+pub use codec::BusKey;
+pub use config::{ErrorHook, RedisConfig};
+pub use error::{DecodeError, Error};
+pub use metrics::{Metrics, INVALIDATION_DELAY, LINKED};
+pub use near::{NearCache, TrackingMode};

@@ -1,0 +1,259 @@
+//! The invalidation link: one pub/sub connection, on a thread of its own,
+//! that carries invalidations and is made anew with backoff when lost.
+//!
+//! # The state word, and what readers may conclude from it
+//!
+//! [`LinkState::word`] is `epoch << 1 | LIVE`. The epoch grows by one each
+//! time the link is made; `LIVE` is set once the link is subscribed and the
+//! guarded caches were flushed, and cleared as soon as the link is lost,
+//! before they are flushed again. So:
+//!
+//! - While the bit is clear, local caching is off: readers go to the
+//!   source, and nothing they read is stored.
+//! - A reader that saw the word live at epoch `e` before a load and sees
+//!   the same word after storing it knows no loss happened in between.
+//!   Otherwise it removes what it stored: the flush that followed the loss
+//!   may have run before the store. (The store and the flush both take the
+//!   cache shard's lock, so if the flush ran first, the reader's later load
+//!   of the word sees the cleared bit: the flush's lock hold follows the
+//!   word's Release store, and the reader's follows the flush's.)
+//! - A connection that reads with tracking must point its redirect at the
+//!   link's current client id; it records the epoch it did so at and does
+//!   it again when the epoch moved ([`LinkState::live_id`]).
+
+use crate::metrics::{Counter, Metrics};
+use crate::{Error, RedisConfig};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const LIVE: u64 = 1;
+
+/// How long the link thread blocks on a read before it looks at the
+/// shutdown flag and at whether a ping is due: bounds how long dropping a
+/// cache waits for its link thread.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What the link tells its owner.
+pub(crate) trait Events: Send + Sync + 'static {
+    /// A message on one of the link's channels.
+    fn message(&self, msg: &redis::Msg);
+    /// Flush every guarded cache (the link was made, or lost).
+    fn flush(&self);
+}
+
+/// The link's state, read on every cache operation of its owner.
+#[derive(Debug, Default)]
+pub(crate) struct LinkState {
+    word: AtomicU64,
+    client_id: AtomicU64,
+}
+
+impl LinkState {
+    /// The state word while the link is live, to compare after a store.
+    #[inline]
+    pub(crate) fn live(&self) -> Option<u64> {
+        // Acquire: pairs with the Release store that set LIVE, after the
+        // flush that opened the epoch and the client id it publishes.
+        let w = self.word.load(Ordering::Acquire);
+        (w & LIVE != 0).then_some(w)
+    }
+
+    /// Whether the word still is `seen` (no loss since).
+    #[inline]
+    pub(crate) fn still(&self, seen: u64) -> bool {
+        // Acquire: see the module's second rule.
+        self.word.load(Ordering::Acquire) == seen
+    }
+
+    /// The live epoch and the client id a tracking redirect must name.
+    pub(crate) fn live_id(&self) -> Option<(u64, u64)> {
+        let w = self.live()?;
+        // Relaxed: written before the Release store of `w`, which the
+        // Acquire load in `live` read.
+        Some((w >> 1, self.client_id.load(Ordering::Relaxed)))
+    }
+}
+
+/// The running link; dropping it stops the thread and waits for it.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) state: Arc<LinkState>,
+    shutdown: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Link {
+    pub(crate) fn spawn(
+        config: RedisConfig,
+        channels: Vec<String>,
+        state: Arc<LinkState>,
+        events: Arc<dyn Events>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Link, Error> {
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let runner = Runner {
+            client: config.client()?,
+            config,
+            channels,
+            events,
+            metrics,
+            state: Arc::clone(&state),
+            shutdown: Arc::clone(&shutdown),
+        };
+        let thread = std::thread::Builder::new()
+            .name("clockwise-redis-link".to_owned())
+            .spawn(move || runner.run())
+            .map_err(|e| Error::Config(format!("cannot start the link thread: {e}")))?;
+        Ok(Link {
+            state,
+            shutdown,
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits until the link is live, up to `timeout`.
+    pub(crate) fn wait_live(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.state.live().is_some() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // Relaxed: the join below is the synchronisation; the flag only has
+        // to be seen eventually, within one POLL.
+        self.shutdown.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Runner {
+    client: redis::Client,
+    config: RedisConfig,
+    channels: Vec<String>,
+    events: Arc<dyn Events>,
+    metrics: Arc<Metrics>,
+    state: Arc<LinkState>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl Runner {
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+
+    fn run(self) {
+        let mut epoch = 0u64;
+        let mut backoff = self.config.backoff_min;
+        while !self.stopping() {
+            match self.connect() {
+                Ok((mut con, id)) => {
+                    if epoch > 0 {
+                        self.metrics.count(Counter::Reconnects);
+                    }
+                    epoch += 1;
+                    // Relaxed: published by the Release store below.
+                    self.state.client_id.store(id, Ordering::Relaxed);
+                    let ended = self.serve(&mut con, || {
+                        // Whatever a racing reader stored while the link
+                        // was down goes before caching resumes.
+                        self.events.flush();
+                        // Release: pairs with `LinkState::live`'s Acquire.
+                        self.state.word.store(epoch << 1 | LIVE, Ordering::Release);
+                        self.metrics.set_linked(true);
+                    });
+                    backoff = self.config.backoff_min;
+                    // Release: readers that see the cleared bit stop caching.
+                    self.state.word.store(epoch << 1, Ordering::Release);
+                    self.metrics.set_linked(false);
+                    if self.stopping() {
+                        return;
+                    }
+                    self.events.flush();
+                    self.metrics.count(Counter::LinkFailures);
+                    if let Err(e) = ended {
+                        self.config.report(&e);
+                    }
+                }
+                Err(e) => {
+                    self.metrics.count(Counter::LinkFailures);
+                    self.config.report(&e);
+                }
+            }
+            self.sleep(backoff);
+            backoff = (backoff * 2).min(self.config.backoff_max);
+        }
+    }
+
+    fn sleep(&self, d: Duration) {
+        let until = Instant::now() + d;
+        while !self.stopping() {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            std::thread::sleep((until - now).min(POLL));
+        }
+    }
+
+    fn connect(&self) -> Result<(redis::Connection, u64), Error> {
+        let mut con = self
+            .client
+            .get_connection_with_timeout(self.config.connect_timeout)
+            .map_err(Error::from_redis)?;
+        con.set_read_timeout(Some(self.config.command_timeout))
+            .map_err(Error::from_redis)?;
+        con.set_write_timeout(Some(self.config.command_timeout))
+            .map_err(Error::from_redis)?;
+        let id: u64 = redis::cmd("CLIENT")
+            .arg("ID")
+            .query(&mut con)
+            .map_err(Error::from_redis)?;
+        Ok((con, id))
+    }
+
+    /// Subscribes, then runs `live` and delivers messages until the
+    /// connection fails or the link stops. The one `PubSub` lives as long
+    /// as the subscription: dropping it unsubscribes.
+    fn serve(&self, con: &mut redis::Connection, live: impl FnOnce()) -> Result<(), Error> {
+        let mut ps = con.as_pubsub();
+        ps.subscribe(&self.channels).map_err(Error::from_redis)?;
+        live();
+        ps.set_read_timeout(Some(POLL.min(self.config.ping_every)))
+            .map_err(Error::from_redis)?;
+        let mut last_heard = Instant::now();
+        while !self.stopping() {
+            match ps.get_message() {
+                Ok(msg) => {
+                    last_heard = Instant::now();
+                    self.metrics.count(Counter::Messages);
+                    self.events.message(&msg);
+                }
+                Err(e) if e.is_timeout() => {
+                    if last_heard.elapsed() >= self.config.ping_every {
+                        ps.set_read_timeout(Some(self.config.command_timeout))
+                            .map_err(Error::from_redis)?;
+                        let _: redis::Value = ps.ping().map_err(Error::from_redis)?;
+                        ps.set_read_timeout(Some(POLL.min(self.config.ping_every)))
+                            .map_err(Error::from_redis)?;
+                        last_heard = Instant::now();
+                    }
+                }
+                Err(e) => return Err(Error::from_redis(e)),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,366 @@
+//! Redis as the source: a local cache in front of it, kept coherent by
+//! Redis's server-assisted client-side caching (`CLIENT TRACKING`).
+//!
+//! Reads go through the local cache; a miss reads Redis on a connection
+//! whose tracking redirects invalidations to the link, so Redis promises to
+//! say when any key this process read changes. Writes go to Redis and then
+//! to the local cache at once. While the link is down nothing is cached:
+//! reads go to Redis, and the flushes on either side of the gap leave no
+//! value from before it.
+//!
+//! # Why a write takes a per-key stripe lock
+//!
+//! Two threads writing one key must apply their values locally in the
+//! order Redis applied them, or the older could be the one left. Writes of
+//! a key from this process take its stripe's lock around the round trip
+//! and the local update; reads never take it.
+
+use crate::link::{Events, Link, LinkState};
+use crate::metrics::{Counter, Listed, Metrics};
+use crate::pool::{Pool, Tracking};
+use crate::{Error, RedisConfig};
+use clockwise::{Cache, LoadError};
+use redis::{FromRedisValue, ToRedisArgs};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// The Redis channel that tracking invalidations are redirected to.
+const INVALIDATE_CHANNEL: &str = "__redis__:invalidate";
+
+/// Write stripes: enough that unrelated keys rarely share one.
+const STRIPES: usize = 64;
+
+/// Which keys Redis reports changes of.
+///
+/// ```
+/// let mode = clockwise_redis::TrackingMode::Broadcast(vec!["user:".into()]);
+/// assert_ne!(mode, clockwise_redis::TrackingMode::Reads);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrackingMode {
+    /// The keys this process read (Redis remembers them per connection;
+    /// its memory grows with them, and `tracking-table-max-keys` bounds it).
+    Reads,
+    /// Every key under one of these prefixes, read here or not (`BCAST`):
+    /// no memory on the server per key, but a message for every write under
+    /// the prefixes. An empty list means every key. Keys outside the
+    /// prefixes are read from Redis every time, never cached.
+    Broadcast(Vec<String>),
+}
+
+/// A local [`Cache`] in front of Redis, kept coherent with it.
+///
+/// Absent keys are cached too (as `None`): tracking reports their creation
+/// as it reports any change.
+///
+/// ```no_run
+/// use clockwise_redis::{NearCache, RedisConfig, TrackingMode};
+/// let cache = clockwise::Cache::builder().max_capacity(10_000).build();
+/// let near: NearCache<String> =
+///     NearCache::connect(RedisConfig::new("redis://127.0.0.1:6379/"), cache, TrackingMode::Reads)?;
+/// near.wait_linked(std::time::Duration::from_secs(1))?;
+/// near.set("greeting", "hello".to_owned())?;
+/// assert_eq!(near.get("greeting")?.as_deref(), Some("hello"));
+/// # Ok::<(), clockwise_redis::Error>(())
+/// ```
+pub struct NearCache<V, S = ahash::RandomState> {
+    shared: Arc<Shared<V, S>>,
+    link: Link,
+    _listed: Option<Listed>,
+}
+
+impl<V, S> std::fmt::Debug for NearCache<V, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NearCache")
+            .field("link", &self.link)
+            .field("pool", &self.shared.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared<V, S> {
+    cache: Cache<String, Option<V>, S>,
+    pool: Pool,
+    state: Arc<LinkState>,
+    metrics: Arc<Metrics>,
+    config: RedisConfig,
+    stripes: Box<[Mutex<()>]>,
+    stripe_hasher: ahash::RandomState,
+    /// With `TrackingMode::Broadcast`, the prefixes Redis reports; keys
+    /// outside them are never cached (nothing would say they changed).
+    prefixes: Option<Vec<String>>,
+}
+
+impl<V, S> Shared<V, S> {
+    #[inline]
+    fn tracked(&self, key: &str) -> bool {
+        match &self.prefixes {
+            None => true,
+            Some(p) => p.is_empty() || p.iter().any(|p| key.starts_with(p.as_str())),
+        }
+    }
+}
+
+impl<V, S> Events for Shared<V, S>
+where
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    fn message(&self, msg: &redis::Msg) {
+        // The payload is the array of keys that changed, or nil when the
+        // whole keyspace was flushed.
+        match msg.get_payload::<Option<Vec<Vec<u8>>>>() {
+            Ok(Some(keys)) => {
+                for key in &keys {
+                    match std::str::from_utf8(key) {
+                        Ok(key) => self.cache.invalidate(key),
+                        // No key of this cache has these bytes, but never
+                        // guess what a message meant.
+                        Err(_) => self.flush(),
+                    }
+                }
+                self.metrics
+                    .add(Counter::KeysInvalidated, keys.len() as u64);
+            }
+            Ok(None) => self.flush(),
+            Err(e) => {
+                self.metrics.count(Counter::Malformed);
+                self.config.report(&Error::from_redis(e));
+                // An invalidation we cannot read may have named any key.
+                self.flush();
+            }
+        }
+    }
+
+    fn flush(&self) {
+        self.metrics.count(Counter::Flushes);
+        self.cache.invalidate_all();
+    }
+}
+
+impl<V, S> NearCache<V, S>
+where
+    V: FromRedisValue + ToRedisArgs + Clone + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    /// A near cache over the Redis of `config`, caching in `cache`. Returns
+    /// at once: the invalidation link is made in the background (see
+    /// [`wait_linked`](Self::wait_linked)), and until it is up reads go to
+    /// Redis without caching. Fails only on a bad setting (or a metrics
+    /// name already registered).
+    ///
+    /// ```no_run
+    /// # use clockwise_redis::*;
+    /// let cache = clockwise::Cache::builder().max_capacity(1_000).build();
+    /// let near: NearCache<i64> = NearCache::connect(
+    ///     RedisConfig::new("redis://127.0.0.1/"),
+    ///     cache,
+    ///     TrackingMode::Broadcast(vec!["counter:".into()]),
+    /// )?;
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn connect(
+        config: RedisConfig,
+        cache: Cache<String, Option<V>, S>,
+        mode: TrackingMode,
+    ) -> Result<NearCache<V, S>, Error> {
+        config.validate()?;
+        let metrics = Arc::new(Metrics::new());
+        let listed = match &config.registry {
+            Some(r) => Some(metrics.register(r, &config.name)?),
+            None => None,
+        };
+        let (tracking, prefixes) = match mode {
+            TrackingMode::Reads => (Tracking::Reads, None),
+            TrackingMode::Broadcast(p) => (Tracking::Prefixes(p.clone()), Some(p)),
+        };
+        let shared = Arc::new(Shared {
+            cache,
+            pool: Pool::new(&config, tracking, Arc::clone(&metrics))?,
+            state: Arc::new(LinkState::default()),
+            metrics: Arc::clone(&metrics),
+            config: config.clone(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            stripe_hasher: ahash::RandomState::new(),
+            prefixes,
+        });
+        let link = Link::spawn(
+            config,
+            vec![INVALIDATE_CHANNEL.to_owned()],
+            Arc::clone(&shared.state),
+            Arc::clone(&shared) as Arc<dyn Events>,
+            metrics,
+        )?;
+        Ok(NearCache {
+            shared,
+            link,
+            _listed: listed,
+        })
+    }
+
+    /// Waits up to `timeout` for the invalidation link; [`Error::Timeout`]
+    /// if it is not up by then (reads still work, uncached).
+    ///
+    /// ```no_run
+    /// # use clockwise_redis::*;
+    /// # let near: NearCache<String> = NearCache::connect(RedisConfig::new("redis://127.0.0.1/"), clockwise::Cache::builder().max_capacity(10).build(), TrackingMode::Reads)?;
+    /// near.wait_linked(std::time::Duration::from_secs(2))?;
+    /// assert!(near.is_linked());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn wait_linked(&self, timeout: Duration) -> Result<(), Error> {
+        if self.link.wait_live(timeout) {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    /// Whether the invalidation link is up, so reads are cached.
+    ///
+    /// ```no_run
+    /// # use clockwise_redis::*;
+    /// # let near: NearCache<String> = NearCache::connect(RedisConfig::new("redis://127.0.0.1/"), clockwise::Cache::builder().max_capacity(10).build(), TrackingMode::Reads)?;
+    /// if !near.is_linked() { eprintln!("reading Redis uncached"); }
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn is_linked(&self) -> bool {
+        self.shared.state.live().is_some()
+    }
+
+    /// The value of `key`: from the local cache, or read from Redis (and
+    /// cached, while the link is up). `Ok(None)` when Redis has no such key.
+    ///
+    /// ```no_run
+    /// # use clockwise_redis::*;
+    /// # let near: NearCache<String> = NearCache::connect(RedisConfig::new("redis://127.0.0.1/"), clockwise::Cache::builder().max_capacity(10).build(), TrackingMode::Reads)?;
+    /// let name: Option<String> = near.get("user:1:name")?;
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[inline]
+    pub fn get(&self, key: &str) -> Result<Option<V>, Error> {
+        let s = &*self.shared;
+        let Some(seen) = s.state.live().filter(|_| s.tracked(key)) else {
+            s.metrics.count(Counter::Bypassed);
+            return s.fetch(key, None);
+        };
+        if let Some(v) = s.cache.get(key) {
+            return Ok(v);
+        }
+        let got = s
+            .cache
+            .try_get_with(key.to_owned(), || s.fetch(key, Some(&s.state)));
+        if !s.state.still(seen) {
+            // The link was lost during the load: its flush may have run
+            // before the store (see the link's state rules).
+            s.cache.invalidate(key);
+        }
+        got.map_err(|e| match e {
+            LoadError::Failed(e) => (*e).clone(),
+            other => Error::Load(other.to_string()),
+        })
+    }
+
+    /// Writes `value` to Redis, then, once Redis acknowledged it, to the
+    /// local cache. On an error the local entry is removed (whether Redis
+    /// applied the write is unknown).
+    ///
+    /// ```no_run
+    /// # use clockwise_redis::*;
+    /// # let near: NearCache<String> = NearCache::connect(RedisConfig::new("redis://127.0.0.1/"), clockwise::Cache::builder().max_capacity(10).build(), TrackingMode::Reads)?;
+    /// near.set("user:1:name", "Ada".to_owned())?;
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn set(&self, key: &str, value: V) -> Result<(), Error> {
+        self.shared.write(key, Some(value))
+    }
+
+    /// Deletes `key` in Redis, then locally (remembering it as absent).
+    ///
+    /// ```no_run
+    /// # use clockwise_redis::*;
+    /// # let near: NearCache<String> = NearCache::connect(RedisConfig::new("redis://127.0.0.1/"), clockwise::Cache::builder().max_capacity(10).build(), TrackingMode::Reads)?;
+    /// near.del("user:1:name")?;
+    /// assert_eq!(near.get("user:1:name")?, None);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn del(&self, key: &str) -> Result<(), Error> {
+        self.shared.write(key, None)
+    }
+
+    /// The local cache (to read its stats, or invalidate by hand).
+    ///
+    /// ```no_run
+    /// # use clockwise_redis::*;
+    /// # let near: NearCache<String> = NearCache::connect(RedisConfig::new("redis://127.0.0.1/"), clockwise::Cache::builder().max_capacity(10).build(), TrackingMode::Reads)?;
+    /// println!("{} entries", near.cache().entry_count());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn cache(&self) -> &Cache<String, Option<V>, S> {
+        &self.shared.cache
+    }
+
+    /// The link's metrics, merged now.
+    ///
+    /// ```no_run
+    /// # use clockwise_redis::*;
+    /// # let near: NearCache<String> = NearCache::connect(RedisConfig::new("redis://127.0.0.1/"), clockwise::Cache::builder().max_capacity(10).build(), TrackingMode::Reads)?;
+    /// println!("{} flushes", near.metrics().counter("flushes"));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn metrics(&self) -> clockwise_stats::Snapshot {
+        self.shared.metrics.snapshot()
+    }
+}
+
+impl<V, S> Shared<V, S>
+where
+    V: FromRedisValue + ToRedisArgs + Clone + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    /// Reads `key` from Redis; tracked when `link` is given.
+    fn fetch(&self, key: &str, link: Option<&LinkState>) -> Result<Option<V>, Error> {
+        self.pool.run(link, &|| self.flush(), |con| {
+            redis::cmd("GET").arg(key).query::<Option<V>>(con)
+        })
+    }
+
+    fn write(&self, key: &str, value: Option<V>) -> Result<(), Error> {
+        let stripe = self.stripe_hasher.hash_one(key) as usize % STRIPES;
+        let _order = self.stripes[stripe]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let seen = self.state.live().filter(|_| self.tracked(key));
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        match &value {
+            Some(v) => pipe.cmd("SET").arg(key).arg(v).ignore(),
+            None => pipe.cmd("DEL").arg(key).ignore(),
+        };
+        // Read it back inside the transaction: tracking remembers keys
+        // read, not keys written, and the local copy must be tracked.
+        pipe.cmd("EXISTS").arg(key).ignore();
+        let link = seen.map(|_| &*self.state);
+        match self.pool.run(link, &|| self.flush(), |con| pipe.exec(con)) {
+            Ok(()) => {
+                match seen {
+                    // `insert` also stops a load of the key that started
+                    // before it from storing its older value.
+                    Some(_) => self.cache.insert(key.to_owned(), value),
+                    None => self.cache.invalidate(key),
+                }
+                if let Some(seen) = seen {
+                    if !self.state.still(seen) {
+                        self.cache.invalidate(key);
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.cache.invalidate(key);
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The connections that carry commands, each made on first use and made
+//! anew after a failure, and (for a tracking near cache) each pointing its
+//! invalidations at the link.
+//!
+//! Redis tracks the keys a connection read for that connection: when one
+//! is lost, nothing will ever say that a key it read changed. So a
+//! tracking connection that is dropped calls `lost`, and its owner flushes
+//! the cache before any value read through it could be served stale.
+
+use crate::link::LinkState;
+use crate::metrics::{Counter, Metrics};
+use crate::{Error, RedisConfig};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// What a connection asks Redis to track for the link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Tracking {
+    /// No tracking (the bus's publisher).
+    Off,
+    /// The keys this connection reads.
+    Reads,
+    /// Every key under these prefixes, read here or not (`BCAST`).
+    Prefixes(Vec<String>),
+}
+
+struct Slot {
+    con: Option<redis::Connection>,
+    /// The link epoch whose client id this connection's tracking redirect
+    /// names; 0 when tracking is not on.
+    tracked: u64,
+}
+
+pub(crate) struct Pool {
+    client: redis::Client,
+    config: RedisConfig,
+    tracking: Tracking,
+    slots: Box<[Mutex<Slot>]>,
+    next: AtomicUsize,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("connections", &self.slots.len())
+            .field("tracking", &self.tracking)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(
+        config: &RedisConfig,
+        tracking: Tracking,
+        metrics: Arc<Metrics>,
+    ) -> Result<Pool, Error> {
+        Ok(Pool {
+            client: config.client()?,
+            config: config.clone(),
+            tracking,
+            slots: (0..config.connections)
+                .map(|_| {
+                    Mutex::new(Slot {
+                        con: None,
+                        tracked: 0,
+                    })
+                })
+                .collect(),
+            next: AtomicUsize::new(0),
+            metrics,
+        })
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        // Relaxed: only spreads commands over the connections.
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        // A command that panicked (a value's `FromRedisValue`) leaves the
+        // slot as it was: the connection is dropped below on any error, and
+        // a panic mid-reply is caught by `run`.
+        self.slots[i].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on a connection. With `link` live and tracking on, the
+    /// connection's invalidations go to the link's current client first.
+    /// If a tracking connection is dropped, `lost` runs before this returns.
+    pub(crate) fn run<R>(
+        &self,
+        link: Option<&LinkState>,
+        lost: &dyn Fn(),
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>,
+    ) -> Result<R, Error> {
+        let mut slot = self.slot();
+        let out = self.run_on(&mut slot, link, f);
+        if let Err(e) = &out {
+            self.metrics.count(match e {
+                Error::Timeout => Counter::Timeouts,
+                _ => Counter::CommandErrors,
+            });
+            if e.breaks_connection() {
+                slot.con = None;
+                if std::mem::take(&mut slot.tracked) != 0 {
+                    lost();
+                }
+            }
+        }
+        out
+    }
+
+    fn run_on<R>(
+        &self,
+        slot: &mut Slot,
+        link: Option<&LinkState>,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>,
+    ) -> Result<R, Error> {
+        if slot.con.is_none() {
+            let con = self
+                .client
+                .get_connection_with_timeout(self.config.connect_timeout)
+                .map_err(Error::from_redis)?;
+            con.set_read_timeout(Some(self.config.command_timeout))
+                .map_err(Error::from_redis)?;
+            con.set_write_timeout(Some(self.config.command_timeout))
+                .map_err(Error::from_redis)?;
+            slot.con = Some(con);
+            slot.tracked = 0;
+        }
+        let con = slot.con.as_mut().expect("connected above");
+        if self.tracking != Tracking::Off {
+            if let Some((epoch, id)) = link.and_then(LinkState::live_id) {
+                if slot.tracked != epoch {
+                    if slot.tracked != 0 {
+                        // A redirect cannot be moved while tracking is on.
+                        redis::cmd("CLIENT")
+                            .arg("TRACKING")
+                            .arg("OFF")
+                            .exec(con)
+                            .map_err(Error::from_redis)?;
+                        slot.tracked = 0;
+                    }
+                    let mut cmd = redis::cmd("CLIENT");
+                    cmd.arg("TRACKING").arg("ON").arg("REDIRECT").arg(id);
+                    if let Tracking::Prefixes(prefixes) = &self.tracking {
+                        cmd.arg("BCAST");
+                        for p in prefixes {
+                            cmd.arg("PREFIX").arg(p);
+                        }
+                    }
+                    // This connection's own writes are applied locally
+                    // when acknowledged; their echo would only evict them.
+                    cmd.arg("NOLOOP");
+                    cmd.exec(con).map_err(Error::from_redis)?;
+                    slot.tracked = epoch;
+                }
+            }
+        }
+        f(con).map_err(Error::from_redis)
+    }
+}
