@@ -3,7 +3,8 @@
 //! After its own commit, a writer publishes the keys it changed
 //! ([`Bus::publish`]); every bus on the channel removes them from the
 //! caches it guards, the writer's own at once, before the message is sent.
-//! Keys travel in the format of [`codec`](crate::codec).
+//! Keys travel in the format of [`codec`](crate::codec); a message that
+//! does not decode flushes the guarded caches (it may have named any key).
 //!
 //! A guarded cache is read through [`Coherent`], which caches only while
 //! the link is up: when it is lost the caches are flushed and reads go to
@@ -98,6 +99,9 @@ impl Events for Shared {
         if let Err(e) = decoded {
             self.metrics.count(Counter::Malformed);
             self.config.report(&Error::Decode(e));
+            // A message we cannot read may have named any key (a newer
+            // format, say): losing it silently could leave a value stale.
+            self.flush();
         }
     }
 
@@ -257,7 +261,7 @@ impl Bus {
         let bytes = codec::encode(self.shared.id, unix_nanos(), keys);
         let decoded = codec::decode(&bytes).expect("an encoded message decodes");
         self.shared.apply(&decoded.keys)?;
-        self.publisher.run(None, &|| {}, |con| {
+        self.publisher.run(None, None, &|| {}, |con| {
             redis::cmd("PUBLISH")
                 .arg(&self.shared.channel)
                 .arg(&bytes)
@@ -296,7 +300,7 @@ impl Bus {
     ///
     /// ```no_run
     /// # let bus = clockwise_redis::Bus::connect(clockwise_redis::RedisConfig::new("redis://127.0.0.1/"), "inv")?;
-    /// let p999 = bus.metrics().histogram(clockwise_redis::INVALIDATION_DELAY).map(|h| h.value_at_quantile(0.999));
+    /// let p999 = bus.metrics().histogram(clockwise_redis::INVALIDATION_DELAY).map(|h| h.quantile(0.999));
     /// # Ok::<(), clockwise_redis::Error>(())
     /// ```
     pub fn metrics(&self) -> clockwise_stats::Snapshot {

@@ -8,12 +8,12 @@
 //! reads go to Redis, and the flushes on either side of the gap leave no
 //! value from before it.
 //!
-//! # Why a write takes a per-key stripe lock
+//! # Why a write updates the cache while it holds its connection
 //!
 //! Two threads writing one key must apply their values locally in the
-//! order Redis applied them, or the older could be the one left. Writes of
-//! a key from this process take its stripe's lock around the round trip
-//! and the local update; reads never take it.
+//! order Redis applied them, or the older could be the one left. Every
+//! command on a key goes through the connection its hash picks, and a
+//! write applies its value locally before it lets go of that connection.
 
 use crate::link::{Events, Link, LinkState};
 use crate::metrics::{Counter, Listed, Metrics};
@@ -22,14 +22,11 @@ use crate::{Error, RedisConfig};
 use clockwise::{Cache, LoadError};
 use redis::{FromRedisValue, ToRedisArgs};
 use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The Redis channel that tracking invalidations are redirected to.
 const INVALIDATE_CHANNEL: &str = "__redis__:invalidate";
-
-/// Write stripes: enough that unrelated keys rarely share one.
-const STRIPES: usize = 64;
 
 /// Which keys Redis reports changes of.
 ///
@@ -85,8 +82,8 @@ struct Shared<V, S> {
     state: Arc<LinkState>,
     metrics: Arc<Metrics>,
     config: RedisConfig,
-    stripes: Box<[Mutex<()>]>,
-    stripe_hasher: ahash::RandomState,
+    /// Picks a key's connection.
+    router: ahash::RandomState,
     /// With `TrackingMode::Broadcast`, the prefixes Redis reports; keys
     /// outside them are never cached (nothing would say they changed).
     prefixes: Option<Vec<String>>,
@@ -181,8 +178,7 @@ where
             state: Arc::new(LinkState::default()),
             metrics: Arc::clone(&metrics),
             config: config.clone(),
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            stripe_hasher: ahash::RandomState::new(),
+            router: ahash::RandomState::new(),
             prefixes,
         });
         let link = Link::spawn(
@@ -321,16 +317,13 @@ where
 {
     /// Reads `key` from Redis; tracked when `link` is given.
     fn fetch(&self, key: &str, link: Option<&LinkState>) -> Result<Option<V>, Error> {
-        self.pool.run(link, &|| self.flush(), |con| {
+        let route = Some(self.router.hash_one(key));
+        self.pool.run(route, link, &|| self.flush(), |con| {
             redis::cmd("GET").arg(key).query::<Option<V>>(con)
         })
     }
 
     fn write(&self, key: &str, value: Option<V>) -> Result<(), Error> {
-        let stripe = self.stripe_hasher.hash_one(key) as usize % STRIPES;
-        let _order = self.stripes[stripe]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let seen = self.state.live().filter(|_| self.tracked(key));
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -341,26 +334,25 @@ where
         // Read it back inside the transaction: tracking remembers keys
         // read, not keys written, and the local copy must be tracked.
         pipe.cmd("EXISTS").arg(key).ignore();
+        let route = Some(self.router.hash_one(key));
         let link = seen.map(|_| &*self.state);
-        match self.pool.run(link, &|| self.flush(), |con| pipe.exec(con)) {
-            Ok(()) => {
-                match seen {
-                    // `insert` also stops a load of the key that started
-                    // before it from storing its older value.
-                    Some(_) => self.cache.insert(key.to_owned(), value),
-                    None => self.cache.invalidate(key),
-                }
-                if let Some(seen) = seen {
-                    if !self.state.still(seen) {
-                        self.cache.invalidate(key);
-                    }
-                }
-                Ok(())
+        let written = self.pool.run(route, link, &|| self.flush(), |con| {
+            pipe.exec(con)?;
+            // Still holding the key's connection: see the module's notes.
+            match seen {
+                // `insert` also stops a load of the key that started
+                // before it from storing its older value.
+                Some(_) => self.cache.insert(key.to_owned(), value),
+                None => self.cache.invalidate(key),
             }
-            Err(e) => {
-                self.cache.invalidate(key);
-                Err(e)
-            }
+            Ok(())
+        });
+        let lost = seen.is_some_and(|seen| !self.state.still(seen));
+        if written.is_err() || lost {
+            // Unknown whether Redis applied it, or the link was lost while
+            // it was stored (see the link's state rules).
+            self.cache.invalidate(key);
         }
+        written
     }
 }

@@ -2,6 +2,12 @@
 //! anew after a failure, and (for a tracking near cache) each pointing its
 //! invalidations at the link.
 //!
+//! A near cache sends every command on a key through the connection its
+//! hash picks. So one connection reads and writes a key: its `NOLOOP`
+//! spares the cache the echo of its own writes (which would evict the
+//! value it just stored), and holding the connection orders a key's writes
+//! and their local updates as Redis applied them.
+//!
 //! Redis tracks the keys a connection read for that connection: when one
 //! is lost, nothing will ever say that a key it read changed. So a
 //! tracking connection that is dropped calls `lost`, and its owner flushes
@@ -72,25 +78,30 @@ impl Pool {
         })
     }
 
-    fn slot(&self) -> MutexGuard<'_, Slot> {
-        // Relaxed: only spreads commands over the connections.
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+    fn slot(&self, route: Option<u64>) -> MutexGuard<'_, Slot> {
+        let i = match route {
+            Some(hash) => (hash % self.slots.len() as u64) as usize,
+            // Relaxed: only spreads commands over the connections.
+            None => self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len(),
+        };
         // A command that panicked (a value's `FromRedisValue`) leaves the
         // slot as it was: the connection is dropped below on any error, and
         // a panic mid-reply is caught by `run`.
         self.slots[i].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on a connection. With `link` live and tracking on, the
+    /// Runs `f` on a connection, holding it: the connection of `route` (a
+    /// key's hash), or the next one. With `link` live and tracking on, the
     /// connection's invalidations go to the link's current client first.
     /// If a tracking connection is dropped, `lost` runs before this returns.
     pub(crate) fn run<R>(
         &self,
+        route: Option<u64>,
         link: Option<&LinkState>,
         lost: &dyn Fn(),
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>,
     ) -> Result<R, Error> {
-        let mut slot = self.slot();
+        let mut slot = self.slot(route);
         let out = self.run_on(&mut slot, link, f);
         if let Err(e) = &out {
             self.metrics.count(match e {

@@ -1,0 +1,252 @@
+//! The invalidation bus against a real `redis-server`, with an in-memory
+//! table standing for the database.
+
+mod support;
+
+use clockwise::Cache;
+use clockwise_redis::{Bus, Coherent, DecodeError, Error, RedisConfig, INVALIDATION_DELAY};
+use rand::Rng;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{History, Read};
+
+const KEYS: usize = 100;
+const SLACK: Duration = Duration::from_millis(50);
+
+/// The source: a row per key, each a version.
+struct Table(Vec<AtomicI64>);
+
+impl Table {
+    fn new() -> Table {
+        Table((0..KEYS).map(|_| AtomicI64::new(-1)).collect())
+    }
+    fn read(&self, k: u64) -> i64 {
+        self.0[k as usize].load(Ordering::SeqCst)
+    }
+    fn commit(&self, k: u64, v: i64) {
+        self.0[k as usize].store(v, Ordering::SeqCst);
+    }
+}
+
+fn bus(url: &str) -> (Bus, Coherent<u64, i64>) {
+    let bus = Bus::connect(
+        RedisConfig::new(url).backoff(Duration::from_millis(10), Duration::from_millis(100)),
+        "test:invalidate",
+    )
+    .unwrap();
+    let cache = bus
+        .guard(Cache::builder().max_capacity(10_000).build())
+        .unwrap();
+    (bus, cache)
+}
+
+/// Writes: commit, then publish. A read must not return a version older
+/// than the latest one committed (not merely published) more than 50 ms
+/// before it started. `during` runs on the test's thread while they go on.
+fn run(url: &str, writes: i64, during: impl FnOnce()) -> (Vec<Read>, History, Bus) {
+    let table = Table::new();
+    let (writer, _) = bus(url);
+    let (reader, cache) = bus(url);
+    writer.wait_linked(Duration::from_secs(5)).unwrap();
+    reader.wait_linked(Duration::from_secs(5)).unwrap();
+    let history = History::new(KEYS);
+    let done = AtomicBool::new(false);
+    let reads = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for n in 0..writes {
+                let k = n as u64 % KEYS as u64;
+                table.commit(k, n);
+                history.acked(k as usize, Instant::now(), n);
+                // While Redis is down the publish fails; the readers'
+                // flush and bypass keep them fresh, which is what the
+                // commit time as the acknowledgement checks.
+                let _ = writer.publish(&[k]);
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        s.spawn(|| {
+            let mut rng = rand::thread_rng();
+            let mut mine = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let k = rng.gen_range(0..KEYS as u64);
+                let start = Instant::now();
+                let v = cache.get_with(k, || table.read(k));
+                mine.push((k as usize, start, Some(v)));
+            }
+            reads.lock().unwrap().extend(mine);
+        });
+        during();
+    });
+    (reads.into_inner().unwrap(), history, reader)
+}
+
+#[test]
+fn reads_on_another_bus_are_never_staler_than_50ms_and_the_delay_is_measured() {
+    let Some(server) = support::server() else {
+        return;
+    };
+    let (reads, history, reader) = run(&server.url(), 10_000, || {});
+    let stale = history.stale(&reads, SLACK);
+    let m = reader.metrics();
+    let delay = m.histogram(INVALIDATION_DELAY).unwrap();
+    eprintln!(
+        "{} reads, {} stale; {} keys invalidated; delay p50 {} ns, p99.9 {} ns over {} messages",
+        reads.len(),
+        stale.len(),
+        m.counter("keys_invalidated"),
+        delay.quantile(0.5),
+        delay.quantile(0.999),
+        delay.samples()
+    );
+    assert!(
+        stale.is_empty(),
+        "stale: {:?}",
+        &stale[..stale.len().min(5)]
+    );
+    assert_eq!(m.counter("keys_invalidated"), 10_000);
+    assert_eq!(delay.samples(), 10_000);
+    assert!(delay.quantile(0.999) <= SLACK.as_nanos() as u64);
+}
+
+#[test]
+fn redis_killed_and_restarted_mid_run_serves_nothing_stale_and_resumes() {
+    let Some(mut server) = support::server() else {
+        return;
+    };
+    let url = server.url();
+    let (reads, history, reader) = run(&url, 30_000, || {
+        std::thread::sleep(Duration::from_millis(200));
+        server.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        server.restart();
+    });
+    let stale = history.stale(&reads, SLACK);
+    let m = reader.metrics();
+    eprintln!(
+        "{} reads, {} stale; {} bypassed, {} flushes, {} reconnects",
+        reads.len(),
+        stale.len(),
+        m.counter("bypassed_reads"),
+        m.counter("flushes"),
+        m.counter("reconnects")
+    );
+    assert!(
+        stale.is_empty(),
+        "stale: {:?}",
+        &stale[..stale.len().min(5)]
+    );
+    assert!(
+        m.counter("bypassed_reads") > 0,
+        "reads went on during the gap"
+    );
+    assert!(m.counter("reconnects") >= 1);
+    assert!(
+        m.counter("flushes") >= 2,
+        "flushed when lost and when made anew"
+    );
+    // And the bus works again: a second run on the restarted server.
+    let (reads, history, _) = run(&url, 5_000, || {});
+    assert!(history.stale(&reads, SLACK).is_empty());
+}
+
+#[test]
+fn a_malformed_message_is_a_typed_error_counted_and_the_cache_keeps_serving() {
+    let Some(server) = support::server() else {
+        return;
+    };
+    let errors: Arc<Mutex<Vec<Error>>> = Arc::default();
+    let sink = Arc::clone(&errors);
+    let bus = Bus::connect(
+        RedisConfig::new(server.url()).on_error(move |e| sink.lock().unwrap().push(e.clone())),
+        "test:invalidate",
+    )
+    .unwrap();
+    let cache = bus
+        .guard(Cache::<u64, i64>::builder().max_capacity(100).build())
+        .unwrap();
+    bus.wait_linked(Duration::from_secs(5)).unwrap();
+    assert_eq!(cache.get_with(1, || 10), 10);
+    let mut raw = server.raw();
+    for junk in [&b"garbage"[..], b"cw1\0\0\0", b""] {
+        redis::cmd("PUBLISH")
+            .arg("test:invalidate")
+            .arg(junk)
+            .exec(&mut raw)
+            .unwrap();
+    }
+    assert!(support::eventually(Duration::from_secs(2), || bus
+        .metrics()
+        .counter("malformed_messages")
+        == 3));
+    let errors = errors.lock().unwrap();
+    assert!(
+        matches!(errors[0], Error::Decode(DecodeError::Magic)),
+        "{errors:?}"
+    );
+    assert!(matches!(errors[1], Error::Decode(DecodeError::Truncated)));
+    // Flushed (the message may have named any key), and still serving.
+    assert_eq!(cache.get(&1), None);
+    assert_eq!(cache.get_with(1, || 11), 11);
+    assert_eq!(cache.get(&1), Some(11));
+    assert!(bus.is_linked());
+}
+
+#[test]
+fn redis_unreachable_at_start_is_counted_reads_bypass_and_caching_starts_with_it() {
+    let port = support::free_port();
+    let errors: Arc<Mutex<Vec<Error>>> = Arc::default();
+    let sink = Arc::clone(&errors);
+    let bus = Bus::connect(
+        RedisConfig::new(format!("redis://127.0.0.1:{port}/"))
+            .connect_timeout(Duration::from_millis(100))
+            .backoff(Duration::from_millis(10), Duration::from_millis(50))
+            .on_error(move |e| sink.lock().unwrap().push(e.clone())),
+        "test:invalidate",
+    )
+    .unwrap();
+    let cache = bus
+        .guard(Cache::<u64, i64>::builder().max_capacity(100).build())
+        .unwrap();
+    assert!(matches!(
+        bus.wait_linked(Duration::from_millis(200)),
+        Err(Error::Timeout)
+    ));
+    assert_eq!(cache.get_with(1, || 10), 10, "read from the source");
+    assert_eq!(cache.get(&1), None, "but not cached");
+    assert!(bus.metrics().counter("bypassed_reads") >= 1);
+    assert!(matches!(bus.publish(&[1u64]), Err(Error::Connection(_))));
+    assert!(bus.metrics().counter("link_failures") >= 1);
+    assert!(bus.metrics().counter("command_errors") >= 1);
+    assert!(matches!(errors.lock().unwrap()[0], Error::Connection(_)));
+    // Redis comes up: the link is made, caching starts.
+    if support::server().is_none() {
+        return;
+    }
+    let _server = support::Server::on_port(port);
+    bus.wait_linked(Duration::from_secs(5)).unwrap();
+    assert_eq!(cache.get_with(1, || 12), 12);
+    assert_eq!(cache.get(&1), Some(12));
+    bus.publish(&[1u64]).unwrap();
+    assert_eq!(cache.get(&1), None, "the publisher's own copy goes at once");
+}
+
+#[test]
+fn one_bus_carries_one_key_type() {
+    let bus = Bus::connect(RedisConfig::new("redis://127.0.0.1:1/"), "c").unwrap();
+    bus.guard(Cache::<u64, i64>::builder().max_capacity(10).build())
+        .unwrap();
+    assert!(matches!(
+        bus.guard(Cache::<String, i64>::builder().max_capacity(10).build()),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        bus.publish(&["x".to_owned()]),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        Bus::connect(RedisConfig::new("redis://127.0.0.1:1/"), ""),
+        Err(Error::Config(_))
+    ));
+}
