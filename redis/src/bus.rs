@@ -111,6 +111,10 @@ impl Events for Shared {
             t.flush();
         }
     }
+
+    fn state(&self) -> &LinkState {
+        &self.state
+    }
 }
 
 fn unix_nanos() -> u64 {
@@ -180,7 +184,6 @@ impl Bus {
         let link = Link::spawn(
             config,
             vec![channel],
-            Arc::clone(&shared.state),
             Arc::clone(&shared) as Arc<dyn Events>,
             metrics,
         )?;
@@ -343,8 +346,8 @@ where
     V: Clone + Send + Sync + 'static,
     S: BuildHasher + Send + Sync + 'static,
 {
-    /// The cached value of `key`; `None` on a miss, and always while the
-    /// link is down.
+    /// The cached value of `key`; `None` on a miss (and while the link is
+    /// down, when the cache is kept empty).
     ///
     /// ```no_run
     /// # let bus = clockwise_redis::Bus::connect(clockwise_redis::RedisConfig::new("redis://127.0.0.1/"), "inv")?;
@@ -358,7 +361,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.inner.state.live()?;
+        // A hit needs no look at the link (see its state rules).
         self.inner.cache.get(key)
     }
 
@@ -396,20 +399,16 @@ where
         E: Send + Sync + 'static,
     {
         let g = &*self.inner;
-        let Some(seen) = g.state.live() else {
-            g.metrics.count(Counter::Bypassed);
-            return load().map_err(|e| LoadError::Failed(Arc::new(e)));
-        };
         if let Some(v) = g.cache.get(&key) {
             return Ok(v);
         }
-        let again = key.clone();
-        let got = g.cache.try_get_with(key, load);
-        if !g.state.still(seen) {
-            // The link was lost during the load (see the link's rules).
-            g.cache.invalidate(&again);
-        }
-        got
+        g.state.load_through(
+            &g.cache,
+            key,
+            true,
+            || g.metrics.count(Counter::Bypassed),
+            load,
+        )
     }
 
     /// Removes `key` from this process's cache only (see [`Bus::publish`]

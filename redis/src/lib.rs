@@ -52,6 +52,14 @@ mod link;
 mod metrics;
 mod near;
 mod pool;
+mod sync;
+
+/// The link's state word and its guarded load, for the loom models only.
+#[cfg(clockwise_loom)]
+#[doc(hidden)]
+pub mod link_for_loom {
+    pub use crate::link::LinkState;
+}
 
 pub use bus::{Bus, Coherent};
 pub use codec::BusKey;

@@ -17,13 +17,21 @@
 //!   cache shard's lock, so if the flush ran first, the reader's later load
 //!   of the word sees the cleared bit: the flush's lock hold follows the
 //!   word's Release store, and the reader's follows the flush's.)
+//! - So a hit needs no look at the word: the flush at a loss empties the
+//!   cache, and after it only such a racing load can store, which removes
+//!   its value again as soon as it sees the word moved. A hit in between
+//!   returns a value read from Redis (or the source) at the loss, not one
+//!   from before it.
 //! - A connection that reads with tracking must point its redirect at the
 //!   link's current client id; it records the epoch it did so at and does
 //!   it again when the epoch moved ([`LinkState::live_id`]).
 
 use crate::metrics::{Counter, Metrics};
+use crate::sync::{AtomicU64, Ordering};
 use crate::{Error, RedisConfig};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use clockwise::{Cache, LoadError};
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,19 +49,68 @@ pub(crate) trait Events: Send + Sync + 'static {
     fn message(&self, msg: &redis::Msg);
     /// Flush every guarded cache (the link was made, or lost).
     fn flush(&self);
+    /// The state word this link publishes (the owner keeps it inline,
+    /// next to what its reads touch anyway).
+    fn state(&self) -> &LinkState;
 }
 
-/// The link's state, read on every cache operation of its owner.
+/// The link's state, read on every miss of its owner.
 #[derive(Debug, Default)]
-pub(crate) struct LinkState {
+pub struct LinkState {
     word: AtomicU64,
     client_id: AtomicU64,
 }
 
 impl LinkState {
+    /// Opens epoch `epoch` (the link is subscribed as client `id`, and the
+    /// caches were flushed): caching resumes.
+    pub fn open(&self, epoch: u64, id: u64) {
+        // Relaxed: published by the Release store below.
+        self.client_id.store(id, Ordering::Relaxed);
+        // Release: pairs with `live`'s Acquire.
+        self.word.store(epoch << 1 | LIVE, Ordering::Release);
+    }
+
+    /// Closes epoch `epoch` (the link is lost); the caller flushes next.
+    pub fn close(&self, epoch: u64) {
+        // Release: readers that see the cleared bit stop caching; pairs
+        // with `live` and `still`.
+        self.word.store(epoch << 1, Ordering::Release);
+    }
+
+    /// A miss of `key`, loaded by `load`: through `cache` while the link is
+    /// live (and `cacheable`), straight from `load` otherwise (`bypassed`
+    /// runs then). A load that saw the link live and finds it moved
+    /// afterwards removes what it stored (the module's second rule).
+    pub fn load_through<K, V, S, E>(
+        &self,
+        cache: &Cache<K, V, S>,
+        key: K,
+        cacheable: bool,
+        bypassed: impl FnOnce(),
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, LoadError<E>>
+    where
+        K: Eq + Hash + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        S: BuildHasher + Send + Sync + 'static,
+        E: Send + Sync + 'static,
+    {
+        let Some(seen) = self.live().filter(|_| cacheable) else {
+            bypassed();
+            return load().map_err(|e| LoadError::Failed(Arc::new(e)));
+        };
+        let again = key.clone();
+        let got = cache.try_get_with(key, load);
+        if !self.still(seen) {
+            cache.invalidate(&again);
+        }
+        got
+    }
+
     /// The state word while the link is live, to compare after a store.
     #[inline]
-    pub(crate) fn live(&self) -> Option<u64> {
+    pub fn live(&self) -> Option<u64> {
         // Acquire: pairs with the Release store that set LIVE, after the
         // flush that opened the epoch and the client id it publishes.
         let w = self.word.load(Ordering::Acquire);
@@ -62,7 +119,7 @@ impl LinkState {
 
     /// Whether the word still is `seen` (no loss since).
     #[inline]
-    pub(crate) fn still(&self, seen: u64) -> bool {
+    pub fn still(&self, seen: u64) -> bool {
         // Acquire: see the module's second rule.
         self.word.load(Ordering::Acquire) == seen
     }
@@ -77,9 +134,8 @@ impl LinkState {
 }
 
 /// The running link; dropping it stops the thread and waits for it.
-#[derive(Debug)]
 pub(crate) struct Link {
-    pub(crate) state: Arc<LinkState>,
+    events: Arc<dyn Events>,
     shutdown: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -88,7 +144,6 @@ impl Link {
     pub(crate) fn spawn(
         config: RedisConfig,
         channels: Vec<String>,
-        state: Arc<LinkState>,
         events: Arc<dyn Events>,
         metrics: Arc<Metrics>,
     ) -> Result<Link, Error> {
@@ -97,9 +152,8 @@ impl Link {
             client: config.client()?,
             config,
             channels,
-            events,
+            events: Arc::clone(&events),
             metrics,
-            state: Arc::clone(&state),
             shutdown: Arc::clone(&shutdown),
         };
         let thread = std::thread::Builder::new()
@@ -107,7 +161,7 @@ impl Link {
             .spawn(move || runner.run())
             .map_err(|e| Error::Config(format!("cannot start the link thread: {e}")))?;
         Ok(Link {
-            state,
+            events,
             shutdown,
             thread: Some(thread),
         })
@@ -117,7 +171,7 @@ impl Link {
     pub(crate) fn wait_live(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.state.live().is_some() {
+            if self.events.state().live().is_some() {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -128,11 +182,20 @@ impl Link {
     }
 }
 
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("live", &self.events.state().live().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Link {
     fn drop(&mut self) {
         // Relaxed: the join below is the synchronisation; the flag only has
         // to be seen eventually, within one POLL.
-        self.shutdown.store(true, Ordering::Relaxed);
+        self.shutdown
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -145,13 +208,13 @@ struct Runner {
     channels: Vec<String>,
     events: Arc<dyn Events>,
     metrics: Arc<Metrics>,
-    state: Arc<LinkState>,
     shutdown: Arc<AtomicBool>,
 }
 
 impl Runner {
     fn stopping(&self) -> bool {
-        self.shutdown.load(Ordering::Relaxed)
+        // Relaxed: see `Link::drop`.
+        self.shutdown.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn run(self) {
@@ -164,19 +227,15 @@ impl Runner {
                         self.metrics.count(Counter::Reconnects);
                     }
                     epoch += 1;
-                    // Relaxed: published by the Release store below.
-                    self.state.client_id.store(id, Ordering::Relaxed);
                     let ended = self.serve(&mut con, || {
                         // Whatever a racing reader stored while the link
                         // was down goes before caching resumes.
                         self.events.flush();
-                        // Release: pairs with `LinkState::live`'s Acquire.
-                        self.state.word.store(epoch << 1 | LIVE, Ordering::Release);
+                        self.events.state().open(epoch, id);
                         self.metrics.set_linked(true);
                     });
                     backoff = self.config.backoff_min;
-                    // Release: readers that see the cleared bit stop caching.
-                    self.state.word.store(epoch << 1, Ordering::Release);
+                    self.events.state().close(epoch);
                     self.metrics.set_linked(false);
                     if self.stopping() {
                         return;

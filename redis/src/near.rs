@@ -79,7 +79,7 @@ impl<V, S> std::fmt::Debug for NearCache<V, S> {
 struct Shared<V, S> {
     cache: Cache<String, Option<V>, S>,
     pool: Pool,
-    state: Arc<LinkState>,
+    state: LinkState,
     metrics: Arc<Metrics>,
     config: RedisConfig,
     /// Picks a key's connection.
@@ -87,15 +87,19 @@ struct Shared<V, S> {
     /// With `TrackingMode::Broadcast`, the prefixes Redis reports; keys
     /// outside them are never cached (nothing would say they changed).
     prefixes: Option<Vec<String>>,
+    /// Whether every key is tracked (no prefixes): the hit's one test.
+    every_key: bool,
 }
 
 impl<V, S> Shared<V, S> {
     #[inline]
     fn tracked(&self, key: &str) -> bool {
-        match &self.prefixes {
-            None => true,
-            Some(p) => p.is_empty() || p.iter().any(|p| key.starts_with(p.as_str())),
-        }
+        self.every_key
+            || self
+                .prefixes
+                .iter()
+                .flatten()
+                .any(|p| key.starts_with(p.as_str()))
     }
 }
 
@@ -133,6 +137,10 @@ where
     fn flush(&self) {
         self.metrics.count(Counter::Flushes);
         self.cache.invalidate_all();
+    }
+
+    fn state(&self) -> &LinkState {
+        &self.state
     }
 }
 
@@ -175,7 +183,8 @@ where
         let shared = Arc::new(Shared {
             cache,
             pool: Pool::new(&config, tracking, Arc::clone(&metrics))?,
-            state: Arc::new(LinkState::default()),
+            state: LinkState::default(),
+            every_key: prefixes.as_ref().is_none_or(Vec::is_empty),
             metrics: Arc::clone(&metrics),
             config: config.clone(),
             router: ahash::RandomState::new(),
@@ -184,7 +193,6 @@ where
         let link = Link::spawn(
             config,
             vec![INVALIDATE_CHANNEL.to_owned()],
-            Arc::clone(&shared.state),
             Arc::clone(&shared) as Arc<dyn Events>,
             metrics,
         )?;
@@ -237,21 +245,19 @@ where
     #[inline]
     pub fn get(&self, key: &str) -> Result<Option<V>, Error> {
         let s = &*self.shared;
-        let Some(seen) = s.state.live().filter(|_| s.tracked(key)) else {
-            s.metrics.count(Counter::Bypassed);
-            return s.fetch(key, None);
-        };
+        // A hit needs no look at the link (see its state rules).
         if let Some(v) = s.cache.get(key) {
             return Ok(v);
         }
-        let got = s
-            .cache
-            .try_get_with(key.to_owned(), || s.fetch(key, Some(&s.state)));
-        if !s.state.still(seen) {
-            // The link was lost during the load: its flush may have run
-            // before the store (see the link's state rules).
-            s.cache.invalidate(key);
-        }
+        let tracked = s.tracked(key);
+        let got = s.state.load_through(
+            &s.cache,
+            key.to_owned(),
+            tracked,
+            || s.metrics.count(Counter::Bypassed),
+            // Tracked only if the link was live when the load began.
+            || s.fetch(key, s.state.live().map(|_| &s.state).filter(|_| tracked)),
+        );
         got.map_err(|e| match e {
             LoadError::Failed(e) => (*e).clone(),
             other => Error::Load(other.to_string()),
@@ -335,7 +341,7 @@ where
         // read, not keys written, and the local copy must be tracked.
         pipe.cmd("EXISTS").arg(key).ignore();
         let route = Some(self.router.hash_one(key));
-        let link = seen.map(|_| &*self.state);
+        let link = seen.map(|_| &self.state);
         let written = self.pool.run(route, link, &|| self.flush(), |con| {
             pipe.exec(con)?;
             // Still holding the key's connection: see the module's notes.
