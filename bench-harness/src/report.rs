@@ -40,6 +40,8 @@ pub enum Kind {
     Replay,
     /// `cachegrind`: a list of [`LoopCost`]s.
     Cachegrind,
+    /// clockwise-redis's `coherence` example: a [`CoherenceReport`].
+    Coherence,
 }
 
 /// One measurement: a heading, what it shows, and the arguments that make it.
@@ -61,12 +63,24 @@ pub struct Section {
     /// A program the section runs (valgrind); when it is missing the
     /// section says so instead of running.
     pub needs_program: Option<&'static str>,
+    /// Run through cargo as this package's example instead of as a
+    /// `clockwise-bench` subcommand, so the harness links no client of a
+    /// service the main job does not need.
+    pub example: Option<(&'static str, &'static str)>,
 }
 
 impl Section {
     /// The command line that reproduces this section, as shown to readers.
     pub fn command(&self) -> String {
-        let mut line = String::from("cargo run --release -p clockwise-bench --");
+        let mut line = match self.example {
+            Some((package, example)) => {
+                format!("cargo run --release -p {package} --example {example}")
+            }
+            None => String::from("cargo run --release -p clockwise-bench --"),
+        };
+        if self.example.is_some() && !self.args.is_empty() {
+            line.push_str(" --");
+        }
         for a in &self.args {
             line.push(' ');
             line.push_str(a);
@@ -84,6 +98,32 @@ pub struct ReplayRow {
     pub capacity: u64,
     /// Hits over requests.
     pub hit_ratio: f64,
+}
+
+/// The `coherence` example's JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CoherenceReport {
+    /// The invalidation delay by path.
+    pub delays: Vec<DelayRow>,
+    /// Bus invalidations one Redis delivered a second.
+    pub bus_invalidations_per_sec: f64,
+}
+
+/// One path's invalidation delays, in microseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DelayRow {
+    /// Tracking or bus.
+    pub path: String,
+    /// Writes measured, one after another.
+    pub writes: u64,
+    /// Median.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// Largest.
+    pub max_us: f64,
 }
 
 /// The production traces and the capacities their README gives for them.
@@ -134,6 +174,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Run,
             needs: None,
             needs_program: None,
+            example: None,
         },
         Section {
             id: "all-hit".into(),
@@ -148,6 +189,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Run,
             needs: None,
             needs_program: None,
+            example: None,
         },
         Section {
             id: "inserts".into(),
@@ -162,6 +204,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Run,
             needs: None,
             needs_program: None,
+            example: None,
         },
         Section {
             id: "versus".into(),
@@ -178,6 +221,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Versus,
             needs: None,
             needs_program: None,
+            example: None,
         },
         Section {
             id: "overhead".into(),
@@ -194,6 +238,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Overhead,
             needs: None,
             needs_program: None,
+            example: None,
         },
         Section {
             id: "herd".into(),
@@ -206,6 +251,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Herd,
             needs: None,
             needs_program: None,
+            example: None,
         },
     ];
     for (name, what, capacities) in TRACES {
@@ -225,6 +271,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Replay,
             needs: Some(path),
             needs_program: None,
+            example: None,
         });
     }
     out.push(Section {
@@ -251,6 +298,25 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
         kind: Kind::Cachegrind,
         needs: None,
         needs_program: Some("valgrind"),
+        example: None,
+    });
+    out.push(Section {
+        id: "coherence".into(),
+        title: "Across processes: clockwise-redis".into(),
+        about: "Two caches on one loopback Redis the example starts. The delay runs \
+                from a write's acknowledgement on one cache to its key's removal \
+                from the other (0 when the invalidation arrived first), writes one \
+                after another: through Redis's tracking (`NearCache::set`) and through \
+                the bus (`Bus::publish`). Then two threads publish one-key bus \
+                messages for a second: the rate the other bus removed keys at, \
+                bound here by the publishers' round trips on two vCPUs, not by \
+                Redis."
+            .into(),
+        args: Vec::new(),
+        kind: Kind::Coherence,
+        needs: None,
+        needs_program: Some("redis-server"),
+        example: Some(("clockwise-redis", "coherence")),
     });
     out
 }
@@ -473,6 +539,25 @@ fn section_body(out: &mut String, section: &Section, json: &str) -> Result<(), E
                 );
             }
         }
+        Kind::Coherence => {
+            let r = parse::<CoherenceReport>(section, json)?;
+            out.push_str(
+                "| path | writes | p50 µs | p99 µs | p99.9 µs | max µs |\n\
+                 |---|--:|--:|--:|--:|--:|\n",
+            );
+            for d in &r.delays {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                    d.path, d.writes, d.p50_us, d.p99_us, d.p999_us, d.max_us
+                );
+            }
+            let _ = writeln!(
+                out,
+                "\nBus invalidations delivered: {:.0} a second.",
+                r.bus_invalidations_per_sec
+            );
+        }
         Kind::Replay => {
             let rows = parse::<Vec<ReplayRow>>(section, json)?;
             let mut engines: Vec<&str> = Vec::new();
@@ -619,6 +704,24 @@ mod tests {
             "| capacity | clockwise | opt |\n|--:|--:|--:|\n\
              | 250 | 50.00 % | 75.00 % |\n| 500 | 62.50 % | – |\n"
         );
+    }
+
+    #[test]
+    fn the_coherence_section_renders_its_delays_and_rate() {
+        let section = sections(Path::new("/none"), false)
+            .into_iter()
+            .find(|s| s.id == "coherence")
+            .unwrap();
+        assert_eq!(
+            section.command(),
+            "cargo run --release -p clockwise-redis --example coherence"
+        );
+        let json = r#"{"delays":[{"path":"bus","writes":10,"p50_us":21.6,"p99_us":40.0,
+            "p999_us":64.2,"max_us":70.0}],"bus_invalidations_per_sec":27727.4}"#;
+        let mut out = String::new();
+        section_body(&mut out, &section, json).unwrap();
+        assert!(out.contains("| bus | 10 | 22 | 40 | 64 | 70 |"), "{out}");
+        assert!(out.contains("Bus invalidations delivered: 27727 a second."));
     }
 
     #[test]

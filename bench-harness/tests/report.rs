@@ -95,6 +95,10 @@ fn report_writes_every_section_and_the_readme_table_from_kept_json() {
     } else {
         assert!(text.contains("Not measured: valgrind is not installed."));
     }
+    assert!(text.contains("## Across processes: clockwise-redis\n\n"));
+    assert!(text.contains(
+        "`cargo run --release -p clockwise-redis --example coherence`\n\nNot measured: "
+    ));
     let readme_text = std::fs::read_to_string(&readme).unwrap();
     assert!(!readme_text.contains("stale"));
     assert!(readme_text.starts_with("intro\n<!-- clockwise-bench report: start -->\n"));

@@ -1,0 +1,184 @@
+//! The figures of `BENCHMARKS.md`'s section on clockwise-redis: the
+//! invalidation delay (a write's acknowledgement to the removal of its key
+//! from another cache) through tracking and through the bus, and how many
+//! bus invalidations one Redis delivers a second. Starts its own
+//! `redis-server` on a free loopback port.
+//!
+//! `cargo run --release -p clockwise-redis --example coherence [-- --json]`
+
+use clockwise::{Cache, RemovalCause};
+use clockwise_redis::{Bus, NearCache, RedisConfig, TrackingMode};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+const WRITES: usize = 5_000;
+
+struct Row {
+    path: &'static str,
+    writes: usize,
+    delays: Vec<Duration>,
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+/// A cache whose listener reports each explicit removal and when.
+fn listened<K: Clone + Send + 'static, V>(
+    tx: mpsc::Sender<(K, Instant)>,
+) -> clockwise::CacheBuilder<K, V> {
+    let tx = Mutex::new(tx);
+    Cache::builder()
+        .max_capacity(10_000)
+        .eviction_listener(move |k: &K, _: &V, cause| {
+            if cause == RemovalCause::Explicit {
+                let _ = tx.lock().unwrap().send((k.clone(), Instant::now()));
+            }
+        })
+}
+
+fn tracking(url: &str) -> Row {
+    let a: NearCache<i64> = NearCache::connect(
+        RedisConfig::new(url),
+        Cache::builder().max_capacity(10_000).build(),
+        TrackingMode::Reads,
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let b: NearCache<i64> = NearCache::connect(
+        RedisConfig::new(url),
+        listened(tx).build(),
+        TrackingMode::Reads,
+    )
+    .unwrap();
+    a.wait_linked(Duration::from_secs(5)).unwrap();
+    b.wait_linked(Duration::from_secs(5)).unwrap();
+    let mut delays = Vec::with_capacity(WRITES);
+    for i in 0..WRITES {
+        let k = format!("k{}", i % 100);
+        b.get(&k).unwrap();
+        while rx.try_recv().is_ok() {}
+        a.set(&k, i as i64).unwrap();
+        let acked = Instant::now();
+        let (_, at) = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("invalidated");
+        delays.push(at.saturating_duration_since(acked));
+    }
+    Row {
+        path: "tracking (`NearCache`)",
+        writes: WRITES,
+        delays,
+    }
+}
+
+fn bus(url: &str) -> (Row, f64) {
+    let writer = Bus::connect(RedisConfig::new(url), "bench").unwrap();
+    let reader = Bus::connect(RedisConfig::new(url), "bench").unwrap();
+    let (tx, rx) = mpsc::channel();
+    let cache = reader.guard(listened::<u64, u64>(tx).build()).unwrap();
+    writer.wait_linked(Duration::from_secs(5)).unwrap();
+    reader.wait_linked(Duration::from_secs(5)).unwrap();
+    let mut delays = Vec::with_capacity(WRITES);
+    for i in 0..WRITES as u64 {
+        let k = i % 100;
+        cache.get_with(k, || i);
+        while rx.try_recv().is_ok() {}
+        writer.publish(&[k]).unwrap();
+        let acked = Instant::now();
+        let (_, at) = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("invalidated");
+        delays.push(at.saturating_duration_since(acked));
+    }
+    // Throughput: two threads publish one-key messages for a second; the
+    // reader's count of keys removed is what arrived.
+    let before = reader.metrics().counter("keys_invalidated");
+    let stop = AtomicBool::new(false);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let (writer, stop) = (&writer, &stop);
+            s.spawn(move || {
+                let mut k = t;
+                while !stop.load(Ordering::Relaxed) {
+                    writer.publish(&[k % 100]).unwrap();
+                    k += 2;
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        stop.store(true, Ordering::Relaxed);
+    });
+    // Let the last messages arrive.
+    std::thread::sleep(Duration::from_millis(200));
+    let rate = (reader.metrics().counter("keys_invalidated") - before) as f64
+        / start.elapsed().as_secs_f64();
+    (
+        Row {
+            path: "bus (`Bus::publish`)",
+            writes: WRITES,
+            delays,
+        },
+        rate,
+    )
+}
+
+fn main() {
+    let json = std::env::args().any(|a| a == "--json");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--bind",
+            "127.0.0.1",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server (apt-get install -y redis-server)");
+    std::thread::sleep(Duration::from_millis(300));
+    let url = format!("redis://127.0.0.1:{port}/");
+    let t = tracking(&url);
+    let (b, rate) = bus(&url);
+    let _ = server.kill();
+    let _ = server.wait();
+    let mut rows = Vec::new();
+    for mut r in [t, b] {
+        r.delays.sort();
+        rows.push(serde_json::json!({
+            "path": r.path,
+            "writes": r.writes,
+            "p50_us": quantile(&r.delays, 0.5),
+            "p99_us": quantile(&r.delays, 0.99),
+            "p999_us": quantile(&r.delays, 0.999),
+            "max_us": quantile(&r.delays, 1.0),
+        }));
+    }
+    let out = serde_json::json!({ "delays": rows, "bus_invalidations_per_sec": rate });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out).unwrap());
+    } else {
+        for r in &rows {
+            println!(
+                "{:<26} {} writes: p50 {:.0} us, p99 {:.0} us, p99.9 {:.0} us, max {:.0} us",
+                r["path"].as_str().unwrap(),
+                r["writes"],
+                r["p50_us"].as_f64().unwrap(),
+                r["p99_us"].as_f64().unwrap(),
+                r["p999_us"].as_f64().unwrap(),
+                r["max_us"].as_f64().unwrap()
+            );
+        }
+        println!("bus: {rate:.0} invalidations a second delivered by one Redis");
+    }
+}
