@@ -3,7 +3,7 @@
 //! After its own commit, a writer publishes the keys it changed
 //! ([`Bus::publish`]); every bus on the channel removes them from the
 //! caches it guards, the writer's own at once, before the message is sent.
-//! Keys travel in the format of [`codec`](crate::codec); a message that
+//! Keys travel in the format of [`crate::codec`]; a message that
 //! does not decode flushes the guarded caches (it may have named any key).
 //!
 //! A guarded cache is read through [`Coherent`], which caches only while

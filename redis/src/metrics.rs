@@ -90,7 +90,7 @@ static SCHEMA: Schema = Schema::new(
         CounterSpec::plain(
             "bypassed_reads",
             "bypassed_reads",
-            "Reads answered from the source without the cache while the link was down.",
+            "Misses sent to the source without the cache: the link was down, or the key is outside the tracked prefixes.",
         ),
     ],
     &[Spec::new(
