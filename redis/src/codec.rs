@@ -198,3 +198,53 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any keys survive the trip, with the header intact.
+        #[test]
+        fn any_keys_round_trip(
+            publisher: u64,
+            sent: u64,
+            keys in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..20),
+        ) {
+            let bytes = encode(publisher, sent, &keys);
+            let msg = decode(&bytes).unwrap();
+            prop_assert_eq!(msg.publisher, publisher);
+            prop_assert_eq!(msg.sent_at_nanos, sent);
+            let back: Vec<Vec<u8>> = msg.keys.iter().map(|k| k.to_vec()).collect();
+            prop_assert_eq!(back, keys);
+        }
+
+        /// Arbitrary bytes decode or are refused; never a panic, and what
+        /// decodes encodes back to the same bytes.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), magic: bool) {
+            let mut bytes = bytes;
+            if magic && bytes.len() >= 3 {
+                bytes[..3].copy_from_slice(MAGIC);
+            }
+            if let Ok(msg) = decode(&bytes) {
+                let keys: Vec<Vec<u8>> = msg.keys.iter().map(|k| k.to_vec()).collect();
+                prop_assert_eq!(encode(msg.publisher, msg.sent_at_nanos, &keys), bytes);
+            }
+        }
+
+        #[test]
+        fn integer_and_string_keys_round_trip(a: u64, b: i32, s in ".*") {
+            let mut out = Vec::new();
+            a.encode(&mut out);
+            prop_assert_eq!(u64::decode(&out), Ok(a));
+            out.clear();
+            b.encode(&mut out);
+            prop_assert_eq!(i32::decode(&out), Ok(b));
+            out.clear();
+            s.encode(&mut out);
+            prop_assert_eq!(String::decode(&out), Ok(s));
+        }
+    }
+}

@@ -250,3 +250,39 @@ fn one_bus_carries_one_key_type() {
         Err(Error::Config(_))
     ));
 }
+
+/// The engine's loader rule, through the bus: a load in flight when its
+/// key's invalidation arrives returns its value to its caller but does not
+/// store it.
+#[test]
+fn a_load_in_flight_when_its_key_is_published_does_not_store() {
+    let Some(server) = support::server() else {
+        return;
+    };
+    let (writer, _) = bus(&server.url());
+    let (reader, cache) = bus(&server.url());
+    writer.wait_linked(Duration::from_secs(5)).unwrap();
+    reader.wait_linked(Duration::from_secs(5)).unwrap();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let cache = &cache;
+        let load = s.spawn(move || {
+            cache.get_with(5, || {
+                started_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+                1
+            })
+        });
+        started.recv().unwrap();
+        writer.publish(&[5u64]).unwrap();
+        assert!(support::eventually(Duration::from_secs(2), || reader
+            .metrics()
+            .counter("keys_invalidated")
+            == 1));
+        go.send(()).unwrap();
+        assert_eq!(load.join().unwrap(), 1, "its caller gets the value");
+    });
+    assert_eq!(cache.get(&5), None, "but it is not stored");
+    assert_eq!(cache.get_with(5, || 2), 2);
+}
