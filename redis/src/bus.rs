@@ -375,14 +375,26 @@ where
     /// # Ok::<(), clockwise_redis::Error>(())
     /// ```
     pub fn get_with(&self, key: K, load: impl FnOnce() -> V) -> V {
-        match self.try_get_with(key, || Ok::<V, std::convert::Infallible>(load())) {
+        let mut load = Some(load);
+        let got = self.try_get_with(key, || {
+            Ok::<V, std::convert::Infallible>(load.take().expect("called once")())
+        });
+        match got {
             Ok(v) => v,
             Err(LoadError::Failed(e)) => match *e {},
-            Err(e) => panic!("{e}"),
+            Err(LoadError::RecursiveLoad) => panic!("{}", clockwise::RECURSIVE_LOAD),
+            // As the engine's `get_with`: a caller that gave up waiting for
+            // another's load, or whose awaited loader panicked, loads
+            // itself (without storing: its flight is not the cache's).
+            Err(_) => match load.take() {
+                Some(load) => load(),
+                None => unreachable!("a loader that ran returned its value or panicked"),
+            },
         }
     }
 
-    /// As [`Cache::try_get_with`], caching only while the link is up.
+    /// As [`Cache::try_get_with`] (refresh-ahead and single flight
+    /// included), caching only while the link is up.
     ///
     /// ```no_run
     /// # let bus = clockwise_redis::Bus::connect(clockwise_redis::RedisConfig::new("redis://127.0.0.1/"), "inv")?;
@@ -399,9 +411,6 @@ where
         E: Send + Sync + 'static,
     {
         let g = &*self.inner;
-        if let Some(v) = g.cache.get(&key) {
-            return Ok(v);
-        }
         g.state.load_through(
             &g.cache,
             key,

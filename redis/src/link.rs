@@ -10,18 +10,17 @@
 //!
 //! - While the bit is clear, local caching is off: readers go to the
 //!   source, and nothing they read is stored.
-//! - A reader that saw the word live at epoch `e` before a load and sees
-//!   the same word after storing it knows no loss happened in between.
-//!   Otherwise it removes what it stored: the flush that followed the loss
-//!   may have run before the store. (The store and the flush both take the
-//!   cache shard's lock, so if the flush ran first, the reader's later load
-//!   of the word sees the cleared bit: the flush's lock hold follows the
-//!   word's Release store, and the reader's follows the flush's.)
+//! - A load through the cache checks the word again at the end of its
+//!   loader, after the engine registered it as in flight. If the word
+//!   moved, the loader's value is handed to the callers but not stored:
+//!   the flush may have run before the load was registered. If it did not
+//!   move, any later flush marks the registered load and the engine does
+//!   not store it either (the engine's loader rule). The two cannot both
+//!   miss: the flush takes the flights lock the registration took, after
+//!   the word's Release store, so a registration after the flush is
+//!   followed by a check that sees the moved word.
 //! - So a hit needs no look at the word: the flush at a loss empties the
-//!   cache, and after it only such a racing load can store, which removes
-//!   its value again as soon as it sees the word moved. A hit in between
-//!   returns a value read from Redis (or the source) at the loss, not one
-//!   from before it.
+//!   cache, and nothing is stored after it.
 //! - A connection that reads with tracking must point its redirect at the
 //!   link's current client id; it records the epoch it did so at and does
 //!   it again when the epoch moved ([`LinkState::live_id`]).
@@ -54,6 +53,13 @@ pub(crate) trait Events: Send + Sync + 'static {
     fn state(&self) -> &LinkState;
 }
 
+/// Why a load through the cache stored nothing: the loader failed, or the
+/// link moved while it ran (its value is still the callers').
+enum Unstored<V, E> {
+    Moved(V),
+    Failed(Arc<E>),
+}
+
 /// The link's state, read on every miss of its owner.
 #[derive(Debug, Default)]
 pub struct LinkState {
@@ -78,10 +84,11 @@ impl LinkState {
         self.word.store(epoch << 1, Ordering::Release);
     }
 
-    /// A miss of `key`, loaded by `load`: through `cache` while the link is
-    /// live (and `cacheable`), straight from `load` otherwise (`bypassed`
-    /// runs then). A load that saw the link live and finds it moved
-    /// afterwards removes what it stored (the module's second rule).
+    /// `key` through `cache`'s loader while the link is live (and
+    /// `cacheable`), so a hit, refresh-ahead and single flight work as the
+    /// engine does them; straight from `load` otherwise (`bypassed` runs
+    /// then). A loader that finds the link moved by its end does not store
+    /// its value (the module's second rule).
     pub fn load_through<K, V, S, E>(
         &self,
         cache: &Cache<K, V, S>,
@@ -100,12 +107,23 @@ impl LinkState {
             bypassed();
             return load().map_err(|e| LoadError::Failed(Arc::new(e)));
         };
-        let again = key.clone();
-        let got = cache.try_get_with(key, load);
-        if !self.still(seen) {
-            cache.invalidate(&again);
-        }
-        got
+        let got = cache.try_get_with(key, || match load() {
+            Ok(v) if self.still(seen) => Ok(v),
+            Ok(v) => Err(Unstored::Moved(v)),
+            Err(e) => Err(Unstored::Failed(Arc::new(e))),
+        });
+        got.or_else(|e| match e {
+            LoadError::Failed(e) => match &*e {
+                Unstored::Moved(v) => Ok(v.clone()),
+                Unstored::Failed(e) => Err(LoadError::Failed(Arc::clone(e))),
+            },
+            LoadError::WaitTimeout => Err(LoadError::WaitTimeout),
+            LoadError::LoaderPanicked => Err(LoadError::LoaderPanicked),
+            LoadError::RecursiveLoad => Err(LoadError::RecursiveLoad),
+            // A variant a newer engine adds: reported as its caller's
+            // panic would be, never as a value.
+            _ => Err(LoadError::LoaderPanicked),
+        })
     }
 
     /// The state word while the link is live, to compare after a store.
