@@ -348,7 +348,7 @@ where
             match seen {
                 // `insert` also stops a load of the key that started
                 // before it from storing its older value.
-                Some(_) => self.cache.insert(key.to_owned(), value),
+                Some(_) => self.cache.insert(key.to_owned(), value.clone()),
                 None => self.cache.invalidate(key),
             }
             Ok(())

@@ -94,20 +94,43 @@ impl Pool {
     /// key's hash), or the next one. With `link` live and tracking on, the
     /// connection's invalidations go to the link's current client first.
     /// If a tracking connection is dropped, `lost` runs before this returns.
+    ///
+    /// A connection kept from an earlier command may have died meanwhile
+    /// (Redis restarted): if it fails with a connection error, the command
+    /// runs once more on a new one. Every command sent here may run twice
+    /// (reads, a write of one value, a publication).
     pub(crate) fn run<R>(
         &self,
         route: Option<u64>,
         link: Option<&LinkState>,
         lost: &dyn Fn(),
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>,
+        mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<R>,
     ) -> Result<R, Error> {
         let mut slot = self.slot(route);
-        let out = self.run_on(&mut slot, link, f);
+        let reused = slot.con.is_some();
+        let mut out = self.attempt(&mut slot, link, lost, &mut f);
+        if reused && matches!(out, Err(Error::Connection(_))) {
+            out = self.attempt(&mut slot, link, lost, &mut f);
+        }
         if let Err(e) = &out {
             self.metrics.count(match e {
                 Error::Timeout => Counter::Timeouts,
                 _ => Counter::CommandErrors,
             });
+        }
+        out
+    }
+
+    /// One try; a connection it leaves in an unknown state is dropped.
+    fn attempt<R>(
+        &self,
+        slot: &mut Slot,
+        link: Option<&LinkState>,
+        lost: &dyn Fn(),
+        f: &mut impl FnMut(&mut redis::Connection) -> redis::RedisResult<R>,
+    ) -> Result<R, Error> {
+        let out = self.run_on(slot, link, f);
+        if let Err(e) = &out {
             if e.breaks_connection() {
                 slot.con = None;
                 if std::mem::take(&mut slot.tracked) != 0 {
@@ -122,7 +145,7 @@ impl Pool {
         &self,
         slot: &mut Slot,
         link: Option<&LinkState>,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<R>,
+        f: &mut impl FnMut(&mut redis::Connection) -> redis::RedisResult<R>,
     ) -> Result<R, Error> {
         if slot.con.is_none() {
             let con = self

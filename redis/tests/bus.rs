@@ -286,3 +286,23 @@ fn a_load_in_flight_when_its_key_is_published_does_not_store() {
     assert_eq!(cache.get(&5), None, "but it is not stored");
     assert_eq!(cache.get_with(5, || 2), 2);
 }
+
+/// A pooled connection from before a restart is dead; the first command
+/// after it runs again on a new one instead of failing.
+#[test]
+fn the_first_publish_after_a_restart_succeeds() {
+    let Some(mut server) = support::server() else {
+        return;
+    };
+    let (writer, _) = bus(&server.url());
+    writer.wait_linked(Duration::from_secs(5)).unwrap();
+    for k in 0..8u64 {
+        writer.publish(&[k]).unwrap(); // every pooled connection made
+    }
+    server.kill();
+    server.restart();
+    writer.wait_linked(Duration::from_secs(5)).unwrap();
+    for k in 0..8u64 {
+        writer.publish(&[k]).unwrap();
+    }
+}
