@@ -16,6 +16,8 @@
 mod adapter;
 pub mod chart;
 pub mod herd;
+#[cfg(feature = "http")]
+pub mod http_load;
 mod interleave;
 pub mod limits;
 pub mod loops;

@@ -52,6 +52,29 @@ enum Command {
     /// One loop, for cachegrind or perf (what `cachegrind` runs).
     #[command(hide = true)]
     Loop(LoopArgs),
+    /// Closed-loop HTTP GETs on loopback: N keep-alive connections for a
+    /// fixed time, HDR latency (built with `--features http`).
+    #[cfg(feature = "http")]
+    HttpLoad(HttpLoadArgs),
+}
+
+#[cfg(feature = "http")]
+#[derive(clap::Args)]
+struct HttpLoadArgs {
+    /// An http:// URL on a loopback address.
+    url: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// How long to send.
+    #[arg(long, default_value = "5s", value_parser = limits::parse_positive_duration)]
+    duration: Duration,
+    /// Stop after this many requests.
+    #[arg(long, default_value_t = 10_000_000)]
+    max_requests: u64,
+    /// A file of API keys, one a line, sent in turn as bearer tokens.
+    #[arg(long)]
+    bearer_file: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -340,6 +363,8 @@ fn main() -> ExitCode {
         Some(Command::Versus(args)) => versus(&args, cli.json),
         Some(Command::Report(args)) => report(&args),
         Some(Command::Cachegrind(args)) => cachegrind(&args, cli.json),
+        #[cfg(feature = "http")]
+        Some(Command::HttpLoad(args)) => http_load(&args, cli.json),
         Some(Command::Loop(args)) => {
             clockwise_bench::loops::run_loop(&args.name, &args.engine, args.ops, args.small).map(
                 |found| {
@@ -441,6 +466,47 @@ fn synthetic(args: &RunArgs, json: bool) -> Result<(), Error> {
 }
 
 /// `value` as pretty JSON on stdout (`--json`).
+#[cfg(feature = "http")]
+fn http_load(args: &HttpLoadArgs, json: bool) -> Result<(), Error> {
+    let bearer = match &args.bearer_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(io(path))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    let report = clockwise_bench::http_load::HttpLoad {
+        url: args.url.clone(),
+        connections: args.connections,
+        duration: args.duration,
+        max_requests: args.max_requests,
+        bearer,
+    }
+    .run()?;
+    if json {
+        print_json(&report);
+    } else {
+        println!(
+            "{} connections, {:.1} s: {:.0} requests/s ({} 2xx, {} other, {} failed); \
+             p50 {:.0} us, p99 {:.0} us, p99.9 {:.0} us, max {:.0} us",
+            report.connections,
+            report.seconds,
+            report.requests_per_sec,
+            report.ok,
+            report.non_2xx,
+            report.errors,
+            report.p50_us,
+            report.p99_us,
+            report.p999_us,
+            report.max_us
+        );
+    }
+    Ok(())
+}
+
 fn print_json(value: &impl serde::Serialize) {
     println!(
         "{}",
@@ -682,27 +748,18 @@ fn report(args: &ReportArgs) -> Result<(), Error> {
             )),
             // A cargo build of another package inside a quick run (a test
             // of the report's plumbing) would dwarf it.
-            _ if args.quick && section.example.is_some() => {
-                Outcome::Skipped("examples are not run with --quick".into())
+            _ if args.quick && section.cargo.is_some() => {
+                Outcome::Skipped("other packages' runs are not made with --quick".into())
             }
             _ if args.from_json => {
                 Outcome::Json(std::fs::read_to_string(&kept).map_err(io(&kept))?)
             }
             _ => {
                 eprintln!("[{}/{}] {}", i + 1, sections.len(), section.command());
-                let mut command = match section.example {
-                    Some((package, example)) => {
+                let mut command = match section.cargo {
+                    Some(cargo) => {
                         let mut c = std::process::Command::new("cargo");
-                        c.args([
-                            "run",
-                            "--release",
-                            "-q",
-                            "-p",
-                            package,
-                            "--example",
-                            example,
-                        ])
-                        .args(["--", "--json"]);
+                        c.args(cargo).args(["-q", "--", "--json"]);
                         c
                     }
                     None => {

@@ -42,6 +42,8 @@ pub enum Kind {
     Cachegrind,
     /// clockwise-redis's `coherence` example: a [`CoherenceReport`].
     Coherence,
+    /// The API-key service's bench: a list of [`ServiceRow`]s.
+    HttpLoad,
 }
 
 /// One measurement: a heading, what it shows, and the arguments that make it.
@@ -63,22 +65,21 @@ pub struct Section {
     /// A program the section runs (valgrind); when it is missing the
     /// section says so instead of running.
     pub needs_program: Option<&'static str>,
-    /// Run through cargo as this package's example instead of as a
-    /// `clockwise-bench` subcommand, so the harness links no client of a
-    /// service the main job does not need.
-    pub example: Option<(&'static str, &'static str)>,
+    /// Run as this cargo command (`--json` is passed after `--`) instead
+    /// of as a `clockwise-bench` subcommand: another package's example or
+    /// bench, so the harness links no client of a service the main job
+    /// does not need.
+    pub cargo: Option<&'static [&'static str]>,
 }
 
 impl Section {
     /// The command line that reproduces this section, as shown to readers.
     pub fn command(&self) -> String {
-        let mut line = match self.example {
-            Some((package, example)) => {
-                format!("cargo run --release -p {package} --example {example}")
-            }
+        let mut line = match self.cargo {
+            Some(args) => format!("cargo {}", args.join(" ")),
             None => String::from("cargo run --release -p clockwise-bench --"),
         };
-        if self.example.is_some() && !self.args.is_empty() {
+        if self.cargo.is_some() && !self.args.is_empty() {
             line.push_str(" --");
         }
         for a in &self.args {
@@ -124,6 +125,23 @@ pub struct DelayRow {
     pub p999_us: f64,
     /// Largest.
     pub max_us: f64,
+}
+
+/// One mode of the API-key service under HTTP load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRow {
+    /// `clockwise cache` or `SQLite only`.
+    pub mode: String,
+    /// Answered requests a second.
+    pub requests_per_sec: f64,
+    /// Latency percentiles, in microseconds.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// Requests that were not answered 200.
+    pub failed: u64,
 }
 
 /// The production traces and the capacities their README gives for them.
@@ -174,7 +192,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Run,
             needs: None,
             needs_program: None,
-            example: None,
+            cargo: None,
         },
         Section {
             id: "all-hit".into(),
@@ -189,7 +207,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Run,
             needs: None,
             needs_program: None,
-            example: None,
+            cargo: None,
         },
         Section {
             id: "inserts".into(),
@@ -204,7 +222,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Run,
             needs: None,
             needs_program: None,
-            example: None,
+            cargo: None,
         },
         Section {
             id: "versus".into(),
@@ -221,7 +239,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Versus,
             needs: None,
             needs_program: None,
-            example: None,
+            cargo: None,
         },
         Section {
             id: "overhead".into(),
@@ -238,7 +256,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Overhead,
             needs: None,
             needs_program: None,
-            example: None,
+            cargo: None,
         },
         Section {
             id: "herd".into(),
@@ -251,7 +269,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Herd,
             needs: None,
             needs_program: None,
-            example: None,
+            cargo: None,
         },
     ];
     for (name, what, capacities) in TRACES {
@@ -271,7 +289,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
             kind: Kind::Replay,
             needs: Some(path),
             needs_program: None,
-            example: None,
+            cargo: None,
         });
     }
     out.push(Section {
@@ -298,7 +316,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
         kind: Kind::Cachegrind,
         needs: None,
         needs_program: Some("valgrind"),
-        example: None,
+        cargo: None,
     });
     out.push(Section {
         id: "coherence".into(),
@@ -316,7 +334,30 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
         kind: Kind::Coherence,
         needs: None,
         needs_program: Some("redis-server"),
-        example: Some(("clockwise-redis", "coherence")),
+        cargo: Some(&[
+            "run",
+            "--release",
+            "-p",
+            "clockwise-redis",
+            "--example",
+            "coherence",
+        ]),
+    });
+    out.push(Section {
+        id: "api-keys".into(),
+        title: "An API-key service over HTTP".into(),
+        about: "`examples/api-keys` (axum, SQLite, clockwise, a clockwise-redis bus) \
+                resolving 1,000 keys for 8 keep-alive connections of \
+                `clockwise-bench http-load`, with the cache and without it \
+                (every request reads SQLite): three rounds of 2 s each, \
+                alternated, the median round shown. Service, Redis and load \
+                share the machine's two vCPUs."
+            .into(),
+        args: Vec::new(),
+        kind: Kind::HttpLoad,
+        needs: None,
+        needs_program: Some("redis-server"),
+        cargo: Some(&["bench", "-p", "clockwise-api-keys", "--bench", "http"]),
     });
     out
 }
@@ -557,6 +598,20 @@ fn section_body(out: &mut String, section: &Section, json: &str) -> Result<(), E
                 "\nBus invalidations delivered: {:.0} a second.",
                 r.bus_invalidations_per_sec
             );
+        }
+        Kind::HttpLoad => {
+            let rows = parse::<Vec<ServiceRow>>(section, json)?;
+            out.push_str(
+                "| mode | requests/s | p50 µs | p99 µs | p99.9 µs | not 200 |\n\
+                 |---|--:|--:|--:|--:|--:|\n",
+            );
+            for r in &rows {
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+                    r.mode, r.requests_per_sec, r.p50_us, r.p99_us, r.p999_us, r.failed
+                );
+            }
         }
         Kind::Replay => {
             let rows = parse::<Vec<ReplayRow>>(section, json)?;
