@@ -11,7 +11,7 @@
 //! the source uncached, and they are flushed again before caching resumes,
 //! so no value read before or during the gap outlives it.
 
-use crate::codec::{self, BusKey};
+use crate::codec::{self, unix_nanos, BusKey};
 use crate::link::{Events, Link, LinkState};
 use crate::metrics::{Counter, Listed, Metrics};
 use crate::pool::{Pool, Tracking};
@@ -21,7 +21,7 @@ use std::any::TypeId;
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A cache the bus removes keys from.
 trait Target: Send + Sync {
@@ -117,12 +117,6 @@ impl Events for Shared {
     }
 }
 
-fn unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 /// An invalidation bus on one Redis pub/sub channel.
 ///
 /// ```no_run
@@ -172,7 +166,7 @@ impl Bus {
             None => None,
         };
         let shared = Arc::new(Shared {
-            id: ahash::RandomState::new().hash_one(std::thread::current().id()) | 1,
+            id: codec::random_id(),
             channel: channel.clone(),
             key_type: Mutex::new(None),
             targets: Mutex::new(Vec::new()),

@@ -74,6 +74,18 @@ macro_rules! int_keys {
 }
 int_keys!(u16, u32, u64, u128, i16, i32, i64, i128);
 
+/// The time a message is stamped with: Unix time in nanoseconds.
+pub(crate) fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A sender's id, random per sender: a receiver skips its own echo by it.
+pub(crate) fn random_id() -> u64 {
+    ahash::RandomState::new().hash_one(std::thread::current().id()) | 1
+}
+
 /// A decoded message: who sent it, when, and its keys' bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Message<'a> {

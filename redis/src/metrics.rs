@@ -99,7 +99,7 @@ static SCHEMA: Schema = Schema::new(
     )],
     &[Spec::new(
         INVALIDATION_DELAY,
-        "Nanoseconds from a bus message's publication to the removal of its keys here.",
+        "Nanoseconds from another instance's write (a bus message, or a near cache's write stamp) to the removal of its keys here.",
     )],
 );
 

@@ -18,7 +18,7 @@
 use crate::link::{Events, Link, LinkState};
 use crate::metrics::{Counter, Listed, Metrics};
 use crate::pool::{Pool, Tracking};
-use crate::{Error, RedisConfig};
+use crate::{codec, Error, RedisConfig};
 use clockwise::{Cache, LoadError};
 use redis::{FromRedisValue, ToRedisArgs};
 use std::hash::BuildHasher;
@@ -27,6 +27,11 @@ use std::time::Duration;
 
 /// The Redis channel that tracking invalidations are redirected to.
 const INVALIDATE_CHANNEL: &str = "__redis__:invalidate";
+
+/// Where a near cache's write announces itself, in the bus's format, in
+/// the write's own transaction: Redis's invalidations carry no time, and
+/// this stamp is what the other caches measure the invalidation delay by.
+const STAMP_CHANNEL: &str = "clockwise:near:stamps";
 
 /// Which keys Redis reports changes of.
 ///
@@ -84,6 +89,8 @@ struct Shared<V, S> {
     config: RedisConfig,
     /// Picks a key's connection.
     router: ahash::RandomState,
+    /// This cache's id in its stamps, so it skips its own.
+    id: u64,
     /// With `TrackingMode::Broadcast`, the prefixes Redis reports; keys
     /// outside them are never cached (nothing would say they changed).
     prefixes: Option<Vec<String>>,
@@ -103,12 +110,44 @@ impl<V, S> Shared<V, S> {
     }
 }
 
+impl<V, S> Shared<V, S>
+where
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    /// Another near cache's write: its key goes (again, if its tracking
+    /// invalidation came first), and the delay from its stamp is recorded.
+    /// A stamp that does not decode is counted and reported; tracking
+    /// still carries the invalidation, so nothing is flushed for it.
+    fn stamp(&self, payload: &[u8]) {
+        match codec::decode(payload) {
+            Ok(m) if m.publisher == self.id => {}
+            Ok(m) => {
+                for key in &m.keys {
+                    if let Ok(key) = std::str::from_utf8(key) {
+                        self.cache.invalidate(key);
+                    }
+                }
+                let delay = codec::unix_nanos().saturating_sub(m.sent_at_nanos);
+                self.metrics.delay(Duration::from_nanos(delay));
+            }
+            Err(e) => {
+                self.metrics.count(Counter::Malformed);
+                self.config.report(&Error::Decode(e));
+            }
+        }
+    }
+}
+
 impl<V, S> Events for Shared<V, S>
 where
     V: Clone + Send + Sync + 'static,
     S: BuildHasher + Send + Sync + 'static,
 {
     fn message(&self, msg: &redis::Msg) {
+        if msg.get_channel_name() == STAMP_CHANNEL {
+            return self.stamp(msg.get_payload_bytes());
+        }
         // The payload is the array of keys that changed, or nil when the
         // whole keyspace was flushed.
         match msg.get_payload::<Option<Vec<Vec<u8>>>>() {
@@ -188,11 +227,12 @@ where
             metrics: Arc::clone(&metrics),
             config: config.clone(),
             router: ahash::RandomState::new(),
+            id: codec::random_id(),
             prefixes,
         });
         let link = Link::spawn(
             config,
-            vec![INVALIDATE_CHANNEL.to_owned()],
+            vec![INVALIDATE_CHANNEL.to_owned(), STAMP_CHANNEL.to_owned()],
             Arc::clone(&shared) as Arc<dyn Events>,
             metrics,
         )?;
@@ -340,6 +380,14 @@ where
         // Read it back inside the transaction: tracking remembers keys
         // read, not keys written, and the local copy must be tracked.
         pipe.cmd("EXISTS").arg(key).ignore();
+        pipe.cmd("PUBLISH")
+            .arg(STAMP_CHANNEL)
+            .arg(codec::encode(
+                self.id,
+                codec::unix_nanos(),
+                &[key.to_owned()],
+            ))
+            .ignore();
         let route = Some(self.router.hash_one(key));
         let link = seen.map(|_| &self.state);
         let written = self.pool.run(route, link, &|| self.flush(), |con| {

@@ -123,6 +123,23 @@ fn invalidation_delay_p999_on_loopback_is_within_50ms() {
         delays.last().unwrap()
     );
     assert!(q(0.999) <= SLACK, "p99.9 {:?}", q(0.999));
+    // The other cache measured the same delays from the writes' stamps.
+    let h = b.metrics();
+    let h = h.histogram(clockwise_redis::INVALIDATION_DELAY).unwrap();
+    eprintln!(
+        "its own histogram: {} samples, p99.9 {} ns",
+        h.samples(),
+        h.quantile(0.999)
+    );
+    assert_eq!(h.samples(), 2_000);
+    assert!(h.quantile(0.999) <= SLACK.as_nanos() as u64);
+    let own = a.metrics();
+    assert!(
+        own.histogram(clockwise_redis::INVALIDATION_DELAY)
+            .unwrap()
+            .is_empty(),
+        "a cache skips its own stamps"
+    );
 }
 
 /// A key this process only wrote is still tracked: a write by another
