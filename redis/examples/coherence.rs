@@ -6,9 +6,11 @@
 //!
 //! `cargo run --release -p clockwise-redis --example coherence [-- --json]`
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use clockwise::{Cache, RemovalCause};
 use clockwise_redis::{Bus, NearCache, RedisConfig, TrackingMode};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
@@ -129,29 +131,11 @@ fn bus(url: &str) -> (Row, f64) {
 
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--bind",
-            "127.0.0.1",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server (apt-get install -y redis-server)");
-    std::thread::sleep(Duration::from_millis(300));
-    let url = format!("redis://127.0.0.1:{port}/");
+    let server = support::server().expect("redis-server is needed");
+    let url = server.url();
     let t = tracking(&url);
     let (b, rate) = bus(&url);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let mut rows = Vec::new();
     for mut r in [t, b] {
         r.delays.sort();

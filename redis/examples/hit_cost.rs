@@ -10,10 +10,12 @@
 //! (and `hits_plain`, `hits_coherent`), then divide the count by the hits.
 //! Starts its own `redis-server` on a free loopback port.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use clockwise::Cache;
 use clockwise_redis::{Bus, Coherent, NearCache, RedisConfig, TrackingMode};
 use std::hint::black_box;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const KEYS: usize = 1_000;
@@ -49,25 +51,8 @@ fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .map_or(1_000_000, |a| a.parse().expect("hits"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--bind",
-            "127.0.0.1",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server (apt-get install -y redis-server)");
-    std::thread::sleep(Duration::from_millis(300));
-    let url = format!("redis://127.0.0.1:{port}/");
+    let server = support::server().expect("redis-server is needed");
+    let url = server.url();
     let keys: Vec<String> = (0..KEYS).map(|i| format!("k{i}")).collect();
 
     let plain = Cache::builder().max_capacity(10_000).build();
@@ -97,6 +82,5 @@ fn main() {
         black_box(n)
     );
     drop((near, coherent, bus));
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }

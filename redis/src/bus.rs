@@ -275,11 +275,7 @@ impl Bus {
     /// # Ok::<(), clockwise_redis::Error>(())
     /// ```
     pub fn wait_linked(&self, timeout: Duration) -> Result<(), Error> {
-        if self.link.wait_live(timeout) {
-            Ok(())
-        } else {
-            Err(Error::Timeout)
-        }
+        self.link.wait_live(timeout)
     }
 
     /// Whether the link is up, so guarded caches cache.
@@ -290,7 +286,7 @@ impl Bus {
     /// # Ok::<(), clockwise_redis::Error>(())
     /// ```
     pub fn is_linked(&self) -> bool {
-        self.shared.state.live().is_some()
+        self.link.is_live()
     }
 
     /// The link's metrics, merged now.

@@ -210,6 +210,18 @@ impl RedisConfig {
         Ok(())
     }
 
+    /// A new connection of `client`, with this config's timeouts.
+    pub(crate) fn connect(&self, client: &redis::Client) -> Result<redis::Connection, Error> {
+        let con = client
+            .get_connection_with_timeout(self.connect_timeout)
+            .map_err(Error::from_redis)?;
+        con.set_read_timeout(Some(self.command_timeout))
+            .map_err(Error::from_redis)?;
+        con.set_write_timeout(Some(self.command_timeout))
+            .map_err(Error::from_redis)?;
+        Ok(con)
+    }
+
     pub(crate) fn client(&self) -> Result<redis::Client, Error> {
         redis::Client::open(self.url.as_str()).map_err(|e| Error::Config(e.to_string()))
     }

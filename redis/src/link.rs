@@ -185,18 +185,24 @@ impl Link {
         })
     }
 
-    /// Waits until the link is live, up to `timeout`.
-    pub(crate) fn wait_live(&self, timeout: Duration) -> bool {
+    /// Waits until the link is live, up to `timeout`; [`Error::Timeout`]
+    /// if it is not by then.
+    pub(crate) fn wait_live(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.events.state().live().is_some() {
-                return true;
+            if self.is_live() {
+                return Ok(());
             }
             if Instant::now() >= deadline {
-                return false;
+                return Err(Error::Timeout);
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// Whether the link is up.
+    pub(crate) fn is_live(&self) -> bool {
+        self.events.state().live().is_some()
     }
 }
 
@@ -286,14 +292,7 @@ impl Runner {
     }
 
     fn connect(&self) -> Result<(redis::Connection, u64), Error> {
-        let mut con = self
-            .client
-            .get_connection_with_timeout(self.config.connect_timeout)
-            .map_err(Error::from_redis)?;
-        con.set_read_timeout(Some(self.config.command_timeout))
-            .map_err(Error::from_redis)?;
-        con.set_write_timeout(Some(self.config.command_timeout))
-            .map_err(Error::from_redis)?;
+        let mut con = self.config.connect(&self.client)?;
         let id: u64 = redis::cmd("CLIENT")
             .arg("ID")
             .query(&mut con)

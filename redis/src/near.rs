@@ -254,11 +254,7 @@ where
     /// # Ok::<(), Error>(())
     /// ```
     pub fn wait_linked(&self, timeout: Duration) -> Result<(), Error> {
-        if self.link.wait_live(timeout) {
-            Ok(())
-        } else {
-            Err(Error::Timeout)
-        }
+        self.link.wait_live(timeout)
     }
 
     /// Whether the invalidation link is up, so reads are cached.
@@ -270,7 +266,7 @@ where
     /// # Ok::<(), Error>(())
     /// ```
     pub fn is_linked(&self) -> bool {
-        self.shared.state.live().is_some()
+        self.link.is_live()
     }
 
     /// The value of `key`: from the local cache, or read from Redis (and

@@ -148,15 +148,7 @@ impl Pool {
         f: &mut impl FnMut(&mut redis::Connection) -> redis::RedisResult<R>,
     ) -> Result<R, Error> {
         if slot.con.is_none() {
-            let con = self
-                .client
-                .get_connection_with_timeout(self.config.connect_timeout)
-                .map_err(Error::from_redis)?;
-            con.set_read_timeout(Some(self.config.command_timeout))
-                .map_err(Error::from_redis)?;
-            con.set_write_timeout(Some(self.config.command_timeout))
-                .map_err(Error::from_redis)?;
-            slot.con = Some(con);
+            slot.con = Some(self.config.connect(&self.client)?);
             slot.tracked = 0;
         }
         let con = slot.con.as_mut().expect("connected above");

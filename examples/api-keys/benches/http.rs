@@ -7,62 +7,18 @@
 //! reads SQLite), each round a 0.5 s warm-up and 2 s measured with
 //! `clockwise-bench`'s HTTP load mode. Prints the median round of each.
 
+#[path = "../tests/service/mod.rs"]
+mod service;
+#[path = "../../../redis/tests/support/mod.rs"]
+mod support;
+
 use clockwise_bench::http_load::{HttpLoad, HttpLoadReport};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use service::{Process, ADMIN};
 use std::time::Duration;
 
 const KEYS: usize = 1_000;
 const CONNECTIONS: usize = 8;
 const ROUNDS: usize = 3;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn service(db: &Path, redis: &str, cache: bool) -> (Killed, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_api-keys"));
-    cmd.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--redis",
-        redis,
-        "--admin-token",
-        "bench",
-    ])
-    .arg("--db")
-    .arg(db)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    if !cache {
-        cmd.arg("--no-cache");
-    }
-    let mut child = cmd.spawn().expect("start the service");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
-    (Killed(child), format!("http://{addr}"))
-}
 
 fn load(base: &str, keys: &[String], duration: Duration) -> HttpLoadReport {
     HttpLoad {
@@ -78,34 +34,20 @@ fn load(base: &str, keys: &[String], duration: Duration) -> HttpLoadReport {
 
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
-    let port = free_port();
-    let _redis = Killed(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--bind",
-                "127.0.0.1",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (apt-get install -y redis-server)"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let redis = format!("redis://127.0.0.1:{port}/");
+    let server = support::server().expect("redis-server is needed");
+    let redis = server.url();
     let dir = std::env::temp_dir().join(format!("api-keys-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("keys.db");
 
     // The keys, created through the service's own admin API.
     let keys: Vec<String> = {
-        let (_svc, base) = service(&db, &redis, true);
+        let svc = Process::start("keys", &db, &redis, true);
+        let base = &svc.base;
         let http = ureq::Agent::new_with_defaults();
         let mut resp = http
             .post(format!("{base}/admin/accounts"))
-            .header("X-Admin-Token", "bench")
+            .header("X-Admin-Token", ADMIN)
             .send_json(serde_json::json!({ "name": "bench" }))
             .unwrap();
         let account: serde_json::Value = resp.body_mut().read_json().unwrap();
@@ -113,7 +55,7 @@ fn main() {
             .map(|_| {
                 let mut resp = http
                     .post(format!("{base}/admin/keys"))
-                    .header("X-Admin-Token", "bench")
+                    .header("X-Admin-Token", ADMIN)
                     .send_json(serde_json::json!({ "account": account["id"] }))
                     .unwrap();
                 let j: serde_json::Value = resp.body_mut().read_json().unwrap();
@@ -131,10 +73,10 @@ fn main() {
             [false, true]
         };
         for cache in order {
-            let (_svc, base) = service(&db, &redis, cache);
+            let svc = Process::start("bench", &db, &redis, cache);
             std::thread::sleep(Duration::from_millis(200));
-            load(&base, &keys, Duration::from_millis(500));
-            rounds[usize::from(!cache)].push(load(&base, &keys, Duration::from_secs(2)));
+            load(&svc.base, &keys, Duration::from_millis(500));
+            rounds[usize::from(!cache)].push(load(&svc.base, &keys, Duration::from_secs(2)));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

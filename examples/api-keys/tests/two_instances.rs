@@ -3,52 +3,32 @@
 //! revoked on one are refused by the other within 50 ms, and with Redis
 //! killed both keep answering correctly from SQLite.
 
+mod service;
 #[path = "../../../redis/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
+use service::{Process, ADMIN};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ADMIN: &str = "test-admin-token";
-
 struct Service {
-    child: Child,
+    /// Kept for its drop, which stops the instance.
+    _process: Process,
     base: String,
     http: ureq::Agent,
 }
 
 impl Service {
     fn start(name: &str, db: &Path, redis: &str, cache: bool) -> Service {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_api-keys"));
-        cmd.args(["--listen", "127.0.0.1:0", "--name", name, "--redis", redis])
-            .arg("--db")
-            .arg(db)
-            .args(["--admin-token", ADMIN])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if !cache {
-            cmd.arg("--no-cache");
-        }
-        let mut child = cmd.spawn().expect("start the service");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let process = Process::start(name, db, redis, cache);
         let http = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(5)))
             .build()
             .new_agent();
         Service {
-            child,
-            base: format!("http://{addr}"),
+            base: process.base.clone(),
+            _process: process,
             http,
         }
     }
@@ -138,13 +118,6 @@ impl Service {
             .body_mut()
             .read_to_string()
             .unwrap()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

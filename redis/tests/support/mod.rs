@@ -36,7 +36,7 @@ fn start(durable: bool) -> Option<Server> {
         eprintln!("SKIPPED: redis-server is not installed (apt-get install -y redis-server)");
         return None;
     }
-    Some(Server::start(durable))
+    Some(Server::new(free_port(), durable))
 }
 
 pub fn free_port() -> u16 {
@@ -48,8 +48,12 @@ pub fn free_port() -> u16 {
 }
 
 impl Server {
-    fn start(durable: bool) -> Server {
-        let port = free_port();
+    /// A server on `port` (the tests that start Redis late pick theirs).
+    pub fn on_port(port: u16) -> Server {
+        Server::new(port, false)
+    }
+
+    fn new(port: u16, durable: bool) -> Server {
         let dir = std::env::temp_dir().join(format!(
             "clockwise-redis-test-{}-{port}",
             std::process::id()
@@ -58,21 +62,6 @@ impl Server {
             port,
             dir,
             durable,
-            child: None,
-        };
-        s.restart();
-        s
-    }
-
-    pub fn on_port(port: u16) -> Server {
-        let dir = std::env::temp_dir().join(format!(
-            "clockwise-redis-test-{}-{port}",
-            std::process::id()
-        ));
-        let mut s = Server {
-            port,
-            dir,
-            durable: false,
             child: None,
         };
         s.restart();
