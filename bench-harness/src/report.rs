@@ -108,6 +108,20 @@ pub struct CoherenceReport {
     pub delays: Vec<DelayRow>,
     /// Bus invalidations one Redis delivered a second.
     pub bus_invalidations_per_sec: f64,
+    /// What one Redis fans out, by subscriber count.
+    #[serde(default)]
+    pub fanout: Vec<FanoutRow>,
+}
+
+/// Pipelined one-key messages through one Redis to several subscribers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FanoutRow {
+    /// Subscribed connections.
+    pub subscribers: u64,
+    /// Messages published a second.
+    pub publications_per_sec: f64,
+    /// Messages received a second, all subscribers together.
+    pub deliveries_per_sec: f64,
 }
 
 /// One path's invalidation delays, in microseconds.
@@ -327,8 +341,10 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
                 after another: through Redis's tracking (`NearCache::set`) and through \
                 the bus (`Bus::publish`). Then two threads publish one-key bus \
                 messages for a second: the rate the other bus removed keys at, \
-                bound here by the publishers' round trips on two vCPUs, not by \
-                Redis."
+                bound by the publishers' round trips, not by Redis. Last, what one \
+                Redis carries: one connection publishes one-key messages in \
+                pipelined batches of 32 for a second to 2, then 8, subscribed \
+                connections (all on the same vCPUs as Redis)."
             .into(),
         args: Vec::new(),
         kind: Kind::Coherence,
@@ -598,6 +614,19 @@ fn section_body(out: &mut String, section: &Section, json: &str) -> Result<(), E
                 "\nBus invalidations delivered: {:.0} a second.",
                 r.bus_invalidations_per_sec
             );
+            if !r.fanout.is_empty() {
+                out.push_str(
+                    "\n| subscribers | publications/s | deliveries/s |\n\
+                     |--:|--:|--:|\n",
+                );
+                for f in &r.fanout {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {:.0} | {:.0} |",
+                        f.subscribers, f.publications_per_sec, f.deliveries_per_sec
+                    );
+                }
+            }
         }
         Kind::HttpLoad => {
             let rows = parse::<Vec<ServiceRow>>(section, json)?;

@@ -1,8 +1,9 @@
 //! The figures of `BENCHMARKS.md`'s section on clockwise-redis: the
 //! invalidation delay (a write's acknowledgement to the removal of its key
-//! from another cache) through tracking and through the bus, and how many
-//! bus invalidations one Redis delivers a second. Starts its own
-//! `redis-server` on a free loopback port.
+//! from another cache) through tracking and through the bus, how many bus
+//! invalidations two publishing threads get delivered a second, and how
+//! many one-key messages one Redis fans out a second to 2 and to 8
+//! subscribers. Starts its own `redis-server` on a free loopback port.
 //!
 //! `cargo run --release -p clockwise-redis --example coherence [-- --json]`
 
@@ -129,12 +130,92 @@ fn bus(url: &str) -> (Row, f64) {
     )
 }
 
+/// What one Redis carries: `subscribers` plain pub/sub connections count
+/// what they receive while one connection publishes one-key bus messages
+/// in pipelined batches of 32 for a second. Returns publications and
+/// deliveries a second (deliveries counted once the subscribers drained).
+fn fanout(url: &str, subscribers: usize) -> (f64, f64) {
+    let client = redis::Client::open(url).unwrap();
+    let received = std::sync::atomic::AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let message = {
+        let mut one = Vec::new();
+        // The size of a one-key bus message for a 10-byte key.
+        one.extend_from_slice(&[0u8; 23 + 4 + 10]);
+        one
+    };
+    let mut published = 0u64;
+    let mut elapsed = Duration::ZERO;
+    let ready = std::sync::Barrier::new(subscribers + 1);
+    std::thread::scope(|s| {
+        for _ in 0..subscribers {
+            let (client, received, stop, ready) = (&client, &received, &stop, &ready);
+            s.spawn(move || {
+                let mut con = client.get_connection().unwrap();
+                let mut ps = con.as_pubsub();
+                ps.subscribe("fanout").unwrap();
+                ps.set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                ready.wait();
+                loop {
+                    match ps.get_message() {
+                        Ok(_) => {
+                            received.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) if e.is_timeout() => {
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+        }
+        ready.wait();
+        let mut con = client.get_connection().unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(1) {
+            let mut pipe = redis::pipe();
+            for _ in 0..32 {
+                pipe.cmd("PUBLISH").arg("fanout").arg(&message).ignore();
+            }
+            pipe.exec(&mut con).unwrap();
+            published += 32;
+        }
+        elapsed = start.elapsed();
+        // Let the subscribers drain what is on its way, then stop them.
+        let want = published * subscribers as u64;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while received.load(Ordering::Relaxed) < want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let seconds = elapsed.as_secs_f64();
+    (
+        published as f64 / seconds,
+        received.load(Ordering::Relaxed) as f64 / seconds,
+    )
+}
+
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
     let server = support::server().expect("redis-server is needed");
     let url = server.url();
     let t = tracking(&url);
     let (b, rate) = bus(&url);
+    let fan: Vec<serde_json::Value> = [2usize, 8]
+        .into_iter()
+        .map(|n| {
+            let (publications, deliveries) = fanout(&url, n);
+            serde_json::json!({
+                "subscribers": n,
+                "publications_per_sec": publications,
+                "deliveries_per_sec": deliveries,
+            })
+        })
+        .collect();
     drop(server);
     let mut rows = Vec::new();
     for mut r in [t, b] {
@@ -148,7 +229,11 @@ fn main() {
             "max_us": quantile(&r.delays, 1.0),
         }));
     }
-    let out = serde_json::json!({ "delays": rows, "bus_invalidations_per_sec": rate });
+    let out = serde_json::json!({
+        "delays": rows,
+        "bus_invalidations_per_sec": rate,
+        "fanout": fan,
+    });
     if json {
         println!("{}", serde_json::to_string_pretty(&out).unwrap());
     } else {
@@ -163,6 +248,14 @@ fn main() {
                 r["max_us"].as_f64().unwrap()
             );
         }
-        println!("bus: {rate:.0} invalidations a second delivered by one Redis");
+        println!("bus: {rate:.0} invalidations a second from two publishing threads");
+        for f in &fan {
+            println!(
+                "one Redis, {} subscribers: {:.0} publications and {:.0} deliveries a second",
+                f["subscribers"],
+                f["publications_per_sec"].as_f64().unwrap(),
+                f["deliveries_per_sec"].as_f64().unwrap()
+            );
+        }
     }
 }

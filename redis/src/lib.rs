@@ -44,14 +44,15 @@
 //!
 //! # Scaling
 //!
-//! - **What one Redis carries.** Every bus message (and every tracking
-//!   invalidation) is delivered to each subscribed instance, so the load is
-//!   messages times instances. On a 2-vCPU virtual machine, one Redis took
-//!   about 330,000 pipelined publications a second of a 40-byte message with
-//!   2 subscribers (660,000 deliveries) and 128,000 with 8 (over a million
-//!   deliveries), subscribers and publisher on the same two vCPUs
-//!   (`redis-benchmark -P 32 -c 4 PUBLISH`). One `Bus::publish` is one round
-//!   trip; publish several keys in one call when a commit changed several.
+//! - **What one Redis carries.** Every bus message, and every near cache's
+//!   write stamp, is delivered to each subscribed instance, so the load is
+//!   messages times instances: deliveries a second, not publications, are
+//!   what to compare with what one Redis fans out (`BENCHMARKS.md`, "Across
+//!   processes", measures it for 2 and 8 subscribers with
+//!   `cargo run --release -p clockwise-redis --example coherence`). Tracking
+//!   invalidations go only to the instances that read a key. One
+//!   `Bus::publish` is one round trip: publish every key a commit changed
+//!   in one call.
 //! - **When broadcast pays.** [`TrackingMode::Reads`] makes Redis remember,
 //!   per connection, every key an instance read (its tracking table, capped
 //!   by `tracking-table-max-keys`, past which Redis invalidates keys early),
