@@ -110,6 +110,18 @@ impl Service {
         j["linked"].as_bool().unwrap()
     }
 
+    /// The cache's hit count, from its Prometheus metrics.
+    fn hits(&self) -> u64 {
+        let text = self.metrics();
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("clockwise_cache_requests_total{") && l.contains("result=\"hit\"")
+            })
+            .expect("a hit counter");
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
     fn metrics(&self) -> String {
         self.http
             .get(format!("{}/metrics", self.base))
@@ -157,8 +169,12 @@ fn keys_created_and_revoked_on_one_instance_hold_on_the_other() {
     let b = Service::start("b", &db, &server.url(), true);
     linked(&[&a, &b]);
     let account = a.account("acme");
-    // An unknown key is refused (and remembered as such by B).
+    // An unknown key is refused, and remembered as such: the second ask
+    // is a hit of B's cache, not a query.
     assert_eq!(b.whoami("no-such-key"), 401);
+    let hits = b.hits();
+    assert_eq!(b.whoami("no-such-key"), 401);
+    assert_eq!(b.hits(), hits + 1, "the negative entry answered");
     let mut delays = Vec::new();
     for _ in 0..50 {
         let (key, told) = a.key(account);
