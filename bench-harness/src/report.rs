@@ -344,7 +344,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
                 bound by the publishers' round trips, not by Redis. Last, what one \
                 Redis carries: one connection publishes one-key messages in \
                 pipelined batches of 32 for a second to 2, then 8, subscribed \
-                connections (all on the same vCPUs as Redis)."
+                connections (all on the same cores as Redis)."
             .into(),
         args: Vec::new(),
         kind: Kind::Coherence,
@@ -367,7 +367,7 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
                 `clockwise-bench http-load`, with the cache and without it \
                 (every request reads SQLite): three rounds of 2 s each, \
                 alternated, the median round shown. Service, Redis and load \
-                share the machine's two vCPUs."
+                share the machine's cores."
             .into(),
         args: Vec::new(),
         kind: Kind::HttpLoad,

@@ -144,7 +144,7 @@ impl RedisConfig {
     /// `redis`).
     ///
     /// ```
-    /// let c = clockwise_redis::RedisConfig::new("redis://127.0.0.1/").name("sessions");
+    /// let c = clockwise_redis::RedisConfig::new("redis://127.0.0.1/").name("carts");
     /// assert!(c.validate().is_ok());
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
