@@ -94,7 +94,7 @@ struct Shared<V, S> {
     /// With `TrackingMode::Broadcast`, the prefixes Redis reports; keys
     /// outside them are never cached (nothing would say they changed).
     prefixes: Option<Vec<String>>,
-    /// Whether every key is tracked (no prefixes): the hit's one test.
+    /// Whether every key is tracked (no prefixes): a miss tests only this.
     every_key: bool,
 }
 
@@ -152,13 +152,10 @@ where
         // whole keyspace was flushed.
         match msg.get_payload::<Option<Vec<Vec<u8>>>>() {
             Ok(Some(keys)) => {
-                for key in &keys {
-                    match std::str::from_utf8(key) {
-                        Ok(key) => self.cache.invalidate(key),
-                        // No key of this cache has these bytes, but never
-                        // guess what a message meant.
-                        Err(_) => self.flush(),
-                    }
+                // A key that is not UTF-8 cannot be one of this cache's
+                // (broadcast mode reports every key under a prefix).
+                for key in keys.iter().filter_map(|k| std::str::from_utf8(k).ok()) {
+                    self.cache.invalidate(key);
                 }
                 self.metrics
                     .add(Counter::KeysInvalidated, keys.len() as u64);
