@@ -30,6 +30,7 @@ const SLACK: Duration = Duration::from_millis(50);
 /// than 50 ms before it started.
 #[test]
 fn reads_through_another_cache_are_never_staler_than_50ms() {
+    let _alone = support::alone();
     let Some(server) = support::server() else {
         return;
     };
@@ -81,6 +82,7 @@ fn reads_through_another_cache_are_never_staler_than_50ms() {
 /// the key from another, over 2,000 writes one after another.
 #[test]
 fn invalidation_delay_p999_on_loopback_is_within_50ms() {
+    let _alone = support::alone();
     let Some(server) = support::server() else {
         return;
     };

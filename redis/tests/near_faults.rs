@@ -85,6 +85,7 @@ fn run(
 
 #[test]
 fn redis_killed_and_restarted_mid_run_never_serves_stale_and_tracking_resumes() {
+    let _alone = support::alone();
     let Some(mut server) = support::durable_server() else {
         return;
     };

@@ -131,6 +131,16 @@ impl Drop for Server {
     }
 }
 
+/// Held by the runs whose verdict depends on timing (the 50 ms rule, the
+/// delay): the tests of one binary run in parallel, and two such runs on
+/// a small machine would measure each other.
+pub fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TIMED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// p-quantile of sorted durations.
 pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
