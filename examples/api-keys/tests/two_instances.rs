@@ -161,6 +161,7 @@ fn linked(services: &[&Service]) {
 
 #[test]
 fn keys_created_and_revoked_on_one_instance_hold_on_the_other() {
+    let _alone = support::alone();
     let Some(server) = support::server() else {
         return;
     };
@@ -201,6 +202,7 @@ fn keys_created_and_revoked_on_one_instance_hold_on_the_other() {
 
 #[test]
 fn with_redis_killed_both_answer_from_sqlite_and_revocations_propagate_after_it_returns() {
+    let _alone = support::alone();
     let Some(mut server) = support::server() else {
         return;
     };
