@@ -1,7 +1,8 @@
 //! `clockwise-bench http-load` (feature `http`): a closed-loop HTTP load
 //! on loopback. Each of N connections (a thread with its own keep-alive
 //! client) sends GETs one after another until the duration or the request
-//! budget runs out, naming the next of the given bearer keys in turn;
+//! budget runs out; the requests of all connections name the given bearer
+//! keys in turn;
 //! every request's latency goes into an HDR histogram, merged at the end.
 //!
 //! Loopback only and bounded: the URL's host must be a loopback address,
@@ -112,9 +113,9 @@ impl HttpLoad {
         let deadline = start + self.duration;
         let results: Vec<(Histogram<u64>, u64, u64)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..self.connections)
-                .map(|c| {
+                .map(|_| {
                     let budget = &budget;
-                    s.spawn(move || self.connection(c, deadline, budget))
+                    s.spawn(move || self.connection(deadline, budget))
                 })
                 .collect();
             handles
@@ -147,12 +148,7 @@ impl HttpLoad {
     }
 
     /// One connection's loop: latencies, non-2xx answers, failures.
-    fn connection(
-        &self,
-        c: usize,
-        deadline: Instant,
-        budget: &AtomicU64,
-    ) -> (Histogram<u64>, u64, u64) {
+    fn connection(&self, deadline: Instant, budget: &AtomicU64) -> (Histogram<u64>, u64, u64) {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(10)))
@@ -161,22 +157,22 @@ impl HttpLoad {
             .new_agent();
         let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
         let (mut non_2xx, mut errors) = (0, 0);
-        let mut i = c;
         while Instant::now() < deadline {
             // Relaxed: a shared countdown; no other memory depends on it.
-            if budget
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                .is_err()
-            {
+            // What it counted down from numbers the requests, so the keys
+            // go round in order across all connections.
+            let Ok(left) =
+                budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            else {
                 break;
-            }
+            };
+            let n = (self.max_requests - left) as usize;
             let mut req = agent.get(&self.url);
             if !self.bearer.is_empty() {
                 req = req.header(
                     "Authorization",
-                    format!("Bearer {}", self.bearer[i % self.bearer.len()]),
+                    format!("Bearer {}", self.bearer[n % self.bearer.len()]),
                 );
-                i += self.connections;
             }
             let sent = Instant::now();
             match req.call() {
