@@ -4,11 +4,11 @@ use crate::config::{
     shard_count, ConfigError, Executor, ExpiryRef, Listener, Loading, Registered, Weigher,
     DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY,
 };
-use crate::entry::{idle_deadline, own_deadline, Entry, NEVER};
+use crate::entry::{idle_deadline, own_deadline, Entry, EntryRef, NewEntry, NEVER};
 use crate::flight::Flights;
 use crate::lending::Lending;
 use crate::metrics::{Counter, Metrics};
-use crate::reclaim::{Guard, Owned};
+use crate::reclaim::Guard;
 use crate::shard::{Shard, Unlinked, Written};
 use crate::stats_source::StatsSource;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
@@ -416,7 +416,7 @@ where
         hash: u64,
         key: &Q,
         guard: &'g Guard,
-    ) -> Option<&'g Entry<K, V>>
+    ) -> Option<EntryRef<'g, K, V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -454,7 +454,7 @@ where
         key: &Q,
         guard: &'g Guard,
         m: &Metrics,
-    ) -> Option<&'g Entry<K, V>>
+    ) -> Option<EntryRef<'g, K, V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -479,14 +479,16 @@ where
 
     /// `key`'s entry if present and not expired, without counting or
     /// touching anything; the clock is read only for an entry with a TTL.
-    fn find_live<'g, Q>(&self, hash: u64, key: &Q, guard: &'g Guard) -> Option<&'g Entry<K, V>>
+    fn find_live<'g, Q>(&self, hash: u64, key: &Q, guard: &'g Guard) -> Option<EntryRef<'g, K, V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.shard(hash)
-            .find(hash, key, guard)
-            .filter(|e| e.expires_at() == NEVER || !e.expired(self.now()))
+        self.shard(hash).find(hash, key, guard).filter(|e| {
+            // The clock is read only for an entry with a deadline.
+            let at = e.expires_at();
+            at == NEVER || at > self.now()
+        })
     }
 
     /// The live value of `key`, without counting or touching anything: the
@@ -505,35 +507,39 @@ where
     fn read<'g>(
         &self,
         shard: &Shard<K, V>,
-        entry: Option<&'g Entry<K, V>>,
+        entry: Option<EntryRef<'g, K, V>>,
         guard: &Guard,
-    ) -> Result<&'g Entry<K, V>, Miss> {
+    ) -> Result<EntryRef<'g, K, V>, Miss> {
         let Some(entry) = entry else {
             crate::entry::forget_access(guard);
             return Err(Miss::Absent);
         };
-        if entry.expires_at() != NEVER {
-            let now = self.now();
-            if entry.expired(now) {
-                crate::entry::forget_access(guard);
-                self.expired(shard, entry, now, guard);
-                return Err(Miss::Expired);
-            }
-            if let Some(idle) = &self.inner.idle {
-                let cap = match self.inner.ttl {
-                    Some(ttl) => entry.written_at.saturating_add(nanos(ttl)),
-                    None => NEVER,
-                };
-                entry.extend(now, idle.nanos, cap, idle.grain);
-            } else if let Some(expiry) = &self.inner.expiry {
-                self.after_read(expiry.as_ref(), entry, now);
+        if entry.stamped() {
+            // SAFETY: the entry has stamps.
+            let stamps = unsafe { entry.stamps_unchecked() };
+            if stamps.expires_at() != NEVER {
+                let now = self.now();
+                if stamps.expires_at() <= now {
+                    crate::entry::forget_access(guard);
+                    self.expired(shard, entry, now, guard);
+                    return Err(Miss::Expired);
+                }
+                if let Some(idle) = &self.inner.idle {
+                    let cap = match self.inner.ttl {
+                        Some(ttl) => stamps.written_at().saturating_add(nanos(ttl)),
+                        None => NEVER,
+                    };
+                    stamps.extend(now, idle.nanos, cap, idle.grain);
+                } else if let Some(expiry) = &self.inner.expiry {
+                    self.after_read(expiry.as_ref(), entry, now);
+                }
             }
         }
         // A hit right after this thread's own access to the same entry (a
         // read-through's insert, then its re-read) is one use, not two: the
         // bit is left for the next, separate access, as the simulator whose
         // hit ratios are the bar skips repeated requests.
-        if !entry.referenced.load(crate::sync::Ordering::Relaxed) && !entry.repeats_access(guard) {
+        if !entry.referenced() && !entry.repeats_access(guard) {
             entry.touch();
         }
         entry.note_access(guard);
@@ -545,7 +551,7 @@ where
     /// at the reader's unpin.
     #[cold]
     #[inline(never)]
-    fn expired(&self, shard: &Shard<K, V>, entry: &Entry<K, V>, now: u64, guard: &Guard) {
+    fn expired(&self, shard: &Shard<K, V>, entry: EntryRef<'_, K, V>, now: u64, guard: &Guard) {
         let mut removed = Unlinked::new();
         shard.remove_expired(&self.inner.lending, entry, now, guard, &mut removed);
         if removed.is_empty() {
@@ -758,11 +764,12 @@ where
         }
         // Until `timed`, no entry of this cache expires and none is
         // refreshed by age: no clock read.
-        let (now, expires_at) = if own_ttl.is_some() || timed {
+        // Entries written then carry no stamps.
+        let (now, stamps) = if own_ttl.is_some() || timed {
             let now = self.now();
-            (now, self.deadline(now, own_ttl))
+            (now, Some((self.deadline(now, own_ttl), now)))
         } else {
-            (0, NEVER)
+            (0, None)
         };
         let (shards, me, lending) = (
             &self.inner.shards,
@@ -772,7 +779,7 @@ where
         // SAFETY: `shard_index` is below the number of shards.
         let shard = unsafe { shards.get_unchecked(me) };
         let written = match shard.insert(
-            shards, me, lending, hash, key, value, expires_at, weight, now, guard, removed,
+            shards, me, lending, hash, key, value, stamps, weight, now, guard, removed,
         ) {
             Ok(written) => written,
             Err(entry) => {
@@ -812,8 +819,7 @@ where
         guard: &Guard,
         removed: &mut Unlinked<K, V>,
     ) {
-        let now = self.now_if_timed();
-        let entry = Owned::new(Entry::new(key, value, NEVER, now, weight.max(1)));
+        let entry = NewEntry::new(key, value, None, weight.max(1));
         self.refuse_entry(hash, entry, weight, guard, removed);
     }
 
@@ -823,13 +829,13 @@ where
     fn refuse_entry(
         &self,
         hash: u64,
-        entry: Owned<Entry<K, V>>,
+        entry: NewEntry<K, V>,
         weight: u32,
         guard: &Guard,
         removed: &mut Unlinked<K, V>,
     ) {
         self.remove_hashed(hash, &entry.key, RemovalCause::Replaced, guard, removed);
-        removed.push_refused(entry, weight, guard);
+        removed.push_refused(entry, weight);
     }
 
     /// When an entry written at `now` expires: after `own_ttl` if given
@@ -894,14 +900,14 @@ where
     /// becomes what `expire_after_read` says, written only if it changed.
     #[cold]
     #[inline(never)]
-    fn after_read(&self, expiry: &dyn Expiry<K, V>, entry: &Entry<K, V>, now: u64) {
+    fn after_read(&self, expiry: &dyn Expiry<K, V>, entry: EntryRef<'_, K, V>, now: u64) {
         let at = entry.expires_at();
-        let (read_at, modified) = (self.instant(now), self.instant(entry.written_at));
+        let (read_at, modified) = (self.instant(now), self.instant(entry.written_at()));
         let ttl =
             expiry.expire_after_read(&entry.key, &entry.value, read_at, left(at, now), modified);
         let to = ttl.map_or(UNLIMITED, |t| now.saturating_add(nanos(t)).min(UNLIMITED));
-        if to != at {
-            entry.set_expires_at(to);
+        if let Some(stamps) = entry.stamps().filter(|_| to != at) {
+            stamps.set_expires_at(to);
         }
     }
 

@@ -9,7 +9,7 @@
 //! reference bit is set and no metric is counted.
 
 use crate::cache::Cache;
-use crate::entry::{Entry, NEVER};
+use crate::entry::EntryRef;
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash};
 
@@ -92,15 +92,13 @@ where
             // and the set sized for them: growing it would rehash every key
             // read so far, each a miss into its entry. (Listing and
             // deduplicating in one pass was slower for that reason.)
-            let found: Vec<&Entry<K, V>> = shard
-                .entries(&guard)
-                .filter(|e| e.expires_at() == NEVER || !e.expired(now))
-                .collect();
+            let found: Vec<EntryRef<'_, K, V>> =
+                shard.entries(&guard).filter(|e| !e.expired(now)).collect();
             let mut keys: HashSet<&K, ahash::RandomState> =
                 HashSet::with_capacity_and_hasher(found.len(), ahash::RandomState::new());
             let live: Vec<(K, V)> = found
                 .into_iter()
-                .filter(|e| keys.insert(&e.key))
+                .filter(|e| keys.insert(&e.get().key))
                 .map(|e| (e.key.clone(), e.value.clone()))
                 .collect();
             self.buffer = live.into_iter();

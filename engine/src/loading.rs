@@ -224,7 +224,7 @@ where
             let guard = crate::reclaim::pin();
             if let Some(entry) = self.lookup(hash, &key, &guard) {
                 let value = entry.value.clone();
-                let written_at = entry.written_at;
+                let written_at = entry.written_at();
                 drop(guard);
                 return Ok(match self.inner.loading.refresh_after {
                     Some(age) if self.now().saturating_sub(written_at) >= nanos(age) => {

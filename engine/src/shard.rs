@@ -29,7 +29,7 @@
 //! a listener, the writer's pin are released; then it is retired.
 
 use crate::clock_pro::{ClockPro, EvictionCause, Host, Sizes};
-use crate::entry::Entry;
+use crate::entry::{Entry, EntryRef, NewEntry, NEVER};
 use crate::lending::{Lending, Look};
 use crate::reclaim::{self, Atomic, Guard, Owned, Shared};
 use crate::sync::{lock, try_lock, AtomicU64, Mutex, Ordering};
@@ -50,13 +50,14 @@ impl<K, V> Clone for Page<K, V> {
 impl<K, V> Copy for Page<K, V> {}
 
 impl<K, V> Page<K, V> {
-    fn entry(&self) -> &Entry<K, V> {
+    fn entry(&self) -> EntryRef<'_, K, V> {
         // SAFETY: the policy holds a page only while its entry is linked in
         // the table. The entry is unlinked and retired only after the policy
         // has given the page up, under the same lock, and freed only after
         // every reader pinned at that time has unpinned; the lock
-        // holder dereferences pages only while holding the lock.
-        unsafe { self.0.as_ref() }
+        // holder dereferences pages only while holding the lock. The page
+        // is the block's own pointer.
+        unsafe { EntryRef::new(self.0) }
     }
 }
 
@@ -174,10 +175,9 @@ impl<K, V> Unlinked<K, V> {
 
     /// Takes `entry`, refused by the cache (heavier than its capacity) and
     /// never linked, to report with cause `Rejected` and free.
-    pub(crate) fn push_refused(&mut self, entry: Owned<Entry<K, V>>, weight: u32, guard: &Guard) {
+    pub(crate) fn push_refused(&mut self, entry: NewEntry<K, V>, weight: u32) {
         // From the allocation's own pointer, which may deallocate.
-        let raw = entry.into_shared(guard).as_raw().cast_mut();
-        let entry = NonNull::new(raw).expect("an allocation");
+        let entry = entry.into_raw();
         self.entries.push((entry, weight, RemovalCause::Rejected));
     }
 
@@ -214,14 +214,12 @@ impl<K, V> Unlinked<K, V> {
         // By index, then clear: cheaper than `drain`, and the items are Copy.
         for &(p, weight, cause) in self.entries.iter() {
             each(cause);
-            // From the allocation's own pointer (the policy's page), which
-            // may deallocate.
-            let shared = Shared::from(p.as_ptr() as *const Entry<K, V>);
-            // SAFETY: unlinked from the table and let go by the policy before
-            // it was pushed here, and pushed once (the list is cleared
-            // below): nothing else retires it. Readers that found it earlier
-            // are pinned, and reclamation waits for them.
-            unsafe { guard.defer_destroy(shared, entry_bytes::<K, V>(weight)) };
+            // SAFETY: from the allocation's own pointer (the policy's page),
+            // unlinked from the table and let go by the policy before it
+            // was pushed here, and pushed once (the list is cleared below):
+            // nothing else retires it. Readers that found it earlier are
+            // pinned, and reclamation waits for them.
+            unsafe { crate::entry::retire(p, guard, entry_bytes::<K, V>(weight)) };
         }
         self.entries.clear();
     }
@@ -289,13 +287,13 @@ impl<'a, K, V> ShardHost<'a, K, V> {
 
 impl<K, V> Host<Page<K, V>> for ShardHost<'_, K, V> {
     fn referenced(&mut self, page: &Page<K, V>) -> bool {
-        page.entry().referenced.load(Ordering::Relaxed)
+        page.entry().referenced()
     }
     fn clear_referenced(&mut self, page: &Page<K, V>) {
-        page.entry().referenced.store(false, Ordering::Relaxed);
+        page.entry().set_referenced(false);
     }
     fn mark_referenced(&mut self, page: &Page<K, V>) {
-        page.entry().referenced.store(true, Ordering::Relaxed);
+        page.entry().set_referenced(true);
     }
     fn expired(&mut self, page: &Page<K, V>) -> bool {
         page.entry().expired(self.now)
@@ -375,7 +373,7 @@ impl<K, V> Shard<K, V> {
         hash: u64,
         key: &Q,
         guard: &'g Guard,
-    ) -> Option<&'g Entry<K, V>>
+    ) -> Option<EntryRef<'g, K, V>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -384,7 +382,7 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Lock-free: every entry in the current table (for iteration).
-    pub(crate) fn entries<'g>(&self, guard: &'g Guard) -> impl Iterator<Item = &'g Entry<K, V>>
+    pub(crate) fn entries<'g>(&self, guard: &'g Guard) -> impl Iterator<Item = EntryRef<'g, K, V>>
     where
         K: 'g,
         V: 'g,
@@ -392,8 +390,9 @@ impl<K, V> Shard<K, V> {
         self.table(guard).entries(guard).map(|p| {
             // SAFETY: loaded under `guard` from a table loaded under it;
             // entries are freed only through `defer_destroy` after being
-            // unlinked, so it stays valid while `guard` is pinned.
-            unsafe { p.deref() }
+            // unlinked, so it stays valid while `guard` is pinned. Slots
+            // hold the blocks' own pointers.
+            unsafe { EntryRef::new(NonNull::new_unchecked(p.as_raw().cast_mut())) }
         })
     }
 
@@ -651,8 +650,9 @@ impl<K, V> Shard<K, V> {
             let i = state.sweep & (table.len() - 1);
             state.sweep = state.sweep.wrapping_add(1);
             if let Slot::Full(p) = table.load(i, guard) {
-                // SAFETY: loaded under `guard` from the current table.
-                let entry = unsafe { p.deref() };
+                // SAFETY: loaded under `guard` from the current table, which
+                // holds the blocks' own pointers.
+                let entry = unsafe { EntryRef::new(NonNull::new_unchecked(p.as_raw().cast_mut())) };
                 if entry.expired(now) {
                     self.remove_node(state, entry.node(), RemovalCause::Expired, now, guard, out);
                 }
@@ -677,12 +677,12 @@ impl<K, V> Shard<K, V> {
         hash: u64,
         key: K,
         value: V,
-        expires_at: u64,
+        stamps: Option<(u64, u64)>,
         weight: u32,
         now: u64,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
-    ) -> Result<Written, Owned<Entry<K, V>>>
+    ) -> Result<Written, NewEntry<K, V>>
     where
         K: Eq,
     {
@@ -690,7 +690,8 @@ impl<K, V> Shard<K, V> {
         // now, so the line arrives while the entry is allocated.
         self.table(guard).prefetch(hash);
         // Allocated before the lock, so other writers do not wait for it.
-        let entry = Owned::new(Entry::new(key, value, expires_at, now, weight.max(1)));
+        let entry = NewEntry::new(key, value, stamps, weight.max(1));
+        let expires_at = stamps.map_or(NEVER, |(at, _)| at);
         let mut guard_state = lock(&self.state);
         let state = &mut *guard_state;
         let mut lendable_before = state.lendable;
@@ -722,13 +723,13 @@ impl<K, V> Shard<K, V> {
         peers: Option<(&[Shard<K, V>], usize)>,
         lending: &Lending,
         hash: u64,
-        entry: Owned<Entry<K, V>>,
+        entry: NewEntry<K, V>,
         w: u64,
         expires_at: u64,
         now: u64,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
-    ) -> Result<Written, Owned<Entry<K, V>>>
+    ) -> Result<Written, NewEntry<K, V>>
     where
         K: Eq,
     {
@@ -765,19 +766,19 @@ impl<K, V> Shard<K, V> {
                 return Err(entry);
             }
         }
-        let entry = entry.into_shared(guard);
-        // SAFETY: just allocated; published below under this lock.
-        let fresh = unsafe { entry.deref() };
-        // From the allocation's own raw pointer, not from `fresh`: the page
-        // is what the entry is freed through at last, and a pointer derived
-        // from a shared reference may not deallocate (Tree Borrows).
-        let page = Page(NonNull::new(entry.as_raw().cast_mut()).expect("a fresh allocation"));
+        // The allocation's own raw pointer: the page is what the entry is
+        // freed through at last, and a pointer derived from a shared
+        // reference may not deallocate (Tree Borrows).
+        let raw = entry.into_raw();
+        let entry = Shared::from(raw.as_ptr() as *const Entry<K, V>);
+        let page = Page(raw);
+        let fresh = page.entry();
         let written = if let Ok((slot, old)) = existing {
             // An update counts as an access.
-            fresh.referenced.store(true, Ordering::Relaxed);
+            fresh.set_referenced(true);
             fresh.set_node(old.node());
             table.publish(slot, entry, hash);
-            let cause = if old.expires_at() != crate::entry::NEVER && old.expired(now) {
+            let cause = if old.expired(now) {
                 RemovalCause::Expired
             } else {
                 RemovalCause::Replaced
@@ -846,16 +847,16 @@ impl<K, V> Shard<K, V> {
         me: usize,
         lending: &Lending,
         hash: u64,
-        entry: Owned<Entry<K, V>>,
+        entry: NewEntry<K, V>,
         weight: u32,
         now: u64,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
-    ) -> Result<Written, Owned<Entry<K, V>>>
+    ) -> Result<Written, NewEntry<K, V>>
     where
         K: Eq,
     {
-        let expires_at = entry.expires_at();
+        let expires_at = entry.get().expires_at();
         let mut states: Vec<_> = peers.iter().map(|p| lock(&p.state)).collect();
         let before: Vec<u64> = states.iter().map(|s| s.lendable).collect();
         let w = u64::from(weight.max(1));
@@ -949,7 +950,7 @@ impl<K, V> Shard<K, V> {
     pub(crate) fn remove_expired(
         &self,
         lending: &Lending,
-        entry: &Entry<K, V>,
+        entry: EntryRef<'_, K, V>,
         now: u64,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
@@ -961,7 +962,7 @@ impl<K, V> Shard<K, V> {
         let ours = state
             .policy
             .page(node)
-            .is_some_and(|p| std::ptr::eq(p.entry(), entry));
+            .is_some_and(|p| std::ptr::eq(p.entry().as_ptr(), entry.as_ptr()));
         let before = state.lendable;
         if ours
             && entry.expired(now)
@@ -1025,7 +1026,7 @@ crate::sync::checking! {
                             .page(entry.node())
                             .expect("a table entry has a resident page");
                         assert!(
-                            std::ptr::eq(page.entry(), entry),
+                            std::ptr::eq(page.entry().as_ptr(), entry),
                             "slot {i}: page and entry differ"
                         );
                         let (at, _) = table
@@ -1076,7 +1077,8 @@ impl<K, V> Drop for Shard<K, V> {
             let guard = reclaim::unprotected();
             let table = self.table.load(Ordering::Relaxed, guard);
             for entry in table.deref().entries(guard) {
-                guard.defer_destroy(entry, 0);
+                let entry = NonNull::new_unchecked(entry.as_raw().cast_mut());
+                crate::entry::retire(entry, guard, 0);
             }
             guard.defer_destroy(table, 0);
         }

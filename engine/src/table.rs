@@ -25,7 +25,7 @@
 //! - Entries and replaced tables are freed only through `crate::reclaim`,
 //!   after every reader pinned when they were unlinked has unpinned.
 
-use crate::entry::Entry;
+use crate::entry::{Entry, EntryRef};
 use crate::reclaim::{Atomic, Guard, Shared};
 use crate::sync::{AtomicU8, Ordering};
 use std::borrow::Borrow;
@@ -113,7 +113,7 @@ impl<K, V> Table<K, V> {
         hash: u64,
         key: &Q,
         guard: &'g Guard,
-    ) -> Option<(usize, &'g Entry<K, V>)>
+    ) -> Option<(usize, EntryRef<'g, K, V>)>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -132,7 +132,7 @@ impl<K, V> Table<K, V> {
         hash: u64,
         key: &Q,
         guard: &'g Guard,
-    ) -> Result<(usize, &'g Entry<K, V>), usize>
+    ) -> Result<(usize, EntryRef<'g, K, V>), usize>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -150,7 +150,7 @@ impl<K, V> Table<K, V> {
         hash: u64,
         key: &Q,
         guard: &'g Guard,
-    ) -> Result<(usize, &'g Entry<K, V>), usize>
+    ) -> Result<(usize, EntryRef<'g, K, V>), usize>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -178,8 +178,11 @@ impl<K, V> Table<K, V> {
                     // SAFETY: `p` was loaded under `guard` from a table that
                     // was itself loaded under `guard`; entries are freed only
                     // through `defer_destroy` after being unlinked, so it
-                    // stays valid while `guard` is pinned.
-                    let entry = unsafe { p.deref() };
+                    // stays valid while `guard` is pinned. Slots hold the
+                    // blocks' own pointers.
+                    let entry = unsafe {
+                        EntryRef::new(std::ptr::NonNull::new_unchecked(p.as_raw().cast_mut()))
+                    };
                     if entry.key.borrow() == key {
                         return Ok((i, entry));
                     }

@@ -118,14 +118,10 @@ impl<T> Owned<T> {
         Owned(super::recycle::boxed(value))
     }
 
-    fn into_raw(self) -> *mut T {
+    /// The object's pointer, with its allocation's provenance; the caller
+    /// frees it only through [`Guard::defer_destroy`].
+    pub(crate) fn into_raw(self) -> *mut T {
         Box::into_raw(self.0)
-    }
-
-    /// Gives the object to the reclamation scheme; it is freed only through
-    /// [`Guard::defer_destroy`].
-    pub fn into_shared(self, _guard: &Guard) -> Shared<'_, T> {
-        Shared::from(self.into_raw() as *const T)
     }
 }
 

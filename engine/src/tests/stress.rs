@@ -117,6 +117,32 @@ fn miri_smoke() {
     hammer(cache, 2, 800);
 }
 
+/// `miri_smoke` on entries with stamps in front (a time to idle that
+/// nothing reaches): their blocks are reached from the entry pointer and
+/// freed through it, and reads move their deadlines. Entries written
+/// before the cache kept times (no stamps) live beside them.
+#[test]
+fn miri_smoke_with_stamps() {
+    let cache = Cache::builder()
+        .max_capacity(8)
+        .shards(1)
+        .stats(false)
+        .build();
+    for k in 0..4 {
+        cache.insert(k, value(k, 0));
+    }
+    // From here on, entries carry stamps.
+    cache.insert_with_ttl(4, value(4, 0), std::time::Duration::from_secs(3600));
+    hammer(cache, 2, 400);
+    let cache = Cache::builder()
+        .max_capacity(8)
+        .shards(1)
+        .stats(false)
+        .time_to_idle(std::time::Duration::from_secs(3600))
+        .build();
+    hammer(cache, 2, 400);
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "minutes under Miri; miri_smoke covers the same code")]
 fn readers_writers_removers_and_invalidation_at_once() {
