@@ -44,6 +44,8 @@ pub enum Kind {
     Coherence,
     /// The API-key service's bench: a list of [`ServiceRow`]s.
     HttpLoad,
+    /// The engine's `memory` example: a [`MemoryReport`].
+    Memory,
 }
 
 /// One measurement: a heading, what it shows, and the arguments that make it.
@@ -156,6 +158,30 @@ pub struct ServiceRow {
     pub p999_us: f64,
     /// Requests that were not answered 200.
     pub failed: u64,
+}
+
+/// The engine's `memory` example's JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemoryReport {
+    /// Heap bytes of an empty clockwise cache of 1,000 with stats.
+    pub empty_with_stats: u64,
+    /// The same without stats.
+    pub empty_without_stats: u64,
+    /// Bytes per entry by engine and state.
+    pub rows: Vec<MemoryRow>,
+}
+
+/// Heap bytes per entry of one engine in one state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemoryRow {
+    /// The engine (and its configuration).
+    pub engine: String,
+    /// `filled` or `after churn`.
+    pub state: String,
+    /// All heap bytes over the entries.
+    pub bytes_per_entry: f64,
+    /// Less the 16 bytes of key and value.
+    pub beyond_key_value: f64,
 }
 
 /// The production traces and the capacities their README gives for them.
@@ -331,6 +357,23 @@ pub fn sections(traces: &Path, quick: bool) -> Vec<Section> {
         needs: None,
         needs_program: Some("valgrind"),
         cargo: None,
+    });
+    out.push(Section {
+        id: "memory".into(),
+        title: "Memory per entry".into(),
+        about: "Heap bytes per entry of caches of 1M `u64 -> u64` entries, counted \
+                by a global allocator that adds up what is allocated and not yet \
+                freed (malloc's own headers not included): filled (1M distinct \
+                keys inserted into capacity 1M) and after churn (3M distinct \
+                keys), where a policy with ghosts keeps them too. Beyond key and \
+                value: less the 16 bytes the pair itself takes. Layout and \
+                bytes of each part: `docs/design/memory.md`."
+            .into(),
+        args: Vec::new(),
+        kind: Kind::Memory,
+        needs: None,
+        needs_program: None,
+        cargo: Some(&["run", "--release", "-p", "clockwise", "--example", "memory"]),
     });
     out.push(Section {
         id: "coherence".into(),
@@ -628,6 +671,27 @@ fn section_body(out: &mut String, section: &Section, json: &str) -> Result<(), E
                 }
             }
         }
+        Kind::Memory => {
+            let r = parse::<MemoryReport>(section, json)?;
+            out.push_str(
+                "| engine | state | bytes an entry | beyond key and value |\n\
+                 |---|---|--:|--:|\n",
+            );
+            for m in &r.rows {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.1} | {:.1} |",
+                    m.engine, m.state, m.bytes_per_entry, m.beyond_key_value
+                );
+            }
+            let _ = writeln!(
+                out,
+                "\nAn empty clockwise cache (capacity 1,000): {:.1} KiB with stats, \
+                 {:.1} KiB without.",
+                r.empty_with_stats as f64 / 1024.0,
+                r.empty_without_stats as f64 / 1024.0
+            );
+        }
         Kind::HttpLoad => {
             let rows = parse::<Vec<ServiceRow>>(section, json)?;
             out.push_str(
@@ -806,6 +870,35 @@ mod tests {
         section_body(&mut out, &section, json).unwrap();
         assert!(out.contains("| bus | 10 | 22 | 40 | 64 | 70 |"), "{out}");
         assert!(out.contains("Bus invalidations delivered: 27727 a second."));
+    }
+
+    #[test]
+    fn the_memory_section_renders_each_engine_and_state() {
+        let section = sections(Path::new("/none"), false)
+            .into_iter()
+            .find(|s| s.id == "memory")
+            .unwrap();
+        assert_eq!(
+            section.command(),
+            "cargo run --release -p clockwise --example memory"
+        );
+        let json = r#"{"empty_with_stats":381338,"empty_without_stats":7987,"rows":[
+            {"engine":"clockwise","state":"filled","bytes_per_entry":68.51,"beyond_key_value":52.51},
+            {"engine":"moka","state":"after churn","bytes_per_entry":237.7,"beyond_key_value":221.7}]}"#;
+        let mut out = String::new();
+        section_body(&mut out, &section, json).unwrap();
+        assert!(
+            out.contains("| clockwise | filled | 68.5 | 52.5 |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| moka | after churn | 237.7 | 221.7 |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("372.4 KiB with stats, 7.8 KiB without"),
+            "{out}"
+        );
     }
 
     #[test]

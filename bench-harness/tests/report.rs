@@ -95,6 +95,8 @@ fn report_writes_every_section_and_the_readme_table_from_kept_json() {
     } else {
         assert!(text.contains("Not measured: valgrind is not installed."));
     }
+    assert!(text.contains("## Memory per entry\n\n"));
+    assert!(text.contains("`cargo run --release -p clockwise --example memory`\n\nNot measured: "));
     assert!(text.contains("## Across processes: clockwise-redis\n\n"));
     assert!(text.contains(
         "`cargo run --release -p clockwise-redis --example coherence`\n\nNot measured: "

@@ -4,7 +4,11 @@
 //! Two states: just filled (1M distinct inserts into capacity 1M), and
 //! steady state after churn (3M distinct inserts), where CLOCK-Pro also
 //! keeps non-resident metadata (at most one ghost per resident entry). First,
-//! the fixed cost of an empty cache with and without stats.
+//! the fixed cost of an empty cache with and without stats. A cache with a
+//! time to live is measured too: its entries carry two timestamps.
+//!
+//! `cargo run --release -p clockwise --example memory [-- --json]`: `--json`
+//! prints the rows as JSON (for `clockwise-bench report`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,8 +36,21 @@ static GLOBAL: Counting = Counting;
 
 const N: u64 = 1_000_000;
 
-fn measure(name: &str, build: impl Fn() -> Box<dyn Fn(u64)>, flush: impl Fn()) {
-    for (label, inserts) in [("filled", N), ("after churn", 3 * N)] {
+/// One engine in one state: bytes per entry, in all and beyond the 16 of
+/// key and value.
+struct Row {
+    engine: &'static str,
+    state: &'static str,
+    total: f64,
+}
+
+fn measure(
+    rows: &mut Vec<Row>,
+    engine: &'static str,
+    build: impl Fn() -> Box<dyn Fn(u64)>,
+    flush: impl Fn(),
+) {
+    for (state, inserts) in [("filled", N), ("after churn", 3 * N)] {
         flush();
         let before = IN_USE.load(Ordering::Relaxed);
         let insert = build();
@@ -42,11 +59,11 @@ fn measure(name: &str, build: impl Fn() -> Box<dyn Fn(u64)>, flush: impl Fn()) {
         }
         flush();
         let bytes = IN_USE.load(Ordering::Relaxed) - before;
-        println!(
-            "{name:<12} {label:<12} {:>8.1} B/entry total, {:>6.1} beyond key+value",
-            bytes as f64 / N as f64,
-            bytes as f64 / N as f64 - 16.0
-        );
+        rows.push(Row {
+            engine,
+            state,
+            total: bytes as f64 / N as f64,
+        });
         drop(insert);
     }
 }
@@ -66,12 +83,11 @@ fn fixed_cost(stats: bool) -> usize {
 }
 
 fn main() {
-    println!(
-        "clockwise    empty cache  {:>8.1} KiB with stats, {:.1} KiB without",
-        fixed_cost(true) as f64 / 1024.0,
-        fixed_cost(false) as f64 / 1024.0
-    );
+    let json = std::env::args().any(|a| a == "--json");
+    let (with_stats, without) = (fixed_cost(true), fixed_cost(false));
+    let mut rows = Vec::new();
     measure(
+        &mut rows,
         "clockwise",
         || {
             let c = clockwise::Cache::<u64, u64>::builder()
@@ -83,6 +99,19 @@ fn main() {
         clockwise::collect_garbage,
     );
     measure(
+        &mut rows,
+        "clockwise, time to live",
+        || {
+            let c = clockwise::Cache::<u64, u64>::builder()
+                .max_capacity(N)
+                .time_to_live(std::time::Duration::from_secs(3600))
+                .build();
+            Box::new(move |k| c.insert(k, k))
+        },
+        clockwise::collect_garbage,
+    );
+    measure(
+        &mut rows,
         "quick_cache",
         || {
             let c = quick_cache::sync::Cache::<u64, u64>::new(N as usize);
@@ -91,6 +120,7 @@ fn main() {
         || {},
     );
     measure(
+        &mut rows,
         "moka",
         || {
             let c = moka::sync::Cache::<u64, u64>::new(N);
@@ -103,4 +133,37 @@ fn main() {
         },
         || {},
     );
+    if json {
+        let items: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{{\"engine\":\"{}\",\"state\":\"{}\",\"bytes_per_entry\":{:.2},\"beyond_key_value\":{:.2}}}",
+                    r.engine,
+                    r.state,
+                    r.total,
+                    r.total - 16.0
+                )
+            })
+            .collect();
+        println!(
+            "{{\"empty_with_stats\":{with_stats},\"empty_without_stats\":{without},\"rows\":[{}]}}",
+            items.join(",")
+        );
+        return;
+    }
+    println!(
+        "clockwise empty cache: {:.1} KiB with stats, {:.1} KiB without",
+        with_stats as f64 / 1024.0,
+        without as f64 / 1024.0
+    );
+    for r in &rows {
+        println!(
+            "{:<24} {:<12} {:>8.1} B/entry total, {:>6.1} beyond key+value",
+            r.engine,
+            r.state,
+            r.total,
+            r.total - 16.0
+        );
+    }
 }
