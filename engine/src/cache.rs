@@ -12,9 +12,9 @@ use crate::reclaim::Guard;
 use crate::shard::{Shard, Unlinked, Written};
 use crate::stats_source::StatsSource;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use crate::Equivalent;
 use crate::{CacheStats, Expiry, InsertError, RemovalCause};
 use clockwise_stats::ThreadSlot;
-use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -332,9 +332,16 @@ where
         })
     }
 
+    /// `key`'s hash, through the hasher's `write` calls, never its
+    /// `hash_one`: a `BuildHasher` may give `hash_one` a path of its own for
+    /// some types (ahash does for integers and strings where the compiler
+    /// allows specialization), and then a key and an [`Equivalent`] of
+    /// another type, which hash alike through `write`, would not.
     #[inline]
     pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
-        self.inner.hasher.hash_one(key)
+        let mut h = self.inner.hasher.build_hasher();
+        key.hash(&mut h);
+        std::hash::Hasher::finish(&h)
     }
 
     /// The shard of `hash`, by multiply-shift range reduction on the hash's
@@ -379,7 +386,9 @@ where
         }
     }
 
-    /// The value for `key`, if present and not expired.
+    /// The value for `key`, if present and not expired. `key` may be any
+    /// [`Equivalent`] of `K`: a borrowed form (`&str` for `String`) or a
+    /// type of your own, so the owned key need not be built to look it up.
     ///
     /// Lock-free: takes no lock, never waits for a writer, and writes no
     /// shared line except the entry's reference bit when it is clear.
@@ -396,8 +405,7 @@ where
     #[inline(always)]
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let guard = crate::reclaim::pin();
         self.lookup(self.hash(key), key, &guard)
@@ -418,8 +426,7 @@ where
         guard: &'g Guard,
     ) -> Option<EntryRef<'g, K, V>>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let shard = self.shard(hash);
         let Some(m) = &self.inner.stats.metrics else {
@@ -456,8 +463,7 @@ where
         m: &Metrics,
     ) -> Option<EntryRef<'g, K, V>>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let sample = m.get_latency.start_always();
         let found = self.read(shard, shard.find(hash, key, guard), guard);
@@ -481,8 +487,7 @@ where
     /// touching anything; the clock is read only for an entry with a TTL.
     fn find_live<'g, Q>(&self, hash: u64, key: &Q, guard: &'g Guard) -> Option<EntryRef<'g, K, V>>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         self.shard(hash).find(hash, key, guard).filter(|e| {
             // The clock is read only for an entry with a deadline.
@@ -495,8 +500,7 @@ where
     /// loaders' re-check under the flights lock, and [`peek`](Self::peek).
     pub(crate) fn peek_hashed<Q>(&self, hash: u64, key: &Q) -> Option<V>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let guard = crate::reclaim::pin();
         self.find_live(hash, key, &guard).map(|e| e.value.clone())
@@ -582,13 +586,13 @@ where
     /// ```
     pub fn peek<Q>(&self, key: &Q) -> Option<V>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         self.peek_hashed(self.hash(key), key)
     }
 
-    /// True if `key` is present and not expired. Does not count as a use.
+    /// True if `key` (any [`Equivalent`] of `K`, as for [`get`](Self::get))
+    /// is present and not expired. Does not count as a use.
     ///
     /// ```
     /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::new(10);
@@ -597,8 +601,7 @@ where
     /// ```
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let guard = crate::reclaim::pin();
         self.find_live(self.hash(key), key, &guard).is_some()
@@ -922,8 +925,7 @@ where
         removed: &mut Unlinked<K, V>,
     ) -> bool
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let now = self.now_if_timed();
         let lending = &self.inner.lending;
@@ -931,8 +933,8 @@ where
             .remove(lending, hash, now, key, cause, guard, removed)
     }
 
-    /// Removes `key`, returning its value if it was present (even if
-    /// expired). A load of `key` running meanwhile does not insert its value
+    /// Removes `key` (any [`Equivalent`] of `K`, as for [`get`](Self::get)),
+    /// returning its value if it was present (even if expired). A load of `key` running meanwhile does not insert its value
     /// (see [`invalidate`](Self::invalidate)).
     ///
     /// ```
@@ -943,8 +945,7 @@ where
     /// ```
     pub fn remove<Q>(&self, key: &Q) -> Option<V>
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         self.remove_then(key, |e| e.map(|e| e.value.clone()))
     }
@@ -954,8 +955,7 @@ where
     /// counted, so a panic in `then` (a `V::clone`) loses neither.
     fn remove_then<Q, R>(&self, key: &Q, then: impl FnOnce(Option<&Entry<K, V>>) -> R) -> R
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         let hash = self.hash(key);
         let guard = crate::reclaim::pin();
@@ -986,8 +986,7 @@ where
     /// ```
     pub fn invalidate<Q>(&self, key: &Q)
     where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Equivalent<K> + ?Sized,
     {
         self.remove_then(key, |_| ());
     }

@@ -52,8 +52,8 @@
 //! load.
 
 use crate::sync::{lock, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::Equivalent;
 use std::any::{Any, TypeId};
-use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -278,11 +278,10 @@ impl<K, V> Flights<K, V> {
     /// cache removal), both under the shard's flights lock.
     pub(crate) fn invalidate<Q, R>(&self, shard: usize, key: &Q, remove: impl FnOnce() -> R) -> R
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let list = lock(&self.shards[shard]);
-        for f in list.iter().filter(|f| f.key.borrow() == key) {
+        for f in list.iter().filter(|f| key.equivalent(&f.key)) {
             f.invalidated.store(true, Ordering::Relaxed);
         }
         remove()

@@ -53,6 +53,41 @@ pub use cache::Cache;
 pub use cache_stats::CacheStats;
 pub use clockwise_stats as stats;
 pub use config::{ConfigError, DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY};
+/// Keys a lookup may take in place of `K` (the `equivalent` crate's trait,
+/// shared with hashbrown, indexmap and quick_cache). Every `Q` that `K`
+/// borrows as is one already; implement it to look up `(String, String)`
+/// keys by `(&str, &str)`, for instance, without building the owned key.
+/// `Q` must hash as the `K` it is equivalent to.
+///
+/// ```
+/// use clockwise::{Cache, Equivalent};
+/// use std::hash::{Hash, Hasher};
+///
+/// #[derive(PartialEq, Eq, Hash)]
+/// struct Route(String, String);
+///
+/// /// A route by borrowed parts; hashes as `Route` does (two `str`s).
+/// struct RouteRef<'a>(&'a str, &'a str);
+///
+/// impl Hash for RouteRef<'_> {
+///     fn hash<H: Hasher>(&self, h: &mut H) {
+///         self.0.hash(h);
+///         self.1.hash(h);
+///     }
+/// }
+///
+/// impl Equivalent<Route> for RouteRef<'_> {
+///     fn equivalent(&self, key: &Route) -> bool {
+///         self.0 == key.0 && self.1 == key.1
+///     }
+/// }
+///
+/// let cache: Cache<Route, u32> = Cache::new(100);
+/// cache.insert(Route("GET".into(), "/users".into()), 7);
+/// assert_eq!(cache.get(&RouteRef("GET", "/users")), Some(7));
+/// assert_eq!(cache.get(&RouteRef("PUT", "/users")), None);
+/// ```
+pub use equivalent::Equivalent;
 pub use expiry::Expiry;
 pub use insert_error::InsertError;
 pub use iter::Iter;

@@ -5,7 +5,9 @@
 use crate::cache::{nanos, Cache};
 use crate::flight::{Leader, Outcome, Role};
 use crate::metrics::Counter;
+use crate::Equivalent;
 use std::any::{Any, TypeId};
+use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -120,6 +122,29 @@ pub(crate) enum Fallback {
     LoadItself,
 }
 
+/// A loader's key: owned, or a borrowed form of it (the `*_by_ref`
+/// loaders) made owned only when a miss needs it.
+enum KeyIn<'q, K, Q: ?Sized> {
+    Owned(K),
+    Borrowed(&'q Q),
+}
+
+impl<K: Borrow<Q>, Q: ToOwned<Owned = K> + ?Sized> KeyIn<'_, K, Q> {
+    fn get(&self) -> &Q {
+        match self {
+            KeyIn::Owned(k) => Borrow::<Q>::borrow(k),
+            KeyIn::Borrowed(q) => q,
+        }
+    }
+
+    fn into_owned(self) -> K {
+        match self {
+            KeyIn::Owned(k) => k,
+            KeyIn::Borrowed(q) => q.to_owned(),
+        }
+    }
+}
+
 /// The loader in the common shape: `Ok(None)` means "absent".
 pub(crate) type Loaded<V, E> = Result<Option<V>, E>;
 
@@ -142,6 +167,30 @@ where
     /// assert_eq!(cache.get_with(1, || unreachable!("cached")), "one");
     /// ```
     pub fn get_with(&self, key: K, load: impl FnOnce() -> V) -> V {
+        self.get_with_in::<K>(KeyIn::Owned(key), load)
+    }
+
+    /// [`get_with`](Self::get_with) by a borrowed form of the key (`&str`
+    /// for `String`), made owned only on a miss.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<String, usize> = clockwise::Cache::new(100);
+    /// assert_eq!(cache.get_with_by_ref("four", || 4), 4); // builds "four" once
+    /// assert_eq!(cache.get_with_by_ref("four", || unreachable!("cached")), 4);
+    /// ```
+    pub fn get_with_by_ref<Q>(&self, key: &Q, load: impl FnOnce() -> V) -> V
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    {
+        self.get_with_in(KeyIn::Borrowed(key), load)
+    }
+
+    fn get_with_in<Q>(&self, key: KeyIn<'_, K, Q>, load: impl FnOnce() -> V) -> V
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Equivalent<K> + ?Sized,
+    {
         let mut load = Some(load);
         let got = self.load(
             key,
@@ -176,6 +225,41 @@ where
     where
         E: Send + Sync + 'static,
     {
+        self.try_get_with_in::<K, E>(KeyIn::Owned(key), load)
+    }
+
+    /// [`try_get_with`](Self::try_get_with) by a borrowed form of the key,
+    /// made owned only on a miss.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<String, u32> = clockwise::Cache::new(100);
+    /// assert_eq!(cache.try_get_with_by_ref("7", || "7".parse::<u32>()).unwrap(), 7);
+    /// assert!(cache.try_get_with_by_ref("x", || "x".parse::<u32>()).is_err());
+    /// assert!(!cache.contains_key("x")); // errors are not cached
+    /// ```
+    pub fn try_get_with_by_ref<Q, E>(
+        &self,
+        key: &Q,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, LoadError<E>>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+        E: Send + Sync + 'static,
+    {
+        self.try_get_with_in(KeyIn::Borrowed(key), load)
+    }
+
+    fn try_get_with_in<Q, E>(
+        &self,
+        key: KeyIn<'_, K, Q>,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, LoadError<E>>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Equivalent<K> + ?Sized,
+        E: Send + Sync + 'static,
+    {
         let mut load = Some(load);
         let got = self.load(
             key,
@@ -197,6 +281,38 @@ where
     /// assert_eq!(cache.optionally_get_with(1, || Some(5)), Some(5));
     /// ```
     pub fn optionally_get_with(&self, key: K, load: impl FnOnce() -> Option<V>) -> Option<V> {
+        self.optionally_get_with_in::<K>(KeyIn::Owned(key), load)
+    }
+
+    /// [`optionally_get_with`](Self::optionally_get_with) by a borrowed form
+    /// of the key, made owned only on a miss.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<String, u32> = clockwise::Cache::new(100);
+    /// assert_eq!(cache.optionally_get_with_by_ref("a", || None), None);
+    /// assert_eq!(cache.optionally_get_with_by_ref("a", || Some(1)), Some(1));
+    /// ```
+    pub fn optionally_get_with_by_ref<Q>(
+        &self,
+        key: &Q,
+        load: impl FnOnce() -> Option<V>,
+    ) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    {
+        self.optionally_get_with_in(KeyIn::Borrowed(key), load)
+    }
+
+    fn optionally_get_with_in<Q>(
+        &self,
+        key: KeyIn<'_, K, Q>,
+        load: impl FnOnce() -> Option<V>,
+    ) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Equivalent<K> + ?Sized,
+    {
         let mut load = Some(load);
         let got = self.load(
             key,
@@ -211,24 +327,31 @@ where
         }
     }
 
-    /// The shared path of the three loaders. `load` is called at most once.
-    fn load<E: Send + Sync + 'static>(
+    /// The shared path of the loaders, by an owned key or a borrowed form
+    /// of it, which is made owned the first time it is needed (a fresh hit
+    /// never does). `load` is called at most once.
+    fn load<Q, E: Send + Sync + 'static>(
         &self,
-        key: K,
+        key: KeyIn<'_, K, Q>,
         kind: TypeId,
         fallback: Fallback,
         load: &mut dyn FnMut() -> Loaded<V, E>,
-    ) -> Result<Option<V>, LoadError<E>> {
-        let hash = self.hash(&key);
+    ) -> Result<Option<V>, LoadError<E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Equivalent<K> + ToOwned<Owned = K> + ?Sized,
+    {
+        let hash = self.hash(key.get());
         {
             let guard = crate::reclaim::pin();
-            if let Some(entry) = self.lookup(hash, &key, &guard) {
+            if let Some(entry) = self.lookup(hash, key.get(), &guard) {
                 let value = entry.value.clone();
                 let written_at = entry.written_at();
                 drop(guard);
                 return Ok(match self.inner.loading.refresh_after {
                     Some(age) if self.now().saturating_sub(written_at) >= nanos(age) => {
                         self.count(Counter::StaleHit);
+                        let key = key.into_owned();
                         if self.inner.reloader.is_some() {
                             self.start_reload(&key, hash);
                             Some(value)
@@ -240,6 +363,7 @@ where
                 });
             }
         }
+        let key = key.into_owned();
         if let Some(negative) = &self.inner.negative {
             if kind == TypeId::of::<OptionKind>() && negative.contains_key(&key) {
                 self.count(Counter::NegativeHit);

@@ -34,9 +34,9 @@ use crate::lending::{Lending, Look};
 use crate::reclaim::{self, Atomic, Guard, Owned, Shared};
 use crate::sync::{lock, try_lock, AtomicU64, Mutex, Ordering};
 use crate::table::{Slot, Table};
+use crate::Equivalent;
 use crate::RemovalCause;
 use crossbeam_utils::CachePadded;
-use std::borrow::Borrow;
 use std::ptr::NonNull;
 
 /// A resident page of the policy: the entry it stands for.
@@ -375,8 +375,7 @@ impl<K, V> Shard<K, V> {
         guard: &'g Guard,
     ) -> Option<EntryRef<'g, K, V>>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         self.table(guard).find(hash, key, guard).map(|(_, e)| e)
     }
@@ -930,8 +929,7 @@ impl<K, V> Shard<K, V> {
         out: &mut Unlinked<K, V>,
     ) -> bool
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let mut state = lock(&self.state);
         let Some((_, entry)) = self.table(guard).find(hash, key, guard) else {

@@ -28,7 +28,7 @@
 use crate::entry::{Entry, EntryRef};
 use crate::reclaim::{Atomic, Guard, Shared};
 use crate::sync::{AtomicU8, Ordering};
-use std::borrow::Borrow;
+use crate::Equivalent;
 
 const EMPTY: u8 = 0;
 const TOMBSTONE: u8 = 1;
@@ -115,8 +115,7 @@ impl<K, V> Table<K, V> {
         guard: &'g Guard,
     ) -> Option<(usize, EntryRef<'g, K, V>)>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         self.probe::<false, Q>(hash, key, guard).ok()
     }
@@ -134,8 +133,7 @@ impl<K, V> Table<K, V> {
         guard: &'g Guard,
     ) -> Result<(usize, EntryRef<'g, K, V>), usize>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         self.probe::<true, Q>(hash, key, guard)
     }
@@ -152,8 +150,7 @@ impl<K, V> Table<K, V> {
         guard: &'g Guard,
     ) -> Result<(usize, EntryRef<'g, K, V>), usize>
     where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
+        Q: Equivalent<K> + ?Sized,
     {
         let tag = h7(hash);
         let mut i = hash as usize & self.mask;
@@ -183,7 +180,7 @@ impl<K, V> Table<K, V> {
                     let entry = unsafe {
                         EntryRef::new(std::ptr::NonNull::new_unchecked(p.as_raw().cast_mut()))
                     };
-                    if entry.key.borrow() == key {
+                    if key.equivalent(&entry.key) {
                         return Ok((i, entry));
                     }
                 }

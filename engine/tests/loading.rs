@@ -413,3 +413,52 @@ fn different_result_types_do_not_share_a_flight() {
     });
     assert_eq!(c.get(&7), Some(5));
 }
+
+/// A key that counts its clones (its `to_owned`).
+#[derive(PartialEq, Eq, Hash, Debug)]
+struct CountedKey(u32);
+
+static KEY_CLONES: AtomicUsize = AtomicUsize::new(0);
+
+impl Clone for CountedKey {
+    fn clone(&self) -> Self {
+        KEY_CLONES.fetch_add(1, Ordering::Relaxed);
+        CountedKey(self.0)
+    }
+}
+
+#[test]
+fn by_ref_loaders_build_the_owned_key_only_on_a_miss() {
+    let clones = || KEY_CLONES.load(Ordering::Relaxed);
+    let cache: Cache<CountedKey, u32> = Cache::new(100);
+    let before = clones();
+    assert_eq!(cache.get_with_by_ref(&CountedKey(1), || 10), 10);
+    assert!(clones() > before, "a miss must build the key it inserts");
+    let before = clones();
+    for _ in 0..10 {
+        assert_eq!(
+            cache.get_with_by_ref(&CountedKey(1), || unreachable!("cached")),
+            10
+        );
+        let got = cache.try_get_with_by_ref(&CountedKey(1), || Err::<u32, ()>(()));
+        assert_eq!(got.unwrap(), 10);
+        assert_eq!(
+            cache.optionally_get_with_by_ref(&CountedKey(1), || None),
+            Some(10)
+        );
+    }
+    assert_eq!(clones(), before, "a hit built the owned key");
+    // The other two loaders, on misses.
+    assert_eq!(
+        cache
+            .try_get_with_by_ref(&CountedKey(2), || Ok::<u32, ()>(20))
+            .unwrap(),
+        20
+    );
+    assert_eq!(
+        cache.optionally_get_with_by_ref(&CountedKey(3), || Some(30)),
+        Some(30)
+    );
+    assert_eq!(cache.get(&CountedKey(2)), Some(20));
+    assert_eq!(cache.get(&CountedKey(3)), Some(30));
+}

@@ -37,6 +37,28 @@ pub enum Op {
     TryInsert(u8, u16),
     /// `set_capacity(1 + n % (twice the initial capacity))`.
     SetCapacity(u8),
+    /// `get` by [`ByRef`], an equivalent of the key.
+    GetEquivalent(u8),
+    /// `remove` by [`ByRef`].
+    RemoveEquivalent(u8),
+    /// `get_with_by_ref(&key, || value)`: a get, then on a miss an insert.
+    GetWithByRef(u8, u16),
+}
+
+/// A key by reference: hashes as the key and is its
+/// [`Equivalent`](clockwise::Equivalent), though `u8` does not borrow as it.
+struct ByRef<'a>(&'a u8);
+
+impl std::hash::Hash for ByRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+    }
+}
+
+impl clockwise::Equivalent<u8> for ByRef<'_> {
+    fn equivalent(&self, key: &u8) -> bool {
+        *self.0 == *key
+    }
 }
 
 /// Times to live from the value: created `v % 8 + 1` s (no limit when
@@ -172,13 +194,23 @@ pub fn ops(data: &[u8]) {
     for op in input.ops {
         let fits = |v: u16| weight(v) <= capacity;
         let len_before = cache.len();
+        // A `get_with_by_ref` that misses loads and writes what it loaded:
+        // the model's insert.
+        let (op, loaded) = match op {
+            Op::GetWithByRef(k, v) if live(&model, k, now).is_none() => (Op::Insert(k, v), true),
+            op => (op, false),
+        };
         let inserted = matches!(op, Op::Insert(..) | Op::InsertTtl(..) | Op::TryInsert(..));
         // The entry `insert` refused, which the listener must hear of.
         let mut refused = None;
         match op {
             Op::Insert(k, v) => {
                 let old = live(&model, k, now).map(|_| model[&k].1);
-                cache.insert(k, v);
+                if loaded {
+                    assert_eq!(cache.get_with_by_ref(&k, || v), v, "get_with_by_ref({k})");
+                } else {
+                    cache.insert(k, v);
+                }
                 own.remove(&k);
                 if fits(v) && expiry {
                     model.insert(k, (v, ValueExpiry::write(v, old, now)));
@@ -218,9 +250,15 @@ pub fn ops(data: &[u8]) {
                     refused = Some((k, v));
                 }
             }
-            Op::Get(k) => {
+            Op::Get(k) | Op::GetEquivalent(k) | Op::GetWithByRef(k, _) => {
                 let want = live(&model, k, now);
-                assert_eq!(cache.get(&k), want, "get({k})");
+                let got = match op {
+                    Op::Get(_) => cache.get(&k),
+                    Op::GetEquivalent(_) => cache.get(&ByRef(&k)),
+                    Op::GetWithByRef(_, v) => Some(cache.get_with_by_ref(&k, || v)),
+                    _ => unreachable!("the arm's operations"),
+                };
+                assert_eq!(got, want, "get({k})");
                 if let (true, Some(v)) = (expiry, want) {
                     if let Some(to) = ValueExpiry::read(v, now) {
                         model.get_mut(&k).expect("live").1 = Some(to);
@@ -238,9 +276,13 @@ pub fn ops(data: &[u8]) {
             }
             Op::Peek(k) => assert_eq!(cache.peek(&k), live(&model, k, now), "peek({k})"),
             Op::Contains(k) => assert_eq!(cache.contains_key(&k), live(&model, k, now).is_some()),
-            Op::Remove(k) => {
+            Op::Remove(k) | Op::RemoveEquivalent(k) => {
+                let got = match op {
+                    Op::Remove(_) => cache.remove(&k),
+                    _ => cache.remove(&ByRef(&k)),
+                };
                 assert_eq!(
-                    cache.remove(&k),
+                    got,
                     model.remove(&k).map(|(v, _)| v),
                     "remove({k})"
                 );

@@ -1,5 +1,6 @@
 //! Listener, TTL, weights and configuration.
 
+use super::ByRef;
 use crate::{Cache, ConfigError, RemovalCause};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -586,4 +587,55 @@ fn an_expiry_times_loaded_values_and_refuses_a_cache_wide_ttl() {
     mock.increment(Duration::from_secs(1_000_000));
     assert_eq!(cache.get(&0), Some(0));
     cache.validate();
+}
+
+/// A `BuildHasher` whose one-shot `hash_one` takes a path of its own for
+/// `u8`, as ahash's does for integers where the compiler allows
+/// specialization; through `build_hasher` and `write` every type hashes
+/// alike.
+#[derive(Clone, Default)]
+struct OwnPathForBytes;
+
+impl std::hash::BuildHasher for OwnPathForBytes {
+    type Hasher = std::collections::hash_map::DefaultHasher;
+    fn build_hasher(&self) -> Self::Hasher {
+        Self::Hasher::new()
+    }
+    // The generic path, spelled out: this is `hash_one` itself.
+    #[allow(clippy::manual_hash_one)]
+    fn hash_one<T: std::hash::Hash>(&self, x: T) -> u64 {
+        use std::hash::Hasher;
+        let mut h = self.build_hasher();
+        x.hash(&mut h);
+        let hash = h.finish();
+        if std::any::type_name::<T>() == "&u8" {
+            hash.rotate_left(17)
+        } else {
+            hash
+        }
+    }
+}
+
+/// An equivalent key finds its entry whatever shortcut the hasher's
+/// `hash_one` takes for the key's own type (the fuzz target found lookups
+/// by an equivalent missing under ahash on nightly).
+#[test]
+fn an_equivalent_key_is_found_whatever_the_hasher_does_in_hash_one() {
+    let cache: Cache<u8, u16, OwnPathForBytes> = Cache::builder()
+        .max_capacity(100)
+        .hasher(OwnPathForBytes)
+        .build();
+    for k in 0..50u8 {
+        cache.insert(k, u16::from(k) * 3);
+    }
+    for k in 0..50u8 {
+        assert_eq!(cache.get(&ByRef(&k)), Some(u16::from(k) * 3), "get({k})");
+        assert_eq!(cache.get(&k), Some(u16::from(k) * 3));
+    }
+    assert!(cache.contains_key(&ByRef(&7)));
+    assert_eq!(cache.peek(&ByRef(&8)), Some(24));
+    assert_eq!(cache.remove(&ByRef(&9)), Some(27));
+    assert_eq!(cache.get(&9), None);
+    cache.invalidate(&ByRef(&10));
+    assert_eq!(cache.get(&10), None);
 }

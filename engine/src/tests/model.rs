@@ -10,6 +10,7 @@
 //! 1, or one shard) nothing is evicted while what is stored plus the new
 //! entry fits the capacity, however the keys fall on the shards.
 
+use super::ByRef;
 use crate::{Cache, RemovalCause};
 use clockwise_stats::Instant;
 use proptest::prelude::*;
@@ -31,6 +32,14 @@ enum Op {
     Iter,
     /// `set_capacity(1 + n % (twice the initial capacity))`.
     SetCapacity(u8),
+    /// `get`, `peek`, `contains_key` and `remove` by a [`ByRef`], an
+    /// equivalent of the key that is not a form it borrows as.
+    GetEquivalent(u8),
+    PeekEquivalent(u8),
+    ContainsEquivalent(u8),
+    RemoveEquivalent(u8),
+    /// `get_with_by_ref(&k, || v)`: a get, then, on a miss, an insert.
+    GetWithByRef(u8, u16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -46,6 +55,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::InvalidateAll),
         1 => Just(Op::Iter),
         1 => any::<u8>().prop_map(Op::SetCapacity),
+        2 => any::<u8>().prop_map(Op::GetEquivalent),
+        1 => any::<u8>().prop_map(Op::PeekEquivalent),
+        1 => any::<u8>().prop_map(Op::ContainsEquivalent),
+        1 => any::<u8>().prop_map(Op::RemoveEquivalent),
+        3 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Op::GetWithByRef(k, v)),
     ]
 }
 
@@ -163,7 +177,7 @@ impl crate::Expiry<u8, u16> for ModelExpiry {
     }
 }
 
-fn run_with<S: std::hash::BuildHasher>(
+fn run_with<S: std::hash::BuildHasher + Send + Sync + 'static>(
     ops: Vec<Op>,
     capacity: u64,
     shards: usize,
@@ -211,16 +225,26 @@ fn run_with<S: std::hash::BuildHasher>(
     let mut capacity = capacity;
     for op in ops {
         let (len_before, weight_before) = (cache.len(), cache.weighted_size());
+        // Whether a `get_with_by_ref` loaded (and so inserted).
+        let mut loaded = false;
         match op {
             Op::Insert(k, v) => cache.insert(k, v),
             Op::InsertTtl(k, v, t) => {
                 cache.insert_with_ttl(k, v, Duration::from_secs(u64::from(t)))
             }
-            Op::Get(k) => {
+            Op::Get(k) | Op::GetEquivalent(k) | Op::GetWithByRef(k, _) => {
                 gets += 1;
-                let got = cache.get(&k);
-                hits += u64::from(got.is_some());
                 let want = model.live(k);
+                let got = match op {
+                    Op::Get(_) => cache.get(&k),
+                    Op::GetEquivalent(_) => cache.get(&ByRef(&k)),
+                    Op::GetWithByRef(_, v) => {
+                        loaded = want.is_none();
+                        Some(cache.get_with_by_ref(&k, || v)).filter(|_| !loaded)
+                    }
+                    _ => unreachable!(),
+                };
+                hits += u64::from(got.is_some());
                 prop_assert_eq!(got, want, "get({}) at t={}", k, model.now);
                 // A hit moves an idle deadline to now + idle, if that is
                 // more than 1/32 of the time to idle later.
@@ -239,9 +263,19 @@ fn run_with<S: std::hash::BuildHasher>(
                 }
             }
             Op::Peek(k) => prop_assert_eq!(cache.peek(&k), model.live(k), "peek({})", k),
+            Op::PeekEquivalent(k) => {
+                prop_assert_eq!(cache.peek(&ByRef(&k)), model.live(k), "peek({})", k)
+            }
             Op::Contains(k) => prop_assert_eq!(cache.contains_key(&k), model.live(k).is_some()),
-            Op::Remove(k) => {
-                let got = cache.remove(&k);
+            Op::ContainsEquivalent(k) => {
+                prop_assert_eq!(cache.contains_key(&ByRef(&k)), model.live(k).is_some())
+            }
+            Op::Remove(k) | Op::RemoveEquivalent(k) => {
+                let got = if matches!(op, Op::Remove(_)) {
+                    cache.remove(&k)
+                } else {
+                    cache.remove(&ByRef(&k))
+                };
                 prop_assert_eq!(got, model.map.get(&k).map(|&(v, _)| v), "remove({})", k);
             }
             Op::Advance(s) => {
@@ -269,6 +303,11 @@ fn run_with<S: std::hash::BuildHasher>(
         }
         // Apply the op to the model, then what the listener reported.
         let mut refused = None;
+        // A load inserts what it loaded, as `insert` would.
+        let op = match op {
+            Op::GetWithByRef(k, v) if loaded => Op::Insert(k, v),
+            op => op,
+        };
         match op {
             Op::Insert(k, v) | Op::InsertTtl(k, v, _) if weigh(v) > capacity => {
                 refused = Some((k, v));
@@ -293,7 +332,7 @@ fn run_with<S: std::hash::BuildHasher>(
                 model.map.insert(k, (v, Some(model.now + u64::from(t))));
                 fixed.insert(k);
             }
-            Op::Remove(k) => {
+            Op::Remove(k) | Op::RemoveEquivalent(k) => {
                 model.map.remove(&k);
             }
             Op::RetainEven => model.map.retain(|k, _| k % 2 == 0),
