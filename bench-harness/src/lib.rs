@@ -16,6 +16,7 @@
 mod adapter;
 pub mod chart;
 pub mod herd;
+pub mod hit_ratio;
 #[cfg(feature = "http")]
 pub mod http_load;
 mod interleave;

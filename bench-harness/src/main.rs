@@ -49,6 +49,10 @@ enum Command {
     /// loops (get, miss, insert, mixed, read-through), by valgrind's cache
     /// simulator counting only the measured operations. Needs valgrind.
     Cachegrind(CachegrindArgs),
+    /// Hit ratio on every shared trace at the capacities it lists:
+    /// clockwise, quick_cache, moka and lru replayed, ARC and Belady's MIN
+    /// computed; writes docs/hit-ratio.md.
+    HitRatio(HitRatioArgs),
     /// One loop, for cachegrind or perf (what `cachegrind` runs).
     #[command(hide = true)]
     Loop(LoopArgs),
@@ -75,6 +79,16 @@ struct HttpLoadArgs {
     /// A file of API keys, one a line, sent in turn as bearer tokens.
     #[arg(long)]
     bearer_file: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct HitRatioArgs {
+    /// Where the shared traces and their anchors.csv are.
+    #[arg(long, default_value = "../shared/traces")]
+    traces: PathBuf,
+    /// Where to write the page.
+    #[arg(long, default_value = "docs/hit-ratio.md")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -363,6 +377,7 @@ fn main() -> ExitCode {
         Some(Command::Versus(args)) => versus(&args, cli.json),
         Some(Command::Report(args)) => report(&args),
         Some(Command::Cachegrind(args)) => cachegrind(&args, cli.json),
+        Some(Command::HitRatio(args)) => hit_ratio(&args, cli.json),
         #[cfg(feature = "http")]
         Some(Command::HttpLoad(args)) => http_load(&args, cli.json),
         Some(Command::Loop(args)) => {
@@ -671,6 +686,26 @@ fn versus(args: &VersusArgs, json: bool) -> Result<(), Error> {
             );
         }
     }
+    Ok(())
+}
+
+fn hit_ratio(args: &HitRatioArgs, json: bool) -> Result<(), Error> {
+    let points = clockwise_bench::hit_ratio::measure(&args.traces)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&points).map_err(|e| Error::Config(e.to_string()))?
+        );
+        return Ok(());
+    }
+    let machine = clockwise_bench::report::Machine::detect();
+    let page = clockwise_bench::hit_ratio::render(
+        &points,
+        "cargo run --release -p clockwise-bench -- hit-ratio",
+        &format!("{}, tree `{}`", machine.line(), machine.commit),
+    );
+    std::fs::write(&args.out, page).map_err(io(&args.out))?;
+    eprintln!("wrote {}", args.out.display());
     Ok(())
 }
 

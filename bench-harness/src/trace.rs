@@ -171,6 +171,105 @@ pub fn opt_weighted_hit_ratio(trace: &[u64], sizes: &[u32], capacity: u64) -> f6
     hits as f64 / trace.len() as f64
 }
 
+/// Hit ratio of ARC (Megiddo and Modha, FAST 2003) on `trace` at
+/// `capacity` entries: two LRU lists of resident keys (seen once, seen
+/// more), two of recently evicted keys, and a target size for the first
+/// that ghost hits move, kept as a real number (the published `arc`
+/// anchors of the shared traces are reproduced with it, not with integer
+/// steps). The reference column of the hit-ratio page, as
+/// [`opt_hit_ratio`] is.
+///
+/// ```
+/// // Capacity 2: a b a c a b: a is seen twice, so c evicts b, not a.
+/// let r = clockwise_bench::trace::arc_hit_ratio(&[1, 2, 1, 3, 1, 2], 2);
+/// assert_eq!(r, 2.0 / 6.0);
+/// ```
+pub fn arc_hit_ratio(trace: &[u64], capacity: usize) -> f64 {
+    if trace.is_empty() || capacity == 0 {
+        return 0.0;
+    }
+    let mut arc = Arc::new(capacity);
+    let hits = trace.iter().filter(|&&k| arc.request(k)).count();
+    hits as f64 / trace.len() as f64
+}
+
+/// ARC's four lists and its target for `t1`.
+struct Arc {
+    c: usize,
+    p: f64,
+    t1: lru::LruCache<u64, ()>,
+    t2: lru::LruCache<u64, ()>,
+    b1: lru::LruCache<u64, ()>,
+    b2: lru::LruCache<u64, ()>,
+}
+
+impl Arc {
+    fn new(c: usize) -> Arc {
+        Arc {
+            c,
+            p: 0.0,
+            t1: lru::LruCache::unbounded(),
+            t2: lru::LruCache::unbounded(),
+            b1: lru::LruCache::unbounded(),
+            b2: lru::LruCache::unbounded(),
+        }
+    }
+
+    /// Serves one request; whether it hit.
+    fn request(&mut self, x: u64) -> bool {
+        if self.t1.pop(&x).is_some() || self.t2.pop(&x).is_some() {
+            self.t2.put(x, ());
+            return true;
+        }
+        if self.b1.pop(&x).is_some() {
+            let delta = (self.b2.len() as f64 / (self.b1.len() + 1) as f64).max(1.0);
+            self.p = (self.p + delta).min(self.c as f64);
+            self.replace(false);
+            self.t2.put(x, ());
+            return false;
+        }
+        if self.b2.pop(&x).is_some() {
+            let delta = (self.b1.len() as f64 / (self.b2.len() + 1) as f64).max(1.0);
+            self.p = (self.p - delta).max(0.0);
+            self.replace(true);
+            self.t2.put(x, ());
+            return false;
+        }
+        let l1 = self.t1.len() + self.b1.len();
+        let total = l1 + self.t2.len() + self.b2.len();
+        if l1 == self.c {
+            if self.t1.len() < self.c {
+                self.b1.pop_lru();
+                self.replace(false);
+            } else {
+                self.t1.pop_lru();
+            }
+        } else if total >= self.c {
+            if total == 2 * self.c {
+                self.b2.pop_lru();
+            }
+            self.replace(false);
+        }
+        self.t1.put(x, ());
+        false
+    }
+
+    /// Makes room: the LRU page of `t1` goes to `b1` if `t1` is over its
+    /// target (or at it, for a request found in `b2`), else `t2`'s to `b2`.
+    fn replace(&mut self, in_b2: bool) {
+        let t1 = self.t1.len() as f64;
+        if t1 > 0.0 && (t1 > self.p || (in_b2 && t1 == self.p)) {
+            if let Some((k, ())) = self.t1.pop_lru() {
+                self.b1.put(k, ());
+            }
+        } else if let Some((k, ())) = self.t2.pop_lru() {
+            self.b2.put(k, ());
+        } else if let Some((k, ())) = self.t1.pop_lru() {
+            self.b1.put(k, ());
+        }
+    }
+}
+
 /// Hit ratio of `cache` replaying `trace`: get, and insert on a miss.
 pub fn replay(cache: &dyn crate::CacheAdapter, trace: &[u64]) -> f64 {
     replay_with(cache, trace, 1, |i| trace[i])
