@@ -98,6 +98,91 @@ pub mod adapters {
         }
     }
 
+    /// clockwise with fixed hash seeds (its default hash function, ahash).
+    struct SeededClockwise(clockwise::Cache<u64, u64>);
+
+    impl CacheAdapter for SeededClockwise {
+        fn name(&self) -> &str {
+            "clockwise"
+        }
+        fn get(&self, key: u64) -> Option<u64> {
+            self.0.get(&key)
+        }
+        fn insert(&self, key: u64, value: u64) {
+            self.0.insert(key, value)
+        }
+    }
+
+    /// quick_cache with a fixed seed for its default hash function (foldhash).
+    struct SeededQuickCache(
+        quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, foldhash::fast::FixedState>,
+    );
+
+    impl CacheAdapter for SeededQuickCache {
+        fn name(&self) -> &str {
+            "quick_cache"
+        }
+        fn get(&self, key: u64) -> Option<u64> {
+            self.0.get(&key)
+        }
+        fn insert(&self, key: u64, value: u64) {
+            self.0.insert(key, value)
+        }
+    }
+
+    /// moka with fixed hash seeds (ahash in place of its SipHash default).
+    struct SeededMoka(moka::sync::Cache<u64, u64, ahash::RandomState>);
+
+    impl CacheAdapter for SeededMoka {
+        fn name(&self) -> &str {
+            "moka"
+        }
+        fn get(&self, key: u64) -> Option<u64> {
+            self.0.get(&key)
+        }
+        fn insert(&self, key: u64, value: u64) {
+            self.0.insert(key, value)
+        }
+    }
+
+    /// `engine` as [`build`] builds it, but with fixed hash seeds (lru has
+    /// none), so that a loop probes the same table layout in every run and
+    /// its counts repeat, and a trace replayed twice hits the same requests.
+    ///
+    /// ```
+    /// let a = clockwise_bench::adapters::build_seeded("moka", 10).unwrap();
+    /// a.insert(1, 1);
+    /// assert_eq!(a.get(1), Some(1));
+    /// ```
+    pub fn build_seeded(
+        engine: &str,
+        capacity: u64,
+    ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
+        let capacity = capacity.max(1);
+        Ok(match engine {
+            "clockwise" => Box::new(SeededClockwise(
+                clockwise::Cache::builder()
+                    .max_capacity(capacity)
+                    .name("bench")
+                    .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
+                    .build(),
+            )),
+            "quick_cache" => Box::new(SeededQuickCache(quick_cache::sync::Cache::with(
+                capacity as usize,
+                capacity,
+                quick_cache::UnitWeighter,
+                foldhash::fast::FixedState::with_seed(1),
+                Default::default(),
+            ))),
+            "moka" => Box::new(SeededMoka(
+                moka::sync::Cache::builder()
+                    .max_capacity(capacity)
+                    .build_with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
+            )),
+            other => build(other, capacity)?,
+        })
+    }
+
     /// Largest accepted `value_size`: 64 MiB.
     pub const MAX_VALUE_SIZE: usize = 64 << 20;
 

@@ -104,7 +104,7 @@ pub fn points_to_measure(dir: &Path) -> Result<Vec<(String, u64)>, Error> {
 }
 
 /// Replays every point (in parallel across points; each replay is one
-/// thread against one cache).
+/// thread against one cache, its hash seeds fixed).
 pub fn measure(dir: &Path) -> Result<Vec<Point>, Error> {
     let points = points_to_measure(dir)?;
     let mut traces = std::collections::BTreeMap::new();
@@ -120,7 +120,7 @@ pub fn measure(dir: &Path) -> Result<Vec<Point>, Error> {
             let keys = &traces[name];
             let mut engines = Vec::with_capacity(ENGINES.len());
             for engine in ENGINES {
-                let cache = adapters::build(engine, *capacity)?;
+                let cache = adapters::build_seeded(engine, *capacity)?;
                 engines.push(100.0 * trace::replay(cache.as_ref(), keys));
             }
             Ok(Point {
@@ -145,8 +145,9 @@ pub fn render(points: &[Point], command: &str, machine: &str) -> String {
          then insert on a miss, at the capacities `../shared/traces/anchors.csv` \
          lists (the production traces: those of their README), on {machine}. \
          clockwise runs with its default sharding (shards from the hardware \
-         threads, fewer for small caches); quick_cache, moka and lru with their \
-         defaults. `arc` \
+         threads, fewer for small caches), quick_cache, moka and lru with their \
+         defaults, all but lru with fixed hash seeds, so that a rerun on the \
+         same machine gives the same figures. `arc` \
          is ARC (reproducing the anchors' `arc` column), `opt` Belady's MIN. \
          The bar is the eviction issue's: on real traces the better of \
          quick_cache and moka less 0.1 and LRU less 1, on synthetic ones the \

@@ -23,63 +23,6 @@ pub const D1: &str = "32768,8,64";
 /// The simulated last level: 2 MiB, 16-way, 64-byte lines.
 pub const LL: &str = "2097152,16,64";
 
-/// clockwise with fixed hash seeds (its default hash function, ahash).
-struct SeededClockwise(clockwise::Cache<u64, u64>);
-
-impl CacheAdapter for SeededClockwise {
-    fn name(&self) -> &str {
-        "clockwise"
-    }
-    fn get(&self, key: u64) -> Option<u64> {
-        self.0.get(&key)
-    }
-    fn insert(&self, key: u64, value: u64) {
-        self.0.insert(key, value)
-    }
-}
-
-/// quick_cache with a fixed seed for its default hash function (foldhash).
-struct SeededQuickCache(
-    quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, foldhash::fast::FixedState>,
-);
-
-impl CacheAdapter for SeededQuickCache {
-    fn name(&self) -> &str {
-        "quick_cache"
-    }
-    fn get(&self, key: u64) -> Option<u64> {
-        self.0.get(&key)
-    }
-    fn insert(&self, key: u64, value: u64) {
-        self.0.insert(key, value)
-    }
-}
-
-/// `engine` as `run` builds it, but with fixed hash seeds where the engine
-/// allows (clockwise, quick_cache), so that a loop probes the same table
-/// layout in every run and its counts repeat; moka and lru keep their
-/// random seeds.
-fn build_seeded(engine: &str, capacity: u64) -> Result<Box<dyn CacheAdapter>, Error> {
-    let capacity = capacity.max(1);
-    Ok(match engine {
-        "clockwise" => Box::new(SeededClockwise(
-            clockwise::Cache::builder()
-                .max_capacity(capacity)
-                .name("bench")
-                .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
-                .build(),
-        )),
-        "quick_cache" => Box::new(SeededQuickCache(quick_cache::sync::Cache::with(
-            capacity as usize,
-            capacity,
-            quick_cache::UnitWeighter,
-            foldhash::fast::FixedState::with_seed(1),
-            Default::default(),
-        ))),
-        other => adapters::build(other, capacity)?,
-    })
-}
-
 /// Keys resident in the `get` and `miss` loops.
 const RESIDENT: u64 = 100_000;
 
@@ -107,7 +50,7 @@ fn xorshift(x: &mut u64) -> u64 {
 /// ```
 pub fn run_loop(name: &str, engine: &str, n: u64, small: bool) -> Result<u64, Error> {
     let div = if small { 100 } else { 1 };
-    let build = |capacity: u64| build_seeded(engine, capacity / div);
+    let build = |capacity: u64| adapters::build_seeded(engine, capacity / div);
     let resident = RESIDENT / div;
     Ok(match name {
         "get" | "miss" => {
