@@ -701,17 +701,23 @@ where
     #[inline(never)]
     fn write_expiring(&self, key: K, value: V, weight: u32) {
         let expiry = self.inner.expiry.as_deref().expect("called with an expiry");
-        let ttl = self.expire_after_write(expiry, &key, &value);
-        self.write_timed(key, value, weight, Some(ttl));
+        let hash = self.hash(&key);
+        let ttl = self.expire_after_write(expiry, hash, &key, &value);
+        self.write_hashed(hash, key, value, weight, Some(ttl));
     }
 
     /// [`write_weighed`](Self::write_weighed) with the entry's own time to
     /// live known.
     #[inline(always)]
     fn write_timed(&self, key: K, value: V, weight: u32, own_ttl: Option<Duration>) {
+        self.write_hashed(self.hash(&key), key, value, weight, own_ttl);
+    }
+
+    /// [`write_timed`](Self::write_timed) of a key whose hash is `hash`.
+    #[inline(always)]
+    fn write_hashed(&self, hash: u64, key: K, value: V, weight: u32, own_ttl: Option<Duration>) {
         let guard = crate::reclaim::pin();
         let mut removed = Unlinked::new();
-        let hash = self.hash(&key);
         let shard = self.shard_index(hash);
         if self.inner.flights.running(shard) {
             // A load of this key may be running: this insert supersedes it,
@@ -876,19 +882,21 @@ where
             .unwrap_or(origin)
     }
 
-    /// What `expiry` gives a write of `key`: `expire_after_update` with
-    /// what the present value has left, or `expire_after_create`;
-    /// `Duration::MAX` for no limit. Called before pinning or locking.
+    /// What `expiry` gives a write of `key` (whose hash is `hash`):
+    /// `expire_after_update` with what the present value has left, or
+    /// `expire_after_create`; `Duration::MAX` for no limit. Called before
+    /// pinning or locking.
     pub(crate) fn expire_after_write(
         &self,
         expiry: &dyn Expiry<K, V>,
+        hash: u64,
         key: &K,
         value: &V,
     ) -> Duration {
         let now = self.now();
         let left = {
             let guard = crate::reclaim::pin();
-            self.find_live(self.hash(key), key, &guard)
+            self.find_live(hash, key, &guard)
                 .map(|e| left(e.expires_at(), now))
         };
         let at = self.instant(now);

@@ -499,7 +499,9 @@ where
         };
         let weight = found.as_ref().map_or(1, |v| self.weigh(&key, v));
         let own_ttl = match (&found, &self.inner.expiry) {
-            (Some(v), Some(expiry)) => Some(self.expire_after_write(expiry.as_ref(), &key, v)),
+            (Some(v), Some(expiry)) => {
+                Some(self.expire_after_write(expiry.as_ref(), hash, &key, v))
+            }
             _ => None,
         };
         let guard = crate::reclaim::pin();

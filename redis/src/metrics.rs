@@ -55,7 +55,7 @@ static SCHEMA: Schema = Schema::new(
         CounterSpec::plain(
             "keys_invalidated",
             "keys_invalidated",
-            "Keys removed from local caches on an invalidation, received or published here.",
+            "Keys an invalidation received or published here named, each removed from the local cache if present.",
         ),
         CounterSpec::plain(
             "flushes",

@@ -154,11 +154,12 @@ where
             Ok(Some(keys)) => {
                 // A key that is not UTF-8 cannot be one of this cache's
                 // (broadcast mode reports every key under a prefix).
+                let mut named = 0;
                 for key in keys.iter().filter_map(|k| std::str::from_utf8(k).ok()) {
                     self.cache.invalidate(key);
+                    named += 1;
                 }
-                self.metrics
-                    .add(Counter::KeysInvalidated, keys.len() as u64);
+                self.metrics.add(Counter::KeysInvalidated, named);
             }
             Ok(None) => self.flush(),
             Err(e) => {

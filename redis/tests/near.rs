@@ -205,6 +205,28 @@ fn broadcast_mode_covers_its_prefixes_and_caches_nothing_else() {
     assert!(b.metrics().counter("bypassed_reads") >= 2);
 }
 
+/// A key that is not UTF-8 cannot be one of a near cache's: broadcast
+/// mode reports it, and it is neither looked for nor counted as a key
+/// invalidated.
+#[test]
+fn broadcast_keys_that_are_not_utf8_are_not_counted() {
+    let Some(server) = support::server() else {
+        return;
+    };
+    let b = near(&server, TrackingMode::Broadcast(vec!["p:".into()]));
+    let mut raw = server.raw();
+    assert_eq!(b.get("p:2").unwrap(), None);
+    assert!(b.cache().contains_key("p:2"));
+    let before = b.metrics().counter("keys_invalidated");
+    redis::cmd("SET").arg(&b"p:\xff"[..]).arg(1).exec(&mut raw).unwrap();
+    redis::cmd("SET").arg("p:2").arg(1).exec(&mut raw).unwrap();
+    // The link reads messages in order: once p:2's is in, so is the other.
+    assert!(support::eventually(Duration::from_secs(2), || !b
+        .cache()
+        .contains_key("p:2")));
+    assert_eq!(b.metrics().counter("keys_invalidated") - before, 1);
+}
+
 /// FLUSHALL on the server empties the local cache.
 #[test]
 fn a_server_flush_flushes_the_local_cache() {
