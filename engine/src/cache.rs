@@ -286,7 +286,9 @@ where
                 name: String::new(),
                 listener: None,
                 expiry: None,
-                clock: None,
+                // The cache's own clock, so that remembered absences age
+                // with its entries (a mock clock included).
+                clock: Some(clock.clone()),
                 hasher: ahash::RandomState::new(),
                 loading: Loading::default(),
                 reloader: None,

@@ -109,7 +109,7 @@ pub(crate) fn recursive<V, E>(fallback: Fallback) -> Result<Option<V>, LoadError
 
 /// Flight kinds: callers only join loads whose result type is theirs.
 pub(crate) struct ValueKind;
-struct OptionKind;
+pub(crate) struct OptionKind;
 pub(crate) struct ResultKind<E>(std::marker::PhantomData<E>);
 
 /// What a waiter does when its leader panicked or its wait timed out.
@@ -348,27 +348,22 @@ where
                 let value = entry.value.clone();
                 let written_at = entry.written_at();
                 drop(guard);
-                return Ok(match self.inner.loading.refresh_after {
-                    Some(age) if self.now().saturating_sub(written_at) >= nanos(age) => {
-                        self.count(Counter::StaleHit);
-                        let key = key.into_owned();
-                        if self.inner.reloader.is_some() {
-                            self.start_reload(&key, hash);
-                            Some(value)
-                        } else {
-                            self.refresh(key, hash, kind, value, load)
-                        }
-                    }
-                    _ => Some(value),
+                if !self.due_for_refresh(written_at) {
+                    return Ok(Some(value));
+                }
+                self.count(Counter::StaleHit);
+                let key = key.into_owned();
+                return Ok(if self.inner.reloader.is_some() {
+                    self.start_reload(&key, hash);
+                    Some(value)
+                } else {
+                    self.refresh(key, hash, kind, value, load)
                 });
             }
         }
         let key = key.into_owned();
-        if let Some(negative) = &self.inner.negative {
-            if kind == TypeId::of::<OptionKind>() && negative.contains_key(&key) {
-                self.count(Counter::NegativeHit);
-                return Ok(None);
-            }
+        if self.negative_hit(&key, kind) {
+            return Ok(None);
         }
         let shard = self.shard_index(hash);
         loop {
@@ -539,15 +534,41 @@ where
         stale: V,
         load: &mut dyn FnMut() -> Loaded<V, E>,
     ) -> Option<V> {
-        let shard = self.shard_index(hash);
-        let Role::Lead(leader) = self.inner.flights.join(shard, &key, kind, |_| None) else {
+        let Some((leader, sample)) = self.begin_refresh(&key, hash, kind) else {
             return Some(stale);
         };
-        self.count(Counter::RefreshStarted);
-        let sample = self.start_load();
         let running = leader.running();
         let result = catch_unwind(AssertUnwindSafe(load));
         drop(running);
+        self.end_refresh(leader, sample, result, stale)
+    }
+
+    /// Starts the refresh of `key` (whose hash is `hash`), unless a load of
+    /// it is running: its flight's leader and the load's timing.
+    pub(crate) fn begin_refresh(
+        &self,
+        key: &K,
+        hash: u64,
+        kind: TypeId,
+    ) -> Option<(Leader<K, V>, Option<clockwise_stats::Sample>)> {
+        let shard = self.shard_index(hash);
+        let Role::Lead(leader) = self.inner.flights.join(shard, key, kind, |_| None) else {
+            return None;
+        };
+        self.count(Counter::RefreshStarted);
+        Some((leader, self.start_load()))
+    }
+
+    /// Ends a refresh with its loader's `result`: the fresh value (or
+    /// absence) stored and returned, or, if it failed, `stale` kept and
+    /// returned; a panic is re-raised after telling the waiters.
+    pub(crate) fn end_refresh<E: Send + Sync + 'static>(
+        &self,
+        leader: Leader<K, V>,
+        sample: Option<clockwise_stats::Sample>,
+        result: std::thread::Result<Loaded<V, E>>,
+        stale: V,
+    ) -> Option<V> {
         self.finish_load(sample);
         match result {
             Err(panic) => {
@@ -570,6 +591,29 @@ where
                 Some(stale)
             }
         }
+    }
+
+    /// Whether a value written at `written_at` is due for refresh.
+    pub(crate) fn due_for_refresh(&self, written_at: u64) -> bool {
+        self.inner
+            .loading
+            .refresh_after
+            .is_some_and(|age| self.now().saturating_sub(written_at) >= nanos(age))
+    }
+
+    /// Whether an optional loader's miss on `key` is answered by a
+    /// remembered absence (counted as a negative hit).
+    pub(crate) fn negative_hit(&self, key: &K, kind: TypeId) -> bool {
+        let hit = kind == TypeId::of::<OptionKind>()
+            && self
+                .inner
+                .negative
+                .as_ref()
+                .is_some_and(|n| n.contains_key(key));
+        if hit {
+            self.count(Counter::NegativeHit);
+        }
+        hit
     }
 
     pub(crate) fn count(&self, counter: Counter) {

@@ -1,5 +1,6 @@
-//! `get_with_async` and `try_get_with_async` (cargo feature `async`):
-//! single-flight loading from futures, with no executor dependency.
+//! `get_with_async`, `try_get_with_async` and `optionally_get_with_async`
+//! (cargo feature `async`): single-flight loading from futures, with no
+//! executor dependency.
 //!
 //! Waiters park on the flight's waker list, not a thread. If the future of
 //! the caller running the load is dropped (cancelled), the flight ends as
@@ -7,11 +8,12 @@
 //! hangs. `load_wait_timeout` bounds a waiter's wait as for the blocking
 //! loaders, timed by `futures-timer` (one helper thread for the process, so
 //! any executor works); dropping a waiting future is always safe too.
-//! `refresh_after` and negative caching apply to the blocking loaders only.
+//! `refresh_after` (a reloader's or the caller's future) and negative
+//! caching apply as to the blocking loaders.
 
 use crate::cache::Cache;
 use crate::flight::{Flight, Outcome, Role};
-use crate::loading::{Fallback, Loaded, ResultKind, ValueKind};
+use crate::loading::{Fallback, Loaded, OptionKind, ResultKind, ValueKind};
 use crate::metrics::Counter;
 use crate::LoadError;
 use std::any::TypeId;
@@ -132,6 +134,42 @@ where
         Ok(got.expect("a value loader never reports absence"))
     }
 
+    /// Like [`get_with_async`](Self::get_with_async) for a future that may
+    /// find nothing; with
+    /// [`negative_ttl`](crate::CacheBuilder::negative_ttl), a `None` is
+    /// remembered that long.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .negative_ttl(std::time::Duration::from_secs(60))
+    ///     .build();
+    /// let none = futures_lite::future::block_on(cache.optionally_get_with_async(1, async { None }));
+    /// assert_eq!(none, None);
+    /// // Remembered: this future is not awaited.
+    /// let again = cache.optionally_get_with_async(1, async { unreachable!("absent") });
+    /// assert_eq!(futures_lite::future::block_on(again), None);
+    /// ```
+    pub async fn optionally_get_with_async(
+        &self,
+        key: K,
+        load: impl Future<Output = Option<V>>,
+    ) -> Option<V> {
+        let got = self
+            .load_async(
+                key,
+                TypeId::of::<OptionKind>(),
+                Fallback::LoadItself,
+                async { Ok::<_, std::convert::Infallible>(load.await) },
+            )
+            .await;
+        match got {
+            Ok(v) => v,
+            Err(LoadError::Failed(e)) => match *e {},
+            Err(_) => unreachable!("optionally_get_with_async loads itself instead of failing"),
+        }
+    }
+
     async fn load_async<E: Send + Sync + 'static>(
         &self,
         key: K,
@@ -140,8 +178,35 @@ where
         load: impl Future<Output = Loaded<V, E>>,
     ) -> Result<Option<V>, LoadError<E>> {
         let hash = self.hash(&key);
-        if let Some(v) = self.get(&key) {
-            return Ok(Some(v));
+        let hit = {
+            let guard = crate::reclaim::pin();
+            self.lookup(hash, &key, &guard)
+                .map(|e| (e.value.clone(), e.written_at()))
+        };
+        if let Some((value, written_at)) = hit {
+            if !self.due_for_refresh(written_at) {
+                return Ok(Some(value));
+            }
+            self.count(Counter::StaleHit);
+            if self.inner.reloader.is_some() {
+                self.start_reload(&key, hash);
+                return Ok(Some(value));
+            }
+            // This caller refreshes with its own future, as the blocking
+            // loaders do, unless a load of the key is running.
+            let Some((leader, sample)) = self.begin_refresh(&key, hash, kind) else {
+                return Ok(Some(value));
+            };
+            let mut load = CatchUnwind(Box::pin(load));
+            let result = std::future::poll_fn(|cx| {
+                let _running = leader.running();
+                Pin::new(&mut load).poll(cx)
+            })
+            .await;
+            return Ok(self.end_refresh(leader, sample, result, value));
+        }
+        if self.negative_hit(&key, kind) {
+            return Ok(None);
         }
         let shard = self.shard_index(hash);
         let mut load = Some(load);

@@ -462,3 +462,24 @@ fn by_ref_loaders_build_the_owned_key_only_on_a_miss() {
     assert_eq!(cache.get(&CountedKey(2)), Some(20));
     assert_eq!(cache.get(&CountedKey(3)), Some(30));
 }
+
+/// Remembered absences age on the cache's clock, a mock one included: a
+/// `None` is answered from memory until `negative_ttl` has passed on it.
+#[test]
+fn remembered_absences_age_on_the_caches_clock() {
+    let (clock, mock) = clockwise::stats::Clock::mock();
+    let c: Cache<u64, u64> = Cache::builder()
+        .max_capacity(100)
+        .negative_ttl(Duration::from_secs(5))
+        .clock(clock)
+        .build();
+    assert_eq!(c.optionally_get_with(1, || None), None);
+    mock.increment(Duration::from_secs(4));
+    assert_eq!(
+        c.optionally_get_with(1, || unreachable!("remembered")),
+        None
+    );
+    mock.increment(Duration::from_secs(2));
+    assert_eq!(c.optionally_get_with(1, || Some(10)), Some(10));
+    assert_eq!(c.stats().negative_hits(), 1);
+}

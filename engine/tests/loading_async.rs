@@ -190,3 +190,87 @@ async fn an_async_loader_that_reenters_its_key_is_told_not_left_waiting() {
     );
     assert_eq!(c.get_with_async(2, async { 4 }).await, 4);
 }
+
+/// `refresh_after` applies to the async loaders as to the blocking ones: a
+/// stale hit without a reloader awaits the caller's future, which
+/// refreshes the value; with a reloader, the stale value comes back at
+/// once and the reloader runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_loaders_refresh_after_their_age() {
+    let (clock, mock) = clockwise::stats::Clock::mock();
+    let c: Cache<u64, u64> = Cache::builder()
+        .max_capacity(100)
+        .refresh_after(Duration::from_secs(10))
+        .clock(clock)
+        .build();
+    assert_eq!(c.get_with_async(7, async { 70 }).await, 70);
+    assert_eq!(
+        c.get_with_async(7, async { unreachable!("fresh") }).await,
+        70
+    );
+    mock.increment(Duration::from_secs(11));
+    assert_eq!(c.get_with_async(7, async { 71 }).await, 71, "refreshed");
+    assert_eq!(c.get(&7), Some(71));
+    let stats = c.stats();
+    assert_eq!(
+        (
+            stats.stale_hits(),
+            stats.refreshes_started(),
+            stats.refreshes_succeeded()
+        ),
+        (1, 1, 1)
+    );
+    // A failed refresh keeps the old value.
+    mock.increment(Duration::from_secs(11));
+    let r = c
+        .try_get_with_async(7, async { Err::<u64, _>("down") })
+        .await;
+    assert_eq!(r.unwrap(), 71);
+    assert_eq!(c.stats().refreshes_failed(), 1);
+
+    let (clock, mock) = clockwise::stats::Clock::mock();
+    let c: Cache<u64, u64> = Cache::builder()
+        .max_capacity(100)
+        .refresh_after(Duration::from_secs(10))
+        .reloader(|k: &u64| Some(k * 100))
+        .clock(clock)
+        .build();
+    c.insert(7, 1);
+    mock.increment(Duration::from_secs(11));
+    assert_eq!(
+        c.get_with_async(7, async { unreachable!("reloaded") })
+            .await,
+        1
+    );
+    assert_eq!(c.get(&7), Some(700), "the reloader ran");
+}
+
+/// `optionally_get_with_async` remembers an absence for `negative_ttl`, as
+/// `optionally_get_with` does, and counts the lookups it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_optional_loads_remember_absence() {
+    let (clock, mock) = clockwise::stats::Clock::mock();
+    let c: Cache<u64, u64> = Cache::builder()
+        .max_capacity(100)
+        .negative_ttl(Duration::from_secs(5))
+        .clock(clock)
+        .build();
+    assert_eq!(c.optionally_get_with_async(1, async { None }).await, None);
+    assert_eq!(
+        c.optionally_get_with_async(1, async { unreachable!("remembered") })
+            .await,
+        None
+    );
+    // The blocking loader sees the same absence.
+    assert_eq!(
+        c.optionally_get_with(1, || unreachable!("remembered")),
+        None
+    );
+    assert_eq!(c.stats().negative_hits(), 2);
+    mock.increment(Duration::from_secs(6));
+    assert_eq!(
+        c.optionally_get_with_async(1, async { Some(10) }).await,
+        Some(10)
+    );
+    assert_eq!(c.get(&1), Some(10));
+}

@@ -218,7 +218,11 @@ fn broadcast_keys_that_are_not_utf8_are_not_counted() {
     assert_eq!(b.get("p:2").unwrap(), None);
     assert!(b.cache().contains_key("p:2"));
     let before = b.metrics().counter("keys_invalidated");
-    redis::cmd("SET").arg(&b"p:\xff"[..]).arg(1).exec(&mut raw).unwrap();
+    redis::cmd("SET")
+        .arg(&b"p:\xff"[..])
+        .arg(1)
+        .exec(&mut raw)
+        .unwrap();
     redis::cmd("SET").arg("p:2").arg(1).exec(&mut raw).unwrap();
     // The link reads messages in order: once p:2's is in, so is the other.
     assert!(support::eventually(Duration::from_secs(2), || !b
