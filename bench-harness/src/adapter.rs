@@ -98,53 +98,6 @@ pub mod adapters {
         }
     }
 
-    /// clockwise with fixed hash seeds (its default hash function, ahash).
-    struct SeededClockwise(clockwise::Cache<u64, u64>);
-
-    impl CacheAdapter for SeededClockwise {
-        fn name(&self) -> &str {
-            "clockwise"
-        }
-        fn get(&self, key: u64) -> Option<u64> {
-            self.0.get(&key)
-        }
-        fn insert(&self, key: u64, value: u64) {
-            self.0.insert(key, value)
-        }
-    }
-
-    /// quick_cache with a fixed seed for its default hash function (foldhash).
-    struct SeededQuickCache(
-        quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, foldhash::fast::FixedState>,
-    );
-
-    impl CacheAdapter for SeededQuickCache {
-        fn name(&self) -> &str {
-            "quick_cache"
-        }
-        fn get(&self, key: u64) -> Option<u64> {
-            self.0.get(&key)
-        }
-        fn insert(&self, key: u64, value: u64) {
-            self.0.insert(key, value)
-        }
-    }
-
-    /// moka with fixed hash seeds (ahash in place of its SipHash default).
-    struct SeededMoka(moka::sync::Cache<u64, u64, ahash::RandomState>);
-
-    impl CacheAdapter for SeededMoka {
-        fn name(&self) -> &str {
-            "moka"
-        }
-        fn get(&self, key: u64) -> Option<u64> {
-            self.0.get(&key)
-        }
-        fn insert(&self, key: u64, value: u64) {
-            self.0.insert(key, value)
-        }
-    }
-
     /// `engine` as [`build`] builds it, but with fixed hash seeds (lru has
     /// none), so that a loop probes the same table layout in every run and
     /// its counts repeat, and a trace replayed twice hits the same requests.
@@ -160,24 +113,32 @@ pub mod adapters {
     ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
         let capacity = capacity.max(1);
         Ok(match engine {
-            "clockwise" => Box::new(SeededClockwise(
+            // Each with its default hash function, seeded: ahash for
+            // clockwise, foldhash for quick_cache; moka's SipHash cannot be
+            // seeded, so moka gets ahash.
+            "clockwise" => Box::new(Clockwise::<u64, _>(
                 clockwise::Cache::builder()
                     .max_capacity(capacity)
                     .name("bench")
                     .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
                     .build(),
+                8,
             )),
-            "quick_cache" => Box::new(SeededQuickCache(quick_cache::sync::Cache::with(
-                capacity as usize,
-                capacity,
-                quick_cache::UnitWeighter,
-                foldhash::fast::FixedState::with_seed(1),
-                Default::default(),
-            ))),
-            "moka" => Box::new(SeededMoka(
+            "quick_cache" => Box::new(QuickCache::<u64, _, _>(
+                quick_cache::sync::Cache::with(
+                    capacity as usize,
+                    capacity,
+                    quick_cache::UnitWeighter,
+                    foldhash::fast::FixedState::with_seed(1),
+                    Default::default(),
+                ),
+                8,
+            )),
+            "moka" => Box::new(Moka::<u64, _>(
                 moka::sync::Cache::builder()
                     .max_capacity(capacity)
                     .build_with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
+                8,
             )),
             other => build(other, capacity)?,
         })
@@ -186,8 +147,11 @@ pub mod adapters {
     /// Largest accepted `value_size`: 64 MiB.
     pub const MAX_VALUE_SIZE: usize = 64 << 20;
 
-    struct Clockwise<V>(clockwise::Cache<u64, V>, usize);
-    impl<V: Payload> CacheAdapter for Clockwise<V> {
+    struct Clockwise<V, S = ahash::RandomState>(clockwise::Cache<u64, V, S>, usize);
+    impl<V: Payload, S> CacheAdapter for Clockwise<V, S>
+    where
+        S: std::hash::BuildHasher + Send + Sync + 'static,
+    {
         fn name(&self) -> &str {
             "clockwise"
         }
@@ -199,8 +163,14 @@ pub mod adapters {
         }
     }
 
-    struct Moka<V>(moka::sync::Cache<u64, V>, usize);
-    impl<V: Payload> CacheAdapter for Moka<V> {
+    struct Moka<V, S = std::collections::hash_map::RandomState>(
+        moka::sync::Cache<u64, V, S>,
+        usize,
+    );
+    impl<V: Payload, S> CacheAdapter for Moka<V, S>
+    where
+        S: std::hash::BuildHasher + Clone + Send + Sync + 'static,
+    {
         fn name(&self) -> &str {
             "moka"
         }
@@ -212,10 +182,14 @@ pub mod adapters {
         }
     }
 
-    struct QuickCache<V, W = quick_cache::UnitWeighter>(quick_cache::sync::Cache<u64, V, W>, usize);
-    impl<V: Payload, W> CacheAdapter for QuickCache<V, W>
+    struct QuickCache<V, W = quick_cache::UnitWeighter, B = quick_cache::DefaultHashBuilder>(
+        quick_cache::sync::Cache<u64, V, W, B>,
+        usize,
+    );
+    impl<V: Payload, W, B> CacheAdapter for QuickCache<V, W, B>
     where
         W: quick_cache::Weighter<u64, V> + Clone + Send + Sync,
+        B: std::hash::BuildHasher + Clone + Send + Sync,
     {
         fn name(&self) -> &str {
             "quick_cache"
