@@ -335,20 +335,36 @@ impl<K, V> Leader<K, V> {
     }
 
     /// Ends the flight: under the flights lock, calls `store(invalidated)`
-    /// (which inserts the value or the absence unless invalidated) and
-    /// removes the flight; then publishes `outcome` to the waiters.
-    pub(crate) fn finish<R>(mut self, outcome: Outcome<V>, store: impl FnOnce(bool) -> R) -> R {
-        let result = {
+    /// (which writes the value or the absence unless invalidated) and
+    /// removes the flight; then publishes `outcome` to the waiters. A store
+    /// is a write like an insert: unless this flight was invalidated, the
+    /// key's other flights (other kinds, a compute) are marked superseded,
+    /// so none of them writes what it read before this store over it.
+    /// Returns whether the flight was invalidated, with `store`'s result.
+    pub(crate) fn finish<R>(
+        mut self,
+        outcome: Outcome<V>,
+        store: impl FnOnce(bool) -> R,
+    ) -> (bool, R)
+    where
+        K: Eq,
+    {
+        let (invalidated, result) = {
             let mut list = lock(&self.flights.shards[self.shard]);
             let invalidated = self.flight.invalidated.load(Ordering::Relaxed);
             let result = store(invalidated);
             list.retain(|f| !Arc::ptr_eq(f, &self.flight));
+            if !invalidated {
+                for f in list.iter().filter(|f| f.key == self.flight.key) {
+                    f.invalidated.store(true, Ordering::Relaxed);
+                }
+            }
             self.flights.set_running(self.shard, &list);
-            result
+            (invalidated, result)
         };
         self.finished = true;
         self.flight.publish(outcome);
-        result
+        (invalidated, result)
     }
 
     /// Ends the flight with `outcome` and stores nothing.

@@ -22,10 +22,13 @@ mod builder;
 mod cache;
 mod cache_stats;
 mod clock_pro;
+mod compute;
 mod config;
 mod entry;
+mod entry_selector;
 mod expiry;
 mod flight;
+mod guard;
 mod insert_error;
 mod iter;
 mod lending;
@@ -52,7 +55,9 @@ pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use cache_stats::CacheStats;
 pub use clockwise_stats as stats;
+pub use compute::{CompResult, Op};
 pub use config::{ConfigError, DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY};
+pub use entry_selector::{Entry, OwnedKeyEntrySelector, RefKeyEntrySelector};
 /// Keys a lookup may take in place of `K` (the `equivalent` crate's trait,
 /// shared with hashbrown, indexmap and quick_cache). Every `Q` that `K`
 /// borrows as is one already; implement it to look up `(String, String)`
@@ -89,6 +94,7 @@ pub use config::{ConfigError, DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY};
 /// ```
 pub use equivalent::Equivalent;
 pub use expiry::Expiry;
+pub use guard::{GuardResult, PlaceholderGuard};
 pub use insert_error::InsertError;
 pub use iter::Iter;
 pub use loading::{LoadError, RECURSIVE_LOAD};

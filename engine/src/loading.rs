@@ -3,14 +3,14 @@
 //! and wait timeouts.
 
 use crate::cache::{nanos, Cache};
-use crate::flight::{Leader, Outcome, Role};
+use crate::flight::{Leader, Outcome};
+use crate::guard::{Joined, KeyIn, Look};
 use crate::metrics::Counter;
 use crate::Equivalent;
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 /// Why a load gave no value.
@@ -120,29 +120,6 @@ pub(crate) enum Fallback {
     /// Load anyway: retry as a possible leader after a panic, or call its own
     /// loader after a timeout (`get_with`, `optionally_get_with`).
     LoadItself,
-}
-
-/// A loader's key: owned, or a borrowed form of it (the `*_by_ref`
-/// loaders) made owned only when a miss needs it.
-enum KeyIn<'q, K, Q: ?Sized> {
-    Owned(K),
-    Borrowed(&'q Q),
-}
-
-impl<K: Borrow<Q>, Q: ToOwned<Owned = K> + ?Sized> KeyIn<'_, K, Q> {
-    fn get(&self) -> &Q {
-        match self {
-            KeyIn::Owned(k) => Borrow::<Q>::borrow(k),
-            KeyIn::Borrowed(q) => q,
-        }
-    }
-
-    fn into_owned(self) -> K {
-        match self {
-            KeyIn::Owned(k) => k,
-            KeyIn::Borrowed(q) => q.to_owned(),
-        }
-    }
 }
 
 /// The loader in the common shape: `Ok(None)` means "absent".
@@ -327,10 +304,10 @@ where
         }
     }
 
-    /// The shared path of the loaders, by an owned key or a borrowed form
-    /// of it, which is made owned the first time it is needed (a fresh hit
-    /// never does). `load` is called at most once.
-    fn load<Q, E: Send + Sync + 'static>(
+    /// The shared path of the blocking loaders, by an owned key or a
+    /// borrowed form of it, which is made owned the first time it is needed
+    /// (a fresh hit never does). `load` is called at most once.
+    pub(crate) fn load<Q, E: Send + Sync + 'static>(
         &self,
         key: KeyIn<'_, K, Q>,
         kind: TypeId,
@@ -341,41 +318,23 @@ where
         K: Borrow<Q>,
         Q: Hash + Equivalent<K> + ToOwned<Owned = K> + ?Sized,
     {
-        let hash = self.hash(key.get());
-        {
-            let guard = crate::reclaim::pin();
-            if let Some(entry) = self.lookup(hash, key.get(), &guard) {
-                let value = entry.value.clone();
-                let written_at = entry.written_at();
-                drop(guard);
-                if !self.due_for_refresh(written_at) {
-                    return Ok(Some(value));
-                }
-                self.count(Counter::StaleHit);
-                let key = key.into_owned();
-                return Ok(if self.inner.reloader.is_some() {
-                    self.start_reload(&key, hash);
-                    Some(value)
-                } else {
-                    self.refresh(key, hash, kind, value, load)
-                });
+        let (key, hash) = match self.look(key, kind, true) {
+            Look::Answer(found) => return Ok(found),
+            Look::Refresh(guard, stale) => {
+                let result = guard.call(load);
+                return Ok(guard.refresh(result, stale));
             }
-        }
-        let key = key.into_owned();
-        if self.negative_hit(&key, kind) {
-            return Ok(None);
-        }
-        let shard = self.shard_index(hash);
+            Look::Miss(key, hash) => (key, hash),
+        };
         loop {
-            let role = self
-                .inner
-                .flights
-                .join(shard, &key, kind, |k| self.peek_hashed(hash, k));
-            let flight = match role {
-                Role::Ready(v) => return Ok(Some(v)),
-                Role::Lead(leader) => return self.lead(leader, load),
-                Role::Recursive => return recursive(fallback),
-                Role::Wait(flight) => flight,
+            let flight = match self.join(&key, hash, kind) {
+                Joined::Ready(v) => return Ok(Some(v)),
+                Joined::Lead(guard) => {
+                    let result = guard.call(load);
+                    return guard.settle(result);
+                }
+                Joined::Recursive => return recursive(fallback),
+                Joined::Wait(flight) => flight,
             };
             self.count(Counter::CoalescedWaiters);
             match flight.wait(self.inner.loading.wait_timeout) {
@@ -384,8 +343,8 @@ where
                     if fallback == Fallback::Report {
                         return Err(LoadError::WaitTimeout);
                     }
-                    // Load without single flight; insert unless a load or
-                    // invalidation is running for the key.
+                    // Load without single flight; the insert supersedes the
+                    // slow load.
                     let v = load().unwrap_or_else(|_| unreachable!("infallible loaders only"));
                     if let Some(v) = &v {
                         self.insert(key, v.clone());
@@ -401,19 +360,6 @@ where
         }
     }
 
-    /// Runs `load` as the flight's leader and ends the flight.
-    fn lead<E: Send + Sync + 'static>(
-        &self,
-        leader: Leader<K, V>,
-        load: &mut dyn FnMut() -> Loaded<V, E>,
-    ) -> Result<Option<V>, LoadError<E>> {
-        let sample = self.start_load();
-        let running = leader.running();
-        let result = catch_unwind(AssertUnwindSafe(load));
-        drop(running);
-        self.settle(leader, sample, result)
-    }
-
     /// Starts timing a load: every load is timed (loads are slow, so the
     /// clock reads are noise).
     pub(crate) fn start_load(&self) -> Option<clockwise_stats::Sample> {
@@ -426,37 +372,6 @@ where
     pub(crate) fn finish_load(&self, sample: Option<clockwise_stats::Sample>) {
         if let (Some(m), Some(sample)) = (self.inner.stats_metrics(), sample) {
             m.load_latency().finish(sample);
-        }
-    }
-
-    /// Ends the flight with the loader's `result`: counts it, stores a value
-    /// or absence, shares an error, or re-raises a panic after telling the
-    /// waiters.
-    pub(crate) fn settle<E: Send + Sync + 'static>(
-        &self,
-        leader: Leader<K, V>,
-        sample: Option<clockwise_stats::Sample>,
-        result: std::thread::Result<Loaded<V, E>>,
-    ) -> Result<Option<V>, LoadError<E>> {
-        self.finish_load(sample);
-        match result {
-            Err(panic) => {
-                self.count(Counter::LoaderPanic);
-                leader.abandon_with(Outcome::Panicked);
-                resume_unwind(panic)
-            }
-            Ok(Ok(found)) => {
-                self.count(Counter::LoadSuccess);
-                self.finish(leader, found.clone());
-                Ok(found)
-            }
-            Ok(Err(e)) => {
-                self.count(Counter::LoadFailure);
-                let e = Arc::new(e);
-                let shared: Arc<dyn Any + Send + Sync> = e.clone();
-                leader.finish(Outcome::Failed(shared), |_| ());
-                Err(LoadError::Failed(e))
-            }
         }
     }
 
@@ -483,8 +398,9 @@ where
     }
 
     /// Ends a successful flight: stores the value (or the absence) unless
-    /// the key was invalidated meanwhile, then wakes the waiters.
-    pub(crate) fn finish(&self, leader: Leader<K, V>, found: Option<V>) {
+    /// the key was invalidated meanwhile, then wakes the waiters. Whether
+    /// it stored.
+    pub(crate) fn finish(&self, leader: Leader<K, V>, found: Option<V>) -> bool {
         let key = leader.key().clone();
         let hash = self.hash(&key);
         // The user's code (clone, weigher) before pinning.
@@ -501,7 +417,7 @@ where
         };
         let guard = crate::reclaim::pin();
         let mut removed = crate::shard::Unlinked::new();
-        leader.finish(outcome, |invalidated| {
+        let (invalidated, ()) = leader.finish(outcome, |invalidated| {
             if invalidated {
                 return;
             }
@@ -521,76 +437,7 @@ where
             }
         });
         self.report(removed, guard);
-    }
-
-    /// A hit on an entry due for refresh: if no load of the key is running,
-    /// this caller reloads it and returns the fresh value; otherwise (or if
-    /// the reload fails) it returns `stale`.
-    fn refresh<E: Send + Sync + 'static>(
-        &self,
-        key: K,
-        hash: u64,
-        kind: TypeId,
-        stale: V,
-        load: &mut dyn FnMut() -> Loaded<V, E>,
-    ) -> Option<V> {
-        let Some((leader, sample)) = self.begin_refresh(&key, hash, kind) else {
-            return Some(stale);
-        };
-        let running = leader.running();
-        let result = catch_unwind(AssertUnwindSafe(load));
-        drop(running);
-        self.end_refresh(leader, sample, result, stale)
-    }
-
-    /// Starts the refresh of `key` (whose hash is `hash`), unless a load of
-    /// it is running: its flight's leader and the load's timing.
-    pub(crate) fn begin_refresh(
-        &self,
-        key: &K,
-        hash: u64,
-        kind: TypeId,
-    ) -> Option<(Leader<K, V>, Option<clockwise_stats::Sample>)> {
-        let shard = self.shard_index(hash);
-        let Role::Lead(leader) = self.inner.flights.join(shard, key, kind, |_| None) else {
-            return None;
-        };
-        self.count(Counter::RefreshStarted);
-        Some((leader, self.start_load()))
-    }
-
-    /// Ends a refresh with its loader's `result`: the fresh value (or
-    /// absence) stored and returned, or, if it failed, `stale` kept and
-    /// returned; a panic is re-raised after telling the waiters.
-    pub(crate) fn end_refresh<E: Send + Sync + 'static>(
-        &self,
-        leader: Leader<K, V>,
-        sample: Option<clockwise_stats::Sample>,
-        result: std::thread::Result<Loaded<V, E>>,
-        stale: V,
-    ) -> Option<V> {
-        self.finish_load(sample);
-        match result {
-            Err(panic) => {
-                self.count(Counter::RefreshFailed);
-                self.count(Counter::LoaderPanic);
-                leader.abandon_with(Outcome::Panicked);
-                resume_unwind(panic)
-            }
-            Ok(Ok(found)) => {
-                self.count(Counter::RefreshSucceeded);
-                self.finish(leader, found.clone());
-                found
-            }
-            Ok(Err(e)) => {
-                // Keep the old value; callers that missed meanwhile and
-                // joined this flight get the error.
-                self.count(Counter::RefreshFailed);
-                let shared: Arc<dyn Any + Send + Sync> = Arc::new(e);
-                leader.finish(Outcome::Failed(shared), |_| ());
-                Some(stale)
-            }
-        }
+        !invalidated
     }
 
     /// Whether a value written at `written_at` is due for refresh.
@@ -599,21 +446,6 @@ where
             .loading
             .refresh_after
             .is_some_and(|age| self.now().saturating_sub(written_at) >= nanos(age))
-    }
-
-    /// Whether an optional loader's miss on `key` is answered by a
-    /// remembered absence (counted as a negative hit).
-    pub(crate) fn negative_hit(&self, key: &K, kind: TypeId) -> bool {
-        let hit = kind == TypeId::of::<OptionKind>()
-            && self
-                .inner
-                .negative
-                .as_ref()
-                .is_some_and(|n| n.contains_key(key));
-        if hit {
-            self.count(Counter::NegativeHit);
-        }
-        hit
     }
 
     pub(crate) fn count(&self, counter: Counter) {

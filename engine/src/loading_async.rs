@@ -12,11 +12,14 @@
 //! caching apply as to the blocking loaders.
 
 use crate::cache::Cache;
-use crate::flight::{Flight, Outcome, Role};
+use crate::flight::{Flight, Outcome};
+use crate::guard::{GuardResult, Joined, KeyIn, Look, PlaceholderGuard};
 use crate::loading::{Fallback, Loaded, OptionKind, ResultKind, ValueKind};
 use crate::metrics::Counter;
+use crate::Equivalent;
 use crate::LoadError;
 use std::any::TypeId;
+use std::borrow::Borrow;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -75,6 +78,25 @@ async fn wait_at_most<K, V: Clone>(
     .await
 }
 
+/// Awaits `load` as `guard`'s loader, catching a panic; each poll is
+/// listed as running the guard's load on the polling thread.
+async fn poll_as<K, V, S, T>(
+    guard: &PlaceholderGuard<'_, K, V, S>,
+    load: impl Future<Output = T>,
+) -> std::thread::Result<T>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Send + Sync + 'static,
+{
+    let mut load = CatchUnwind(Box::pin(load));
+    std::future::poll_fn(|cx| {
+        let _running = guard.running();
+        Pin::new(&mut load).poll(cx)
+    })
+    .await
+}
+
 impl<K, V, S> Cache<K, V, S>
 where
     K: Eq + Hash + Clone + Send + Sync + 'static,
@@ -91,6 +113,30 @@ where
     /// assert_eq!(v, 10);
     /// ```
     pub async fn get_with_async(&self, key: K, load: impl Future<Output = V>) -> V {
+        self.get_with_async_in::<K>(KeyIn::Owned(key), load).await
+    }
+
+    /// [`get_with_async`](Self::get_with_async) by a borrowed form of the
+    /// key, made owned only on a miss.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<String, usize> = clockwise::Cache::new(10);
+    /// let v = futures_lite::future::block_on(cache.get_with_by_ref_async("four", async { 4 }));
+    /// assert_eq!(v, 4);
+    /// ```
+    pub async fn get_with_by_ref_async<Q>(&self, key: &Q, load: impl Future<Output = V>) -> V
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    {
+        self.get_with_async_in(KeyIn::Borrowed(key), load).await
+    }
+
+    async fn get_with_async_in<Q>(&self, key: KeyIn<'_, K, Q>, load: impl Future<Output = V>) -> V
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Equivalent<K> + ?Sized,
+    {
         let got = self
             .load_async(
                 key,
@@ -121,6 +167,41 @@ where
         load: impl Future<Output = Result<V, E>>,
     ) -> Result<V, LoadError<E>>
     where
+        E: Send + Sync + 'static,
+    {
+        self.try_get_with_async_in::<K, E>(KeyIn::Owned(key), load)
+            .await
+    }
+
+    /// [`try_get_with_async`](Self::try_get_with_async) by a borrowed form
+    /// of the key, made owned only on a miss.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<String, u32> = clockwise::Cache::new(10);
+    /// let r = cache.try_get_with_by_ref_async("7", async { "7".parse::<u32>() });
+    /// assert_eq!(futures_lite::future::block_on(r).unwrap(), 7);
+    /// ```
+    pub async fn try_get_with_by_ref_async<Q, E>(
+        &self,
+        key: &Q,
+        load: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, LoadError<E>>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+        E: Send + Sync + 'static,
+    {
+        self.try_get_with_async_in(KeyIn::Borrowed(key), load).await
+    }
+
+    async fn try_get_with_async_in<Q, E>(
+        &self,
+        key: KeyIn<'_, K, Q>,
+        load: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, LoadError<E>>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Equivalent<K> + ?Sized,
         E: Send + Sync + 'static,
     {
         let got = self
@@ -155,6 +236,40 @@ where
         key: K,
         load: impl Future<Output = Option<V>>,
     ) -> Option<V> {
+        self.optionally_get_with_async_in::<K>(KeyIn::Owned(key), load)
+            .await
+    }
+
+    /// [`optionally_get_with_async`](Self::optionally_get_with_async) by a
+    /// borrowed form of the key, made owned only on a miss.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<String, u32> = clockwise::Cache::new(10);
+    /// let found = cache.optionally_get_with_by_ref_async("a", async { Some(1) });
+    /// assert_eq!(futures_lite::future::block_on(found), Some(1));
+    /// ```
+    pub async fn optionally_get_with_by_ref_async<Q>(
+        &self,
+        key: &Q,
+        load: impl Future<Output = Option<V>>,
+    ) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    {
+        self.optionally_get_with_async_in(KeyIn::Borrowed(key), load)
+            .await
+    }
+
+    async fn optionally_get_with_async_in<Q>(
+        &self,
+        key: KeyIn<'_, K, Q>,
+        load: impl Future<Output = Option<V>>,
+    ) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Equivalent<K> + ?Sized,
+    {
         let got = self
             .load_async(
                 key,
@@ -170,69 +285,87 @@ where
         }
     }
 
-    async fn load_async<E: Send + Sync + 'static>(
+    /// `key`'s value, or a guard to load it with, as
+    /// [`get_value_or_guard`](Self::get_value_or_guard) but awaiting
+    /// another caller's guard (at most
+    /// [`load_wait_timeout`](crate::CacheBuilder::load_wait_timeout))
+    /// instead of blocking. The guard may move between threads.
+    ///
+    /// ```
+    /// use clockwise::{Cache, GuardResult};
+    /// let cache: Cache<String, u32> = Cache::new(100);
+    /// futures_lite::future::block_on(async {
+    ///     let GuardResult::Guard(guard) = cache.get_value_or_guard_async("n").await else {
+    ///         unreachable!("an empty cache")
+    ///     };
+    ///     guard.insert(3).unwrap();
+    ///     assert!(matches!(cache.get_value_or_guard_async("n").await, GuardResult::Value(3)));
+    /// });
+    /// ```
+    pub async fn get_value_or_guard_async<Q>(&self, key: &Q) -> GuardResult<'_, K, V, S>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    {
+        let kind = TypeId::of::<ValueKind>();
+        let (key, hash) = match self.look(KeyIn::Borrowed(key), kind, false) {
+            Look::Answer(v) => return GuardResult::Value(v.expect("values only, no absences")),
+            Look::Refresh(..) => unreachable!("a guard's caller refreshes nothing itself"),
+            Look::Miss(key, hash) => (key, hash),
+        };
+        loop {
+            let flight = match self.join(&key, hash, kind) {
+                Joined::Ready(v) => return GuardResult::Value(v),
+                Joined::Lead(guard) => return GuardResult::Guard(guard),
+                Joined::Recursive => unreachable!("a guard's caller runs no loader"),
+                Joined::Wait(flight) => flight,
+            };
+            self.count(Counter::CoalescedWaiters);
+            let Some(outcome) = wait_at_most(&flight, self.inner.loading.wait_timeout).await else {
+                self.count(Counter::WaitTimeout);
+                return GuardResult::Timeout;
+            };
+            if let Outcome::Value(v) = outcome {
+                return GuardResult::Value(v);
+            }
+        }
+    }
+
+    /// The shared path of the async loaders: the blocking loaders' steps
+    /// ([`crate::guard`]), with the loader a future and the wait a parked
+    /// waker.
+    async fn load_async<Q, E: Send + Sync + 'static>(
         &self,
-        key: K,
+        key: KeyIn<'_, K, Q>,
         kind: TypeId,
         fallback: Fallback,
         load: impl Future<Output = Loaded<V, E>>,
-    ) -> Result<Option<V>, LoadError<E>> {
-        let hash = self.hash(&key);
-        let hit = {
-            let guard = crate::reclaim::pin();
-            self.lookup(hash, &key, &guard)
-                .map(|e| (e.value.clone(), e.written_at()))
+    ) -> Result<Option<V>, LoadError<E>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Equivalent<K> + ToOwned<Owned = K> + ?Sized,
+    {
+        let (key, hash) = match self.look(key, kind, true) {
+            Look::Answer(found) => return Ok(found),
+            Look::Refresh(guard, stale) => {
+                let result = poll_as(&guard, load).await;
+                return Ok(guard.refresh(result, stale));
+            }
+            Look::Miss(key, hash) => (key, hash),
         };
-        if let Some((value, written_at)) = hit {
-            if !self.due_for_refresh(written_at) {
-                return Ok(Some(value));
-            }
-            self.count(Counter::StaleHit);
-            if self.inner.reloader.is_some() {
-                self.start_reload(&key, hash);
-                return Ok(Some(value));
-            }
-            // This caller refreshes with its own future, as the blocking
-            // loaders do, unless a load of the key is running.
-            let Some((leader, sample)) = self.begin_refresh(&key, hash, kind) else {
-                return Ok(Some(value));
-            };
-            let mut load = CatchUnwind(Box::pin(load));
-            let result = std::future::poll_fn(|cx| {
-                let _running = leader.running();
-                Pin::new(&mut load).poll(cx)
-            })
-            .await;
-            return Ok(self.end_refresh(leader, sample, result, value));
-        }
-        if self.negative_hit(&key, kind) {
-            return Ok(None);
-        }
-        let shard = self.shard_index(hash);
         let mut load = Some(load);
         loop {
-            let flight: Arc<Flight<K, V>> = match self
-                .inner
-                .flights
-                .join(shard, &key, kind, |k| self.peek_hashed(hash, k))
-            {
-                Role::Ready(v) => return Ok(Some(v)),
-                Role::Recursive => return crate::loading::recursive(fallback),
-                Role::Lead(leader) => {
+            let flight = match self.join(&key, hash, kind) {
+                Joined::Ready(v) => return Ok(Some(v)),
+                Joined::Recursive => return crate::loading::recursive(fallback),
+                Joined::Lead(guard) => {
+                    // Dropping this future here drops the guard, which ends
+                    // the flight as abandoned.
                     let load = load.take().expect("a loader is awaited at most once");
-                    let sample = self.start_load();
-                    // Dropping this future here drops `leader`, which
-                    // ends the flight as abandoned. Each poll of the loader
-                    // is marked as running it on the polling thread.
-                    let mut load = CatchUnwind(Box::pin(load));
-                    let result = std::future::poll_fn(|cx| {
-                        let _running = leader.running();
-                        Pin::new(&mut load).poll(cx)
-                    })
-                    .await;
-                    return self.settle(leader, sample, result);
+                    let result = poll_as(&guard, load).await;
+                    return guard.settle(result);
                 }
-                Role::Wait(flight) => flight,
+                Joined::Wait(flight) => flight,
             };
             self.count(Counter::CoalescedWaiters);
             let Some(outcome) = wait_at_most(&flight, self.inner.loading.wait_timeout).await else {

@@ -40,6 +40,14 @@ enum Op {
     RemoveEquivalent(u8),
     /// `get_with_by_ref(&k, || v)`: a get, then, on a miss, an insert.
     GetWithByRef(u8, u16),
+    /// `entry(k).or_insert(v)`, the same, fresh only on a miss.
+    EntryOrInsert(u8, u16),
+    /// `get_value_or_guard(&k)`, the guard filled with `v`.
+    GuardInsert(u8, u16),
+    /// `entry(k).and_upsert_with(|_| v)`: sees the live value, then writes.
+    Upsert(u8, u16),
+    /// `entry(k).and_compute_with(|_| Op::Remove)`.
+    ComputeRemove(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -60,6 +68,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::ContainsEquivalent),
         1 => any::<u8>().prop_map(Op::RemoveEquivalent),
         3 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Op::GetWithByRef(k, v)),
+        2 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Op::EntryOrInsert(k, v)),
+        2 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Op::GuardInsert(k, v)),
+        2 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Op::Upsert(k, v)),
+        1 => any::<u8>().prop_map(Op::ComputeRemove),
     ]
 }
 
@@ -225,14 +237,19 @@ fn run_with<S: std::hash::BuildHasher + Send + Sync + 'static>(
     let mut capacity = capacity;
     for op in ops {
         let (len_before, weight_before) = (cache.len(), cache.weighted_size());
-        // Whether a `get_with_by_ref` loaded (and so inserted).
+        // Whether a `get_with_by_ref`, `or_insert` or guard loaded (and so
+        // inserted).
         let mut loaded = false;
         match op {
             Op::Insert(k, v) => cache.insert(k, v),
             Op::InsertTtl(k, v, t) => {
                 cache.insert_with_ttl(k, v, Duration::from_secs(u64::from(t)))
             }
-            Op::Get(k) | Op::GetEquivalent(k) | Op::GetWithByRef(k, _) => {
+            Op::Get(k)
+            | Op::GetEquivalent(k)
+            | Op::GetWithByRef(k, _)
+            | Op::EntryOrInsert(k, _)
+            | Op::GuardInsert(k, _) => {
                 gets += 1;
                 let want = model.live(k);
                 let got = match op {
@@ -242,6 +259,20 @@ fn run_with<S: std::hash::BuildHasher + Send + Sync + 'static>(
                         loaded = want.is_none();
                         Some(cache.get_with_by_ref(&k, || v)).filter(|_| !loaded)
                     }
+                    Op::EntryOrInsert(_, v) => {
+                        let e = cache.entry(k).or_insert(v);
+                        loaded = e.is_fresh();
+                        Some(e.into_value()).filter(|_| !loaded)
+                    }
+                    Op::GuardInsert(_, v) => match cache.get_value_or_guard(&k) {
+                        crate::GuardResult::Value(v) => Some(v),
+                        crate::GuardResult::Guard(g) => {
+                            loaded = true;
+                            prop_assert_eq!(g.insert(v), Ok(()), "nothing overtook the guard");
+                            None
+                        }
+                        crate::GuardResult::Timeout => unreachable!("no one else holds a guard"),
+                    },
                     _ => unreachable!(),
                 };
                 hits += u64::from(got.is_some());
@@ -278,6 +309,27 @@ fn run_with<S: std::hash::BuildHasher + Send + Sync + 'static>(
                 };
                 prop_assert_eq!(got, model.map.get(&k).map(|&(v, _)| v), "remove({})", k);
             }
+            Op::Upsert(k, v) => {
+                let mut seen = None;
+                let e = cache.entry(k).and_upsert_with(|e| {
+                    seen = Some(e.map(crate::Entry::into_value));
+                    v
+                });
+                prop_assert_eq!(seen, Some(model.live(k)), "upsert({}) saw", k);
+                prop_assert_eq!(e.is_old_value_replaced(), model.live(k).is_some());
+            }
+            Op::ComputeRemove(k) => {
+                let got = cache.entry(k).and_compute_with(|e| {
+                    assert_eq!(e.map(crate::Entry::into_value), model.live(k));
+                    crate::Op::Remove
+                });
+                let removed = match got {
+                    crate::CompResult::Removed(e) => Some(e.into_value()),
+                    crate::CompResult::StillNone(_) => None,
+                    other => panic!("a removal gave {other:?}"),
+                };
+                prop_assert_eq!(removed, model.live(k), "compute remove({})", k);
+            }
             Op::Advance(s) => {
                 mock.increment(Duration::from_secs(u64::from(s)));
                 model.now += u64::from(s);
@@ -305,7 +357,11 @@ fn run_with<S: std::hash::BuildHasher + Send + Sync + 'static>(
         let mut refused = None;
         // A load inserts what it loaded, as `insert` would.
         let op = match op {
-            Op::GetWithByRef(k, v) if loaded => Op::Insert(k, v),
+            Op::GetWithByRef(k, v) | Op::EntryOrInsert(k, v) | Op::GuardInsert(k, v) if loaded => {
+                Op::Insert(k, v)
+            }
+            Op::Upsert(k, v) => Op::Insert(k, v),
+            Op::ComputeRemove(k) => Op::Remove(k),
             op => op,
         };
         match op {
