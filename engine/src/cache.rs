@@ -725,10 +725,28 @@ where
             // A load of this key may be running: this insert supersedes it,
             // so the load must not store its (older) value over this one.
             self.inner.flights.supersede(shard, key, |key| {
-                self.write_with(hash, key, value, weight, own_ttl, &guard, &mut removed)
+                self.write_with(
+                    hash,
+                    key,
+                    value,
+                    weight,
+                    own_ttl,
+                    &guard,
+                    &mut removed,
+                    None,
+                )
             });
         } else {
-            self.write_with(hash, key, value, weight, own_ttl, &guard, &mut removed);
+            self.write_with(
+                hash,
+                key,
+                value,
+                weight,
+                own_ttl,
+                &guard,
+                &mut removed,
+                None,
+            );
         }
         self.report(removed, guard);
     }
@@ -755,12 +773,13 @@ where
         own_ttl: Option<Duration>,
         guard: &Guard,
         removed: &mut Unlinked<K, V>,
+        compute: Option<u64>,
     ) {
         if let Some(negative) = &self.inner.negative {
             negative.remove(&key);
         }
         if self.too_heavy(weight) {
-            return self.refuse(hash, key, value, weight, guard, removed);
+            return self.refuse(hash, key, value, weight, guard, removed, compute);
         }
         let slot = ThreadSlot::current();
         let sample = self
@@ -790,17 +809,19 @@ where
         // SAFETY: `shard_index` is below the number of shards.
         let shard = unsafe { shards.get_unchecked(me) };
         let written = match shard.insert(
-            shards, me, lending, hash, key, value, stamps, weight, now, guard, removed,
+            shards, me, lending, hash, key, value, stamps, weight, now, guard, removed, compute,
         ) {
             Ok(written) => written,
             Err(entry) => {
                 match Shard::insert_heavy(
-                    shards, me, lending, hash, entry, weight, now, guard, removed,
+                    shards, me, lending, hash, entry, weight, now, guard, removed, compute,
                 ) {
                     Ok(written) => written,
                     // A resize shrank the cache below the entry since the
                     // check above: refused like any entry over the capacity.
-                    Err(entry) => return self.refuse_entry(hash, entry, weight, guard, removed),
+                    Err(entry) => {
+                        return self.refuse_entry(hash, entry, weight, guard, removed, compute)
+                    }
                 }
             }
         };
@@ -808,6 +829,7 @@ where
             let counter = match written {
                 Written::Inserted => Counter::Insert,
                 Written::Updated => Counter::Update,
+                Written::Superseded => return,
             };
             m.counters.at(slot).add(counter as usize, 1);
             if let Some(sample) = sample {
@@ -821,6 +843,7 @@ where
     /// to be reported (`Rejected`) and freed.
     #[cold]
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn refuse(
         &self,
         hash: u64,
@@ -829,9 +852,10 @@ where
         weight: u32,
         guard: &Guard,
         removed: &mut Unlinked<K, V>,
+        compute: Option<u64>,
     ) {
         let entry = NewEntry::new(key, value, None, weight.max(1));
-        self.refuse_entry(hash, entry, weight, guard, removed);
+        self.refuse_entry(hash, entry, weight, guard, removed, compute);
     }
 
     /// [`refuse`](Self::refuse) for an entry already allocated.
@@ -844,8 +868,10 @@ where
         weight: u32,
         guard: &Guard,
         removed: &mut Unlinked<K, V>,
+        compute: Option<u64>,
     ) {
-        self.remove_hashed(hash, &entry.key, RemovalCause::Replaced, guard, removed);
+        let cause = RemovalCause::Replaced;
+        self.remove_hashed(hash, &entry.key, cause, guard, removed, compute);
         removed.push_refused(entry, weight);
     }
 
@@ -925,7 +951,8 @@ where
     }
 
     /// Removes `key`, whose hash is `hash`, for `cause` (`Expired` if it
-    /// had expired); whether it was there. Reported with `removed`.
+    /// had expired); whether it was there. Reported with `removed`. For a
+    /// compute (its ticket), nothing if a write superseded it.
     pub(crate) fn remove_hashed<Q>(
         &self,
         hash: u64,
@@ -933,6 +960,7 @@ where
         cause: RemovalCause,
         guard: &Guard,
         removed: &mut Unlinked<K, V>,
+        compute: Option<u64>,
     ) -> bool
     where
         Q: Equivalent<K> + ?Sized,
@@ -940,7 +968,7 @@ where
         let now = self.now_if_timed();
         let lending = &self.inner.lending;
         self.shard(hash)
-            .remove(lending, hash, now, key, cause, guard, removed)
+            .remove(lending, hash, now, key, cause, guard, removed, compute)
     }
 
     /// Removes `key` (any [`Equivalent`] of `K`, as for [`get`](Self::get)),
@@ -974,7 +1002,14 @@ where
             .inner
             .flights
             .invalidate(self.shard_index(hash), key, || {
-                self.remove_hashed(hash, key, RemovalCause::Explicit, &guard, &mut removed)
+                self.remove_hashed(
+                    hash,
+                    key,
+                    RemovalCause::Explicit,
+                    &guard,
+                    &mut removed,
+                    None,
+                )
             });
         if let Some(negative) = &self.inner.negative {
             negative.remove(key);

@@ -13,6 +13,7 @@
 //! write: a `Put` after one stores its value.
 
 use crate::cache::Cache;
+use crate::entry::NEVER;
 use crate::entry_selector::Entry;
 use crate::flight::{Outcome, Role};
 use crate::shard::Unlinked;
@@ -87,14 +88,9 @@ where
         let hash = self.hash(&key);
         let shard = self.shard_index(hash);
         let kind = TypeId::of::<ComputeKind>();
-        let (leader, current) = loop {
-            let mut current = None;
-            let role = self.inner.flights.join(shard, &key, kind, |k| {
-                current = self.peek_hashed(hash, k);
-                None
-            });
-            match role {
-                Role::Lead(leader) => break (leader, current),
+        let leader = loop {
+            match self.inner.flights.join(shard, &key, kind, |_| None) {
+                Role::Lead(leader) => break leader,
                 // Another compute of the key runs: wait for it to end (it
                 // is the user's code, so without a bound, as a lock
                 // would), then read again.
@@ -103,56 +99,69 @@ where
                 Role::Ready(_) => unreachable!("the re-check finds nothing"),
             }
         };
+        // Registered and read in one hold of the shard's lock: from here,
+        // every write of the key marks this compute.
+        let (ticket, current) = {
+            let guard = crate::reclaim::pin();
+            let (ticket, found) = self.shard(hash).begin_compute(hash, &key, &guard);
+            let live = found.filter(|e| {
+                let at = e.expires_at();
+                at == NEVER || at > self.now()
+            });
+            // The user's `clone`, after the lock.
+            let value = catch_unwind(AssertUnwindSafe(|| live.map(|e| e.value.clone())));
+            drop(guard);
+            match value {
+                Ok(value) => (ticket, value),
+                Err(panic) => {
+                    self.shard(hash).end_compute(ticket);
+                    leader.abandon_with(Outcome::Abandoned);
+                    resume_unwind(panic)
+                }
+            }
+        };
         let old = current.map(|v| Entry::new(key.clone(), v, false, false));
         let decided = {
             let _running = leader.running();
             catch_unwind(AssertUnwindSafe(|| decide(old.clone())))
         };
         let op = match decided {
-            Err(panic) => {
-                leader.abandon_with(Outcome::Abandoned);
-                resume_unwind(panic)
-            }
-            Ok(Err(e)) => {
-                leader.abandon_with(Outcome::Abandoned);
-                return Err(e);
-            }
-            Ok(Ok(op)) => op,
-        };
-        let value = match op {
-            Op::Nop => {
+            Ok(Ok(Op::Put(v))) => Some(v),
+            Ok(Ok(Op::Remove)) => None,
+            Ok(Ok(Op::Nop)) => {
+                self.shard(hash).end_compute(ticket);
                 leader.abandon_with(Outcome::Abandoned);
                 return Ok(match old {
                     Some(e) => CompResult::Unchanged(e),
                     None => CompResult::StillNone(key),
                 });
             }
-            Op::Put(v) => Some(v),
-            Op::Remove => None,
-        };
-        // The user's code (weigher, expiry) before pinning.
-        let weight = value.as_ref().map_or(1, |v| self.weigh(&key, v));
-        let own_ttl = match (&value, &self.inner.expiry) {
-            (Some(v), Some(expiry)) => {
-                Some(self.expire_after_write(expiry.as_ref(), hash, &key, v))
+            Ok(Err(e)) => {
+                self.shard(hash).end_compute(ticket);
+                leader.abandon_with(Outcome::Abandoned);
+                return Err(e);
             }
-            _ => None,
+            Err(panic) => {
+                self.shard(hash).end_compute(ticket);
+                leader.abandon_with(Outcome::Abandoned);
+                resume_unwind(panic)
+            }
         };
+        let value = op;
+        let (weight, own_ttl) = self.prepare_write(hash, &key, value.as_ref());
         let guard = crate::reclaim::pin();
         let mut removed = Unlinked::new();
-        leader.finish(Outcome::Abandoned, |invalidated| {
-            if invalidated {
-                return;
+        // Under the flights lock, so a compute of the key waiting for this
+        // one reads after the write; the write itself checks the mark.
+        leader.finish(Outcome::Abandoned, |_| match &value {
+            Some(v) => {
+                let (k, v) = (key.clone(), v.clone());
+                let ticket = Some(ticket);
+                self.write_with(hash, k, v, weight, own_ttl, &guard, &mut removed, ticket);
             }
-            match &value {
-                Some(v) => {
-                    let (k, v) = (key.clone(), v.clone());
-                    self.write_with(hash, k, v, weight, own_ttl, &guard, &mut removed);
-                }
-                None => {
-                    let cause = RemovalCause::Explicit;
-                    self.remove_hashed(hash, &key, cause, &guard, &mut removed);
-                }
+            None => {
+                let cause = RemovalCause::Explicit;
+                self.remove_hashed(hash, &key, cause, &guard, &mut removed, Some(ticket));
             }
         });
         if value.is_none() {

@@ -166,21 +166,15 @@ where
         K: Borrow<Q>,
         Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
     {
-        let kind = TypeId::of::<ValueKind>();
-        let (key, hash) = match self.look(KeyIn::Borrowed(key), kind, false) {
-            Look::Answer(v) => return GuardResult::Value(v.expect("values only, no absences")),
-            Look::Refresh(..) => unreachable!("a guard's caller refreshes nothing itself"),
-            Look::Miss(key, hash) => (key, hash),
+        let (key, hash) = match self.look_for_guard(key) {
+            Ok(v) => return GuardResult::Value(v),
+            Err(miss) => miss,
         };
         loop {
-            let flight = match self.join(&key, hash, kind) {
-                Joined::Ready(v) => return GuardResult::Value(v),
-                Joined::Lead(guard) => return GuardResult::Guard(guard),
-                // Only a loader's call is listed as running; a guard is not.
-                Joined::Recursive => unreachable!("a guard's caller runs no loader"),
-                Joined::Wait(flight) => flight,
+            let flight = match self.join_for_guard(&key, hash) {
+                Ok(done) => return done,
+                Err(flight) => flight,
             };
-            self.count(Counter::CoalescedWaiters);
             let Some(outcome) = flight.wait(self.inner.loading.wait_timeout) else {
                 self.count(Counter::WaitTimeout);
                 return GuardResult::Timeout;
@@ -189,6 +183,40 @@ where
                 return GuardResult::Value(v);
             }
             // Abandoned or panicked: start over, maybe as the next guard.
+        }
+    }
+
+    /// `get_value_or_guard`'s look: the value, or the missed key and its
+    /// hash. A value due for refresh is returned as it is.
+    pub(crate) fn look_for_guard<Q>(&self, key: &Q) -> Result<V, (K, u64)>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    {
+        let kind = TypeId::of::<ValueKind>();
+        match self.look(KeyIn::Borrowed(key), kind, false) {
+            Look::Answer(v) => Ok(v.expect("values only, no absences")),
+            Look::Refresh(..) => unreachable!("a guard's caller refreshes nothing itself"),
+            Look::Miss(key, hash) => Err((key, hash)),
+        }
+    }
+
+    /// `get_value_or_guard`'s join: its answer, or the flight to wait for
+    /// (counted as a coalesced wait).
+    pub(crate) fn join_for_guard(
+        &self,
+        key: &K,
+        hash: u64,
+    ) -> Result<GuardResult<'_, K, V, S>, Arc<Flight<K, V>>> {
+        match self.join(key, hash, TypeId::of::<ValueKind>()) {
+            Joined::Ready(v) => Ok(GuardResult::Value(v)),
+            Joined::Lead(guard) => Ok(GuardResult::Guard(guard)),
+            // Only a loader's call is listed as running; a guard is not.
+            Joined::Recursive => unreachable!("a guard's caller runs no loader"),
+            Joined::Wait(flight) => {
+                self.count(Counter::CoalescedWaiters);
+                Err(flight)
+            }
         }
     }
 

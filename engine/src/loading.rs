@@ -408,13 +408,7 @@ where
             Some(v) => Outcome::Value(v.clone()),
             None => Outcome::Absent,
         };
-        let weight = found.as_ref().map_or(1, |v| self.weigh(&key, v));
-        let own_ttl = match (&found, &self.inner.expiry) {
-            (Some(v), Some(expiry)) => {
-                Some(self.expire_after_write(expiry.as_ref(), hash, &key, v))
-            }
-            _ => None,
-        };
+        let (weight, own_ttl) = self.prepare_write(hash, &key, found.as_ref());
         let guard = crate::reclaim::pin();
         let mut removed = crate::shard::Unlinked::new();
         let (invalidated, ()) = leader.finish(outcome, |invalidated| {
@@ -423,13 +417,13 @@ where
             }
             match found {
                 Some(v) => {
-                    self.write_with(hash, key, v, weight, own_ttl, &guard, &mut removed);
+                    self.write_with(hash, key, v, weight, own_ttl, &guard, &mut removed, None);
                 }
                 None => {
                     // The key is absent now: drop a stale entry (a refresh
                     // that found nothing) and remember the absence.
                     let cause = crate::RemovalCause::Explicit;
-                    self.remove_hashed(hash, &key, cause, &guard, &mut removed);
+                    self.remove_hashed(hash, &key, cause, &guard, &mut removed, None);
                     if let Some(negative) = &self.inner.negative {
                         negative.insert(key, ());
                     }
@@ -438,6 +432,23 @@ where
         });
         self.report(removed, guard);
         !invalidated
+    }
+
+    /// A write's weight and own time to live, for `key` (hash `hash`) and
+    /// the value it writes if any: the user's code (weigher, expiry), run
+    /// before the writer pins or locks anything.
+    pub(crate) fn prepare_write(
+        &self,
+        hash: u64,
+        key: &K,
+        value: Option<&V>,
+    ) -> (u32, Option<std::time::Duration>) {
+        let weight = value.map_or(1, |v| self.weigh(key, v));
+        let own_ttl = match (value, &self.inner.expiry) {
+            (Some(v), Some(expiry)) => Some(self.expire_after_write(expiry.as_ref(), hash, key, v)),
+            _ => None,
+        };
+        (weight, own_ttl)
     }
 
     /// Whether a value written at `written_at` is due for refresh.

@@ -307,20 +307,15 @@ where
         K: Borrow<Q>,
         Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
     {
-        let kind = TypeId::of::<ValueKind>();
-        let (key, hash) = match self.look(KeyIn::Borrowed(key), kind, false) {
-            Look::Answer(v) => return GuardResult::Value(v.expect("values only, no absences")),
-            Look::Refresh(..) => unreachable!("a guard's caller refreshes nothing itself"),
-            Look::Miss(key, hash) => (key, hash),
+        let (key, hash) = match self.look_for_guard(key) {
+            Ok(v) => return GuardResult::Value(v),
+            Err(miss) => miss,
         };
         loop {
-            let flight = match self.join(&key, hash, kind) {
-                Joined::Ready(v) => return GuardResult::Value(v),
-                Joined::Lead(guard) => return GuardResult::Guard(guard),
-                Joined::Recursive => unreachable!("a guard's caller runs no loader"),
-                Joined::Wait(flight) => flight,
+            let flight = match self.join_for_guard(&key, hash) {
+                Ok(done) => return done,
+                Err(flight) => flight,
             };
-            self.count(Counter::CoalescedWaiters);
             let Some(outcome) = wait_at_most(&flight, self.inner.loading.wait_timeout).await else {
                 self.count(Counter::WaitTimeout);
                 return GuardResult::Timeout;

@@ -12,7 +12,10 @@
 //!   snapshots; each is exact whenever the lock is free.
 //!
 //! The lock protects the CLOCK-Pro state, the table's slot contents and
-//! counts, the shard's capacity and the decision to replace the table.
+//! counts, the shard's capacity, the decision to replace the table, and
+//! the registry of computes between their read and their write (each
+//! write of a key marks that key's computes in the hold in which it
+//! writes; see `docs/design/loading.md`).
 //!
 //! # Capacity
 //!
@@ -83,6 +86,62 @@ struct State<K, V> {
     /// miss each), which cost a cache without TTLs over half its insert
     /// time.
     expiring: bool,
+    /// Computes of this shard's keys between their read and their write
+    /// (see [`crate::compute`]); empty but for them, so a write checks one
+    /// length.
+    computes: Vec<Pending<K>>,
+    /// The next compute's ticket.
+    next_compute: u64,
+}
+
+/// A compute between its read and its write. Every insert, update or
+/// explicit removal of its key meanwhile marks it superseded, under the
+/// lock; the compute checks the mark and unregisters under the lock hold
+/// in which it writes, so a write it did not see is never overwritten.
+struct Pending<K> {
+    ticket: u64,
+    key: K,
+    superseded: bool,
+}
+
+impl<K, V> State<K, V> {
+    /// Marks the computes of `key` superseded by a write.
+    #[inline(always)]
+    fn supersede<Q: Equivalent<K> + ?Sized>(&mut self, key: &Q) {
+        if !self.computes.is_empty() {
+            supersede_computes(&mut self.computes, key);
+        }
+    }
+
+    /// Unregisters compute `ticket`; whether a write superseded it.
+    fn end_compute(&mut self, ticket: u64) -> bool {
+        let i = self
+            .computes
+            .iter()
+            .position(|c| c.ticket == ticket)
+            .expect("a compute ends once");
+        self.computes.swap_remove(i).superseded
+    }
+
+    /// Unregisters compute `ticket` for its write: `None` if a write
+    /// superseded it (it writes nothing), else its registration, to put
+    /// back if the write moves to another lock hold.
+    fn take_compute(&mut self, ticket: u64) -> Option<Pending<K>> {
+        let i = self
+            .computes
+            .iter()
+            .position(|c| c.ticket == ticket)
+            .expect("a compute writes once");
+        Some(self.computes.swap_remove(i)).filter(|c| !c.superseded)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn supersede_computes<K, Q: Equivalent<K> + ?Sized>(computes: &mut [Pending<K>], key: &Q) {
+    for c in computes.iter_mut().filter(|c| key.equivalent(&c.key)) {
+        c.superseded = true;
+    }
 }
 
 impl<K, V> State<K, V> {
@@ -147,6 +206,8 @@ pub(crate) struct Shard<K, V> {
 pub(crate) enum Written {
     Inserted,
     Updated,
+    /// Nothing: the compute writing it was superseded.
+    Superseded,
 }
 
 /// A `retain` predicate.
@@ -351,6 +412,8 @@ impl<K, V> Shard<K, V> {
                 lendable: capacity,
                 sweep: 0,
                 expiring: false,
+                computes: Vec::new(),
+                next_compute: 0,
             }),
             gauges: std::sync::Arc::new(Gauges {
                 lendable: AtomicU64::new(capacity),
@@ -681,6 +744,7 @@ impl<K, V> Shard<K, V> {
         now: u64,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
+        compute: Option<u64>,
     ) -> Result<Written, NewEntry<K, V>>
     where
         K: Eq,
@@ -693,8 +757,17 @@ impl<K, V> Shard<K, V> {
         let expires_at = stamps.map_or(NEVER, |(at, _)| at);
         let mut guard_state = lock(&self.state);
         let state = &mut *guard_state;
+        // A compute's write: unregistered while it writes (its own write
+        // must not mark it), or nothing if a write superseded it.
+        let mine = match compute {
+            Some(ticket) => match state.take_compute(ticket) {
+                Some(pending) => Some(pending),
+                None => return Ok(Written::Superseded),
+            },
+            None => None,
+        };
         let mut lendable_before = state.lendable;
-        let written = self.insert_locked(
+        let written = match self.insert_locked(
             state,
             &mut lendable_before,
             Some((peers, me)),
@@ -706,7 +779,14 @@ impl<K, V> Shard<K, V> {
             now,
             guard,
             out,
-        )?;
+        ) {
+            Ok(written) => written,
+            Err(entry) => {
+                // The heavy path takes over, and checks the compute again.
+                state.computes.extend(mine);
+                return Err(entry);
+            }
+        };
         self.settle(state, lending, lendable_before);
         Ok(written)
     }
@@ -732,6 +812,7 @@ impl<K, V> Shard<K, V> {
     where
         K: Eq,
     {
+        state.supersede(&entry.key);
         let table = self.table(guard);
         let existing = table.find_for_write(hash, &entry.key, guard);
         let old_weight = match &existing {
@@ -851,6 +932,7 @@ impl<K, V> Shard<K, V> {
         now: u64,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
+        compute: Option<u64>,
     ) -> Result<Written, NewEntry<K, V>>
     where
         K: Eq,
@@ -858,8 +940,22 @@ impl<K, V> Shard<K, V> {
         let expires_at = entry.get().expires_at();
         let mut states: Vec<_> = peers.iter().map(|p| lock(&p.state)).collect();
         let before: Vec<u64> = states.iter().map(|s| s.lendable).collect();
+        let mine = match compute {
+            Some(ticket) => match states[me].take_compute(ticket) {
+                Some(pending) => Some(pending),
+                None => {
+                    for ((peer, state), before) in peers.iter().zip(states.iter_mut()).zip(before) {
+                        peer.settle(state, lending, before);
+                    }
+                    return Ok(Written::Superseded);
+                }
+            },
+            None => None,
+        };
         let w = u64::from(weight.max(1));
         if w > states.iter().map(|s| s.policy.capacity()).sum::<u64>() {
+            // Refused: the refusal's removal ends the compute.
+            states[me].computes.extend(mine);
             return Err(entry);
         }
         let mut need = w.saturating_sub(states[me].policy.capacity());
@@ -927,11 +1023,18 @@ impl<K, V> Shard<K, V> {
         cause: RemovalCause,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
+        compute: Option<u64>,
     ) -> bool
     where
         Q: Equivalent<K> + ?Sized,
     {
         let mut state = lock(&self.state);
+        if let Some(ticket) = compute {
+            if state.end_compute(ticket) {
+                return false;
+            }
+        }
+        state.supersede(key);
         let Some((_, entry)) = self.table(guard).find(hash, key, guard) else {
             return false;
         };
@@ -979,7 +1082,9 @@ impl<K, V> Shard<K, V> {
         now: u64,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
-    ) {
+    ) where
+        K: Eq,
+    {
         let mut state = lock(&self.state);
         // Decide first, mutate after: a panicking predicate leaves the shard
         // as it was.
@@ -994,9 +1099,45 @@ impl<K, V> Shard<K, V> {
         };
         let before = state.lendable;
         for node in doomed {
+            if !state.computes.is_empty() {
+                let state = &mut *state;
+                if let Some(page) = state.policy.page(node) {
+                    supersede_computes(&mut state.computes, &page.entry().get().key);
+                }
+            }
             self.remove_node(&mut state, node, RemovalCause::Explicit, now, guard, out);
         }
         self.settle(&mut state, lending, before);
+    }
+}
+
+impl<K: Clone, V> Shard<K, V> {
+    /// Registers a compute of `key` and reads its entry, in one lock hold:
+    /// every write of `key` after this read marks the compute (its ticket
+    /// is the first value returned).
+    pub(crate) fn begin_compute<'g>(
+        &self,
+        hash: u64,
+        key: &K,
+        guard: &'g Guard,
+    ) -> (u64, Option<EntryRef<'g, K, V>>)
+    where
+        K: Eq,
+    {
+        let mut state = lock(&self.state);
+        let ticket = state.next_compute;
+        state.next_compute += 1;
+        state.computes.push(Pending {
+            ticket,
+            key: key.clone(),
+            superseded: false,
+        });
+        (ticket, self.find(hash, key, guard))
+    }
+
+    /// Unregisters compute `ticket`, which writes nothing.
+    pub(crate) fn end_compute(&self, ticket: u64) {
+        lock(&self.state).end_compute(ticket);
     }
 }
 
@@ -1007,6 +1148,9 @@ crate::sync::checking! {
         pub(crate) fn validate(&self) -> u64 {
             let state = lock(&self.state);
             state.policy.validate();
+            // Called between operations: every compute has ended, and
+            // ended once.
+            assert!(state.computes.is_empty(), "a compute left registered");
             let guard = crate::reclaim::pin();
             let table = self.table(&guard);
             let (mut live, mut tombstones, mut weight) = (0, 0, 0u64);

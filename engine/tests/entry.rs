@@ -3,11 +3,14 @@
 //! any write they did not see), never wedged by a panic or a recursive
 //! call.
 
+mod support;
+
 use clockwise::{Cache, CompResult, Entry, Op, RemovalCause, RECURSIVE_LOAD};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
+use support::CountedKey;
 
 fn until(what: &str, cond: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -239,24 +242,9 @@ fn computes_report_what_they_did_and_the_listener_hears_why() {
     );
 }
 
-/// A key that counts its clones on this thread.
-#[derive(PartialEq, Eq, Hash, Debug)]
-struct CountedKey(u32);
-
-thread_local! {
-    static KEY_CLONES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-impl Clone for CountedKey {
-    fn clone(&self) -> Self {
-        KEY_CLONES.with(|c| c.set(c.get() + 1));
-        CountedKey(self.0)
-    }
-}
-
 #[test]
 fn entry_by_ref_builds_the_owned_key_only_on_a_miss() {
-    let clones = || KEY_CLONES.with(|c| c.get());
+    let clones = support::key_clones;
     let c: Cache<CountedKey, u32> = Cache::new(100);
     let e = c.entry_by_ref(&CountedKey(1)).or_insert_with(|| 10);
     assert!(e.is_fresh());
@@ -304,4 +292,29 @@ fn or_optionally_insert_with_remembers_an_absence() {
     c.entry(1).and_upsert_with(|_| 5);
     let e = c.entry(1).or_optionally_insert_with(|| None).unwrap();
     assert_eq!((*e.value(), e.is_fresh()), (5, false));
+}
+
+/// A compute's write that needs more than its shard's share of the
+/// capacity takes the heavy path (every shard's lock): it is stored, and
+/// the compute is checked and unregistered there.
+#[test]
+fn a_compute_writing_an_entry_heavier_than_its_shards_share_stores_it() {
+    let c: Cache<u8, u16> = Cache::builder()
+        .max_capacity(13)
+        .shards(4)
+        .weigher(|_, v: &u16| u32::from(*v % 4))
+        .build();
+    c.set_capacity(2).unwrap();
+    c.insert(162, 1);
+    let e = c.entry(1).and_upsert_with(|_| 2);
+    assert!(e.is_fresh());
+    assert_eq!(c.get(&1), Some(2));
+    assert!(c.weighted_size() <= 2);
+    // Over the whole capacity: refused, and the key's computes go on.
+    let e = c.entry(1).and_upsert_with(|_| 3);
+    assert_eq!(*e.value(), 3);
+    assert_eq!(c.get(&1), None);
+    assert_eq!(c.stats().rejected(), 1);
+    assert_eq!(c.entry(1).and_upsert_with(|_| 1).into_value(), 1);
+    assert_eq!(c.get(&1), Some(1));
 }

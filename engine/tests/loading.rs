@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-use support::Mode;
+use support::{CountedKey, Mode};
 
 const THREADS: usize = 64;
 
@@ -414,25 +414,8 @@ fn different_result_types_do_not_share_a_flight<M: Mode>() {
     assert_eq!(c.get(&7), Some(5));
 }
 
-/// A key that counts its clones (its `to_owned`).
-#[derive(PartialEq, Eq, Hash, Debug)]
-struct CountedKey(u32);
-
-thread_local! {
-    /// Per thread: the suite's two modes run side by side, and every
-    /// clone the test counts happens on its own thread.
-    static KEY_CLONES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-impl Clone for CountedKey {
-    fn clone(&self) -> Self {
-        KEY_CLONES.with(|c| c.set(c.get() + 1));
-        CountedKey(self.0)
-    }
-}
-
 fn by_ref_loaders_build_the_owned_key_only_on_a_miss<M: Mode>() {
-    let clones = || KEY_CLONES.with(|c| c.get());
+    let clones = support::key_clones;
     let cache: Cache<CountedKey, u32> = Cache::new(100);
     let before = clones();
     assert_eq!(M::get_with_by_ref(&cache, &CountedKey(1), || 10), 10);

@@ -4,7 +4,7 @@
 #![cfg(fuzzing)]
 
 use arbitrary::{Arbitrary, Unstructured};
-use clockwise::{Cache, RemovalCause};
+use clockwise::{Cache, CompResult, GuardResult, RemovalCause};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use clockwise::stats::Instant;
@@ -43,6 +43,15 @@ pub enum Op {
     RemoveEquivalent(u8),
     /// `get_with_by_ref(&key, || value)`: a get, then on a miss an insert.
     GetWithByRef(u8, u16),
+    /// `entry(key).or_insert(value)`: the same, fresh only on a miss.
+    EntryOrInsert(u8, u16),
+    /// `get_value_or_guard(&key)`, the guard filled with `value`.
+    GuardInsert(u8, u16),
+    /// `entry(key).and_upsert_with(|_| value)`: sees the live value, then
+    /// writes as `insert`.
+    Upsert(u8, u16),
+    /// `entry(key).and_compute_with(|_| Op::Remove)`.
+    ComputeRemove(u8),
 }
 
 /// A key by reference: hashes as the key and is its
@@ -194,11 +203,17 @@ pub fn ops(data: &[u8]) {
     for op in input.ops {
         let fits = |v: u16| weight(v) <= capacity;
         let len_before = cache.len();
-        // A `get_with_by_ref` that misses loads and writes what it loaded:
-        // the model's insert.
-        let (op, loaded) = match op {
-            Op::GetWithByRef(k, v) if live(&model, k, now).is_none() => (Op::Insert(k, v), true),
-            op => (op, false),
+        // A loader that misses (`get_with_by_ref`, `or_insert`, a guard)
+        // writes what it loaded, and an upsert writes: the model's insert,
+        // made through `via`.
+        let (op, via) = match op {
+            Op::GetWithByRef(k, v) | Op::EntryOrInsert(k, v) | Op::GuardInsert(k, v)
+                if live(&model, k, now).is_none() =>
+            {
+                (Op::Insert(k, v), Some(op))
+            }
+            Op::Upsert(k, v) => (Op::Insert(k, v), Some(op)),
+            op => (op, None),
         };
         let inserted = matches!(op, Op::Insert(..) | Op::InsertTtl(..) | Op::TryInsert(..));
         // The entry `insert` refused, which the listener must hear of.
@@ -206,10 +221,29 @@ pub fn ops(data: &[u8]) {
         match op {
             Op::Insert(k, v) => {
                 let old = live(&model, k, now).map(|_| model[&k].1);
-                if loaded {
-                    assert_eq!(cache.get_with_by_ref(&k, || v), v, "get_with_by_ref({k})");
-                } else {
-                    cache.insert(k, v);
+                match via {
+                    None => cache.insert(k, v),
+                    Some(Op::GetWithByRef(..)) => {
+                        assert_eq!(cache.get_with_by_ref(&k, || v), v, "get_with_by_ref({k})")
+                    }
+                    Some(Op::EntryOrInsert(..)) => {
+                        let e = cache.entry(k).or_insert(v);
+                        assert!(e.is_fresh(), "or_insert({k}) on a miss is fresh");
+                        assert_eq!(e.into_value(), v);
+                    }
+                    Some(Op::GuardInsert(..)) => match cache.get_value_or_guard(&k) {
+                        GuardResult::Guard(g) => assert_eq!(g.insert(v), Ok(())),
+                        other => panic!("get_value_or_guard({k}) on a miss gave {other:?}"),
+                    },
+                    Some(Op::Upsert(..)) => {
+                        let mut seen = None;
+                        cache.entry(k).and_upsert_with(|e| {
+                            seen = Some(e.map(clockwise::Entry::into_value));
+                            v
+                        });
+                        assert_eq!(seen, Some(live(&model, k, now)), "upsert({k}) saw");
+                    }
+                    Some(other) => unreachable!("{other:?} is not a write"),
                 }
                 own.remove(&k);
                 if fits(v) && expiry {
@@ -250,12 +284,25 @@ pub fn ops(data: &[u8]) {
                     refused = Some((k, v));
                 }
             }
-            Op::Get(k) | Op::GetEquivalent(k) | Op::GetWithByRef(k, _) => {
+            Op::Get(k)
+            | Op::GetEquivalent(k)
+            | Op::GetWithByRef(k, _)
+            | Op::EntryOrInsert(k, _)
+            | Op::GuardInsert(k, _) => {
                 let want = live(&model, k, now);
                 let got = match op {
                     Op::Get(_) => cache.get(&k),
                     Op::GetEquivalent(_) => cache.get(&ByRef(&k)),
                     Op::GetWithByRef(_, v) => Some(cache.get_with_by_ref(&k, || v)),
+                    Op::EntryOrInsert(_, v) => {
+                        let e = cache.entry(k).or_insert(v);
+                        assert!(!e.is_fresh(), "or_insert({k}) on a hit is not fresh");
+                        Some(e.into_value())
+                    }
+                    Op::GuardInsert(..) => match cache.get_value_or_guard(&k) {
+                        GuardResult::Value(v) => Some(v),
+                        other => panic!("get_value_or_guard({k}) on a hit gave {other:?}"),
+                    },
                     _ => unreachable!("the arm's operations"),
                 };
                 assert_eq!(got, want, "get({k})");
@@ -287,6 +334,20 @@ pub fn ops(data: &[u8]) {
                     "remove({k})"
                 );
             }
+            Op::ComputeRemove(k) => {
+                let want = live(&model, k, now);
+                let got = match cache.entry(k).and_compute_with(|e| {
+                    assert_eq!(e.map(clockwise::Entry::into_value), want, "compute({k}) saw");
+                    clockwise::Op::Remove
+                }) {
+                    CompResult::Removed(e) => Some(e.into_value()),
+                    CompResult::StillNone(_) => None,
+                    other => panic!("a removal by compute({k}) gave {other:?}"),
+                };
+                assert_eq!(got, want, "compute remove({k})");
+                model.remove(&k);
+            }
+            Op::Upsert(..) => unreachable!("made an insert above"),
             Op::Advance(s) => {
                 mock.increment(Duration::from_secs(u64::from(s)));
                 now += u64::from(s);

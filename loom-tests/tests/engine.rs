@@ -372,3 +372,118 @@ fn a_shrink_racing_a_borrow() {
         c.validate();
     });
 }
+
+/// A compute (read, decide, write) racing a get and an insert of its key:
+/// the insert is never overwritten by a value computed from what it
+/// replaced (the compute is ordered before it, or sees it), and a get
+/// returns one of the key's values.
+#[test]
+fn a_compute_racing_a_get_and_an_insert() {
+    model(|| {
+        let c = cache(4);
+        c.insert(1, value(1, 1));
+        let computer = {
+            let c = Arc::clone(&c);
+            spawn(move || {
+                c.entry(1)
+                    .and_upsert_with(|e| e.map_or(value(1, 9), |e| e.into_value() + 1))
+                    .into_value()
+            })
+        };
+        let seen = c.get(&1).expect("nothing removes the key");
+        assert!(
+            seen == value(1, 1) || seen == value(1, 2),
+            "foreign value {seen}"
+        );
+        c.insert(1, value(1, 5));
+        let computed = computer.join().unwrap();
+        // Before the insert (2, then replaced by 5) or after it (6).
+        let last = c.get(&1).unwrap();
+        match computed {
+            v if v == value(1, 2) => assert_eq!(last, value(1, 5)),
+            v if v == value(1, 6) => assert_eq!(last, value(1, 6)),
+            v => panic!("the compute read neither value: {v}"),
+        }
+        c.validate();
+    });
+}
+
+/// A compute racing the eviction of its key (an insert of another key
+/// into a full one-entry cache): the cache stays within its capacity and
+/// consistent, and the key ends absent or with a value the compute made
+/// from what it read.
+#[test]
+fn a_compute_racing_the_eviction_of_its_key() {
+    model(|| {
+        let c = cache(1);
+        c.insert(1, value(1, 1));
+        let computer = {
+            let c = Arc::clone(&c);
+            spawn(move || {
+                c.entry(1)
+                    .and_upsert_with(|e| e.map_or(value(1, 7), |e| e.into_value() + 1))
+                    .into_value()
+            })
+        };
+        c.insert(2, value(2, 1));
+        let computed = computer.join().unwrap();
+        assert!(
+            computed == value(1, 2) || computed == value(1, 7),
+            "{computed}"
+        );
+        if let Some(v) = c.get(&1) {
+            assert_eq!(v, computed);
+        }
+        assert!(c.weighted_size() <= 1);
+        c.validate();
+    });
+}
+
+/// A placeholder guard dropped unfilled while another caller waits on it:
+/// the waiter is not left waiting; it loads the key itself.
+#[test]
+fn a_guard_dropped_while_a_caller_waits() {
+    use clockwise::GuardResult;
+    model(|| {
+        let c = cache(4);
+        let waiter = {
+            let c = Arc::clone(&c);
+            spawn(move || c.get_with(1, || value(1, 2)))
+        };
+        let mine = match c.get_value_or_guard(&1) {
+            GuardResult::Guard(guard) => {
+                drop(guard);
+                None
+            }
+            GuardResult::Value(v) => Some(v),
+            GuardResult::Timeout => unreachable!("no wait timeout"),
+        };
+        assert_eq!(waiter.join().unwrap(), value(1, 2));
+        assert!(mine.is_none() || mine == Some(value(1, 2)));
+        assert_eq!(c.get(&1), Some(value(1, 2)));
+        c.validate();
+    });
+}
+
+/// A guard filled while its key is invalidated: either the fill lands
+/// first and the invalidation removes it, or the invalidation lands first
+/// and the fill is refused; the key ends absent either way.
+#[test]
+fn a_guard_filled_while_its_key_is_invalidated() {
+    use clockwise::GuardResult;
+    model(|| {
+        let c = cache(4);
+        let GuardResult::Guard(guard) = c.get_value_or_guard(&1) else {
+            panic!("an empty cache gives a guard");
+        };
+        let invalidator = {
+            let c = Arc::clone(&c);
+            spawn(move || c.invalidate(&1))
+        };
+        let filled = guard.insert(value(1, 1));
+        invalidator.join().unwrap();
+        assert!(filled.is_ok() || filled == Err(value(1, 1)));
+        assert_eq!(c.get(&1), None, "a fill older than the invalidation stayed");
+        c.validate();
+    });
+}

@@ -6,6 +6,28 @@ use clockwise::{Cache, GuardResult, LoadError};
 use std::borrow::Borrow;
 use std::hash::Hash;
 
+/// A key that counts its clones (its `to_owned`), on the cloning thread:
+/// tests run side by side, and the clones a test counts happen on its own
+/// thread.
+#[derive(PartialEq, Eq, Hash, Debug)]
+pub struct CountedKey(pub u32);
+
+thread_local! {
+    static KEY_CLONES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl Clone for CountedKey {
+    fn clone(&self) -> Self {
+        KEY_CLONES.with(|c| c.set(c.get() + 1));
+        CountedKey(self.0)
+    }
+}
+
+/// The clones of [`CountedKey`] made on this thread so far.
+pub fn key_clones() -> usize {
+    KEY_CLONES.with(|c| c.get())
+}
+
 /// A key or value the loaders take.
 pub trait Item: Eq + Hash + Clone + Send + Sync + 'static {}
 impl<T: Eq + Hash + Clone + Send + Sync + 'static> Item for T {}
