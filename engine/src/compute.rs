@@ -15,12 +15,13 @@
 use crate::cache::Cache;
 use crate::entry::NEVER;
 use crate::entry_selector::Entry;
-use crate::flight::{Outcome, Role};
-use crate::shard::Unlinked;
+use crate::flight::{Flight, Leader, Outcome, Role};
+use crate::shard::{Shard, Unlinked};
 use crate::RemovalCause;
 use std::any::TypeId;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 /// What a compute does with the key, decided by its closure from the
 /// current entry.
@@ -71,6 +72,27 @@ pub enum CompResult<K, V> {
 /// The flight kind of computes.
 struct ComputeKind;
 
+/// A compute between its read and its write: the key's compute flight and
+/// the shard's registration. Dropped unapplied (a `Nop`, an `Err`, a
+/// panic, a cancelled future), it ends both, so the next compute of the
+/// key goes ahead.
+struct Computing<'a, K, V> {
+    shard: &'a Shard<K, V>,
+    leader: Option<Leader<K, V>>,
+    key: K,
+    hash: u64,
+    ticket: u64,
+}
+
+impl<K, V> Drop for Computing<'_, K, V> {
+    fn drop(&mut self) {
+        if let Some(leader) = self.leader.take() {
+            self.shard.end_compute(self.ticket);
+            leader.abandon_with(Outcome::Abandoned);
+        }
+    }
+}
+
 impl<K, V, S> Cache<K, V, S>
 where
     K: Eq + Hash + Clone + Send + Sync + 'static,
@@ -86,82 +108,145 @@ where
         decide: impl FnOnce(Option<Entry<K, V>>) -> Result<Op<V>, E>,
     ) -> Result<CompResult<K, V>, E> {
         let hash = self.hash(&key);
-        let shard = self.shard_index(hash);
-        let kind = TypeId::of::<ComputeKind>();
         let leader = loop {
-            match self.inner.flights.join(shard, &key, kind, |_| None) {
-                Role::Lead(leader) => break leader,
+            match self.compute_join(&key, hash) {
+                Ok(leader) => break leader,
                 // Another compute of the key runs: wait for it to end (it
                 // is the user's code, so without a bound, as a lock
                 // would), then read again.
-                Role::Wait(flight) => drop(flight.wait(None)),
-                Role::Recursive => panic!("{}", crate::RECURSIVE_LOAD),
-                Role::Ready(_) => unreachable!("the re-check finds nothing"),
+                Err(flight) => drop(flight.wait(None)),
             }
         };
-        // Registered and read in one hold of the shard's lock: from here,
-        // every write of the key marks this compute.
-        let (ticket, current) = {
-            let guard = crate::reclaim::pin();
-            let (ticket, found) = self.shard(hash).begin_compute(hash, &key, &guard);
-            let live = found.filter(|e| {
-                let at = e.expires_at();
-                at == NEVER || at > self.now()
-            });
-            // The user's `clone`, after the lock.
-            let value = catch_unwind(AssertUnwindSafe(|| live.map(|e| e.value.clone())));
-            drop(guard);
-            match value {
-                Ok(value) => (ticket, value),
-                Err(panic) => {
-                    self.shard(hash).end_compute(ticket);
-                    leader.abandon_with(Outcome::Abandoned);
-                    resume_unwind(panic)
-                }
-            }
-        };
-        let old = current.map(|v| Entry::new(key.clone(), v, false, false));
+        let (computing, old) = self.compute_read(leader, key, hash);
         let decided = {
-            let _running = leader.running();
+            let _running = computing.running();
             catch_unwind(AssertUnwindSafe(|| decide(old.clone())))
         };
-        let op = match decided {
-            Ok(Ok(Op::Put(v))) => Some(v),
-            Ok(Ok(Op::Remove)) => None,
-            Ok(Ok(Op::Nop)) => {
-                self.shard(hash).end_compute(ticket);
-                leader.abandon_with(Outcome::Abandoned);
-                return Ok(match old {
-                    Some(e) => CompResult::Unchanged(e),
-                    None => CompResult::StillNone(key),
-                });
-            }
-            Ok(Err(e)) => {
-                self.shard(hash).end_compute(ticket);
-                leader.abandon_with(Outcome::Abandoned);
-                return Err(e);
-            }
+        match decided {
+            Ok(Ok(op)) => Ok(self.compute_apply(computing, old, op)),
+            Ok(Err(e)) => Err(e),
             Err(panic) => {
-                self.shard(hash).end_compute(ticket);
-                leader.abandon_with(Outcome::Abandoned);
+                drop(computing);
                 resume_unwind(panic)
             }
+        }
+    }
+
+    /// [`compute`](Self::compute) with an async `decide`, awaiting another
+    /// compute of the key instead of blocking on it.
+    #[cfg(feature = "async")]
+    pub(crate) async fn compute_async<E, F>(
+        &self,
+        key: K,
+        decide: impl FnOnce(Option<Entry<K, V>>) -> F,
+    ) -> Result<CompResult<K, V>, E>
+    where
+        F: std::future::Future<Output = Result<Op<V>, E>>,
+    {
+        let hash = self.hash(&key);
+        let leader = loop {
+            match self.compute_join(&key, hash) {
+                Ok(leader) => break leader,
+                Err(flight) => drop(crate::loading_async::wait_at_most(&flight, None).await),
+            }
         };
-        let value = op;
+        let (computing, old) = self.compute_read(leader, key, hash);
+        // Dropping this future here drops `computing`, which ends the
+        // compute.
+        let decide = decide(old.clone());
+        let decided = crate::loading_async::poll_listed(|| computing.running(), decide).await;
+        match decided {
+            Ok(Ok(op)) => Ok(self.compute_apply(computing, old, op)),
+            Ok(Err(e)) => Err(e),
+            Err(panic) => {
+                drop(computing);
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Leads `key`'s compute flight, or returns the running compute's
+    /// flight to wait for.
+    fn compute_join(&self, key: &K, hash: u64) -> Result<Leader<K, V>, Arc<Flight<K, V>>> {
+        let kind = TypeId::of::<ComputeKind>();
+        match self
+            .inner
+            .flights
+            .join(self.shard_index(hash), key, kind, |_| None)
+        {
+            Role::Lead(leader) => Ok(leader),
+            Role::Wait(flight) => Err(flight),
+            Role::Recursive => panic!("{}", crate::RECURSIVE_LOAD),
+            Role::Ready(_) => unreachable!("the re-check finds nothing"),
+        }
+    }
+
+    /// Registers the compute with its shard and reads the key's live
+    /// entry, in one hold of the shard's lock: from here, every write of
+    /// the key marks this compute.
+    fn compute_read(
+        &self,
+        leader: Leader<K, V>,
+        key: K,
+        hash: u64,
+    ) -> (Computing<'_, K, V>, Option<Entry<K, V>>) {
+        let guard = crate::reclaim::pin();
+        let shard = self.shard(hash);
+        let (ticket, found) = shard.begin_compute(hash, &key, &guard);
+        let computing = Computing {
+            shard,
+            leader: Some(leader),
+            key,
+            hash,
+            ticket,
+        };
+        let live = found.filter(|e| {
+            let at = e.expires_at();
+            at == NEVER || at > self.now()
+        });
+        // The user's `clone`, after the lock; a panic in it drops
+        // `computing`, which ends the compute.
+        let value = live.map(|e| e.value.clone());
+        drop(guard);
+        let old = value.map(|v| Entry::new(computing.key.clone(), v, false, false));
+        (computing, old)
+    }
+
+    /// Applies a compute's `op`, decided from `old`: the write checks the
+    /// compute's mark in the lock hold in which it writes.
+    fn compute_apply(
+        &self,
+        mut computing: Computing<'_, K, V>,
+        old: Option<Entry<K, V>>,
+        op: Op<V>,
+    ) -> CompResult<K, V> {
+        let value = match op {
+            Op::Put(v) => Some(v),
+            Op::Remove => None,
+            Op::Nop => {
+                return match old {
+                    Some(e) => CompResult::Unchanged(e),
+                    None => CompResult::StillNone(computing.key.clone()),
+                };
+            }
+        };
+        let (hash, ticket) = (computing.hash, Some(computing.ticket));
+        let key = computing.key.clone();
         let (weight, own_ttl) = self.prepare_write(hash, &key, value.as_ref());
+        let leader = computing.leader.take().expect("a compute applies once");
         let guard = crate::reclaim::pin();
         let mut removed = Unlinked::new();
         // Under the flights lock, so a compute of the key waiting for this
-        // one reads after the write; the write itself checks the mark.
+        // one reads after the write; the write itself checks the mark and
+        // ends the registration.
         leader.finish(Outcome::Abandoned, |_| match &value {
             Some(v) => {
                 let (k, v) = (key.clone(), v.clone());
-                let ticket = Some(ticket);
                 self.write_with(hash, k, v, weight, own_ttl, &guard, &mut removed, ticket);
             }
             None => {
                 let cause = RemovalCause::Explicit;
-                self.remove_hashed(hash, &key, cause, &guard, &mut removed, Some(ticket));
+                self.remove_hashed(hash, &key, cause, &guard, &mut removed, ticket);
             }
         });
         if value.is_none() {
@@ -170,11 +255,19 @@ where
             }
         }
         self.report(removed, guard);
-        Ok(match (value, old) {
+        match (value, old) {
             (Some(v), None) => CompResult::Inserted(Entry::new(key, v, true, false)),
             (Some(v), Some(_)) => CompResult::ReplacedWith(Entry::new(key, v, true, true)),
             (None, Some(e)) => CompResult::Removed(e),
             (None, None) => CompResult::StillNone(key),
-        })
+        }
+    }
+}
+
+impl<K, V> Computing<'_, K, V> {
+    /// Lists the compute as running on this thread while the mark lives,
+    /// so that its closure asking for its own key's compute is told.
+    fn running(&self) -> crate::flight::LoaderRunning {
+        self.leader.as_ref().expect("not yet applied").running()
     }
 }

@@ -364,6 +364,186 @@ macro_rules! selector_methods {
             self.cache.compute(self.owned(), f)
         }
 
+        /// [`or_insert_with`](Self::or_insert_with) with a future (cargo
+        /// feature `async`), as [`Cache::get_with_async`].
+        ///
+        /// ```
+        /// let cache: clockwise::Cache<u8, u8> = clockwise::Cache::new(10);
+        /// let e = futures_lite::future::block_on(cache.entry(1).or_insert_with_async(async { 3 }));
+        /// assert!(e.is_fresh());
+        /// ```
+        #[cfg(feature = "async")]
+        pub async fn or_insert_with_async(
+            self,
+            init: impl std::future::Future<Output = V>,
+        ) -> Entry<$entry_key, V> {
+            let ran = std::sync::atomic::AtomicBool::new(false);
+            let loaded = self
+                .cache
+                .load_async(
+                    self.key_in(),
+                    TypeId::of::<ValueKind>(),
+                    Fallback::LoadItself,
+                    async {
+                        ran.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Ok::<_, std::convert::Infallible>(Some(init.await))
+                    },
+                )
+                .await;
+            let value = infallible(loaded).expect("a value loader never reports absence");
+            let fresh = ran.load(std::sync::atomic::Ordering::Relaxed);
+            Entry::new(self.entry_key(), value, fresh, false)
+        }
+
+        /// [`or_optionally_insert_with`](Self::or_optionally_insert_with)
+        /// with a future (cargo feature `async`).
+        ///
+        /// ```
+        /// let cache: clockwise::Cache<u8, u8> = clockwise::Cache::new(10);
+        /// let e = cache.entry(1).or_optionally_insert_with_async(async { None });
+        /// assert!(futures_lite::future::block_on(e).is_none());
+        /// ```
+        #[cfg(feature = "async")]
+        pub async fn or_optionally_insert_with_async(
+            self,
+            init: impl std::future::Future<Output = Option<V>>,
+        ) -> Option<Entry<$entry_key, V>> {
+            let ran = std::sync::atomic::AtomicBool::new(false);
+            let loaded = self
+                .cache
+                .load_async(
+                    self.key_in(),
+                    TypeId::of::<OptionKind>(),
+                    Fallback::LoadItself,
+                    async {
+                        ran.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Ok::<_, std::convert::Infallible>(init.await)
+                    },
+                )
+                .await;
+            let value = infallible(loaded)?;
+            let fresh = ran.load(std::sync::atomic::Ordering::Relaxed);
+            Some(Entry::new(self.entry_key(), value, fresh, false))
+        }
+
+        /// [`or_try_insert_with`](Self::or_try_insert_with) with a future
+        /// (cargo feature `async`).
+        ///
+        /// ```
+        /// let cache: clockwise::Cache<u8, u32> = clockwise::Cache::new(10);
+        /// let e = cache.entry(1).or_try_insert_with_async(async { "5".parse::<u32>() });
+        /// assert_eq!(futures_lite::future::block_on(e).unwrap().into_value(), 5);
+        /// ```
+        #[cfg(feature = "async")]
+        pub async fn or_try_insert_with_async<E>(
+            self,
+            init: impl std::future::Future<Output = Result<V, E>>,
+        ) -> Result<Entry<$entry_key, V>, LoadError<E>>
+        where
+            E: Send + Sync + 'static,
+        {
+            let ran = std::sync::atomic::AtomicBool::new(false);
+            let loaded = self
+                .cache
+                .load_async(
+                    self.key_in(),
+                    TypeId::of::<ResultKind<E>>(),
+                    Fallback::Report,
+                    async {
+                        ran.store(true, std::sync::atomic::Ordering::Relaxed);
+                        init.await.map(Some)
+                    },
+                )
+                .await?;
+            let value = loaded.expect("a value loader never reports absence");
+            let fresh = ran.load(std::sync::atomic::Ordering::Relaxed);
+            Ok(Entry::new(self.entry_key(), value, fresh, false))
+        }
+
+        /// [`and_compute_with`](Self::and_compute_with) with an async
+        /// closure (cargo feature `async`): a compute of the key running
+        /// meanwhile is awaited, not blocked on; a dropped future ends the
+        /// compute with nothing written.
+        ///
+        /// ```
+        /// use clockwise::Op;
+        /// let cache: clockwise::Cache<u8, u32> = clockwise::Cache::new(10);
+        /// let r = cache.entry(1).and_compute_with_async(|_| async { Op::Put(1) });
+        /// assert!(matches!(futures_lite::future::block_on(r), clockwise::CompResult::Inserted(_)));
+        /// ```
+        #[cfg(feature = "async")]
+        pub async fn and_compute_with_async<F>(
+            self,
+            f: impl FnOnce(Option<Entry<K, V>>) -> F,
+        ) -> CompResult<K, V>
+        where
+            F: std::future::Future<Output = Op<V>>,
+        {
+            let computed = self
+                .cache
+                .compute_async(self.owned(), |e| {
+                    let op = f(e);
+                    async move { Ok::<_, std::convert::Infallible>(op.await) }
+                })
+                .await;
+            match computed {
+                Ok(r) => r,
+                Err(e) => match e {},
+            }
+        }
+
+        /// [`and_try_compute_with`](Self::and_try_compute_with) with an
+        /// async closure (cargo feature `async`).
+        ///
+        /// ```
+        /// use clockwise::Op;
+        /// let cache: clockwise::Cache<u8, u32> = clockwise::Cache::new(10);
+        /// let r = cache.entry(1).and_try_compute_with_async(|_| async { "x".parse::<u32>().map(Op::Put) });
+        /// assert!(futures_lite::future::block_on(r).is_err());
+        /// ```
+        #[cfg(feature = "async")]
+        pub async fn and_try_compute_with_async<E, F>(
+            self,
+            f: impl FnOnce(Option<Entry<K, V>>) -> F,
+        ) -> Result<CompResult<K, V>, E>
+        where
+            F: std::future::Future<Output = Result<Op<V>, E>>,
+        {
+            self.cache.compute_async(self.owned(), f).await
+        }
+
+        /// [`and_upsert_with`](Self::and_upsert_with) with an async closure
+        /// (cargo feature `async`).
+        ///
+        /// ```
+        /// let cache: clockwise::Cache<u8, u32> = clockwise::Cache::new(10);
+        /// let add = |e: Option<clockwise::Entry<u8, u32>>| async move { e.map_or(1, |e| e.into_value() + 1) };
+        /// futures_lite::future::block_on(cache.entry(1).and_upsert_with_async(add));
+        /// let e = futures_lite::future::block_on(cache.entry(1).and_upsert_with_async(add));
+        /// assert_eq!(e.into_value(), 2);
+        /// ```
+        #[cfg(feature = "async")]
+        pub async fn and_upsert_with_async<F>(
+            self,
+            f: impl FnOnce(Option<Entry<K, V>>) -> F,
+        ) -> Entry<K, V>
+        where
+            F: std::future::Future<Output = V>,
+        {
+            let computed = self
+                .cache
+                .compute_async(self.owned(), |e| {
+                    let v = f(e);
+                    async move { Ok::<_, std::convert::Infallible>(Op::Put(v.await)) }
+                })
+                .await;
+            match computed {
+                Ok(CompResult::Inserted(e) | CompResult::ReplacedWith(e)) => e,
+                Ok(_) => unreachable!("a put inserts or replaces"),
+                Err(e) => match e {},
+            }
+        }
+
         /// Stores `f`'s value made from the current entry (inserting or
         /// replacing), atomically as
         /// [`and_compute_with`](Self::and_compute_with).

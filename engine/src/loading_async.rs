@@ -58,7 +58,7 @@ impl<K, V: Clone> Future for Wait<'_, K, V> {
 }
 
 /// The flight's outcome, or `None` once `timeout` has passed.
-async fn wait_at_most<K, V: Clone>(
+pub(crate) async fn wait_at_most<K, V: Clone>(
     flight: &Flight<K, V>,
     timeout: Option<std::time::Duration>,
 ) -> Option<Outcome<V>> {
@@ -89,10 +89,19 @@ where
     V: Clone + Send + Sync + 'static,
     S: BuildHasher + Send + Sync + 'static,
 {
-    let mut load = CatchUnwind(Box::pin(load));
+    poll_listed(|| guard.running(), load).await
+}
+
+/// Awaits `fut`, catching a panic, with the mark `listed` makes held
+/// across each poll (a flight listed as running on the polling thread).
+pub(crate) async fn poll_listed<T>(
+    listed: impl Fn() -> crate::flight::LoaderRunning,
+    fut: impl Future<Output = T>,
+) -> std::thread::Result<T> {
+    let mut fut = CatchUnwind(Box::pin(fut));
     std::future::poll_fn(|cx| {
-        let _running = guard.running();
-        Pin::new(&mut load).poll(cx)
+        let _running = listed();
+        Pin::new(&mut fut).poll(cx)
     })
     .await
 }
@@ -329,7 +338,7 @@ where
     /// The shared path of the async loaders: the blocking loaders' steps
     /// ([`crate::guard`]), with the loader a future and the wait a parked
     /// waker.
-    async fn load_async<Q, E: Send + Sync + 'static>(
+    pub(crate) async fn load_async<Q, E: Send + Sync + 'static>(
         &self,
         key: KeyIn<'_, K, Q>,
         kind: TypeId,

@@ -1134,7 +1134,9 @@ impl<K: Clone, V> Shard<K, V> {
         });
         (ticket, self.find(hash, key, guard))
     }
+}
 
+impl<K, V> Shard<K, V> {
     /// Unregisters compute `ticket`, which writes nothing.
     pub(crate) fn end_compute(&self, ticket: u64) {
         lock(&self.state).end_compute(ticket);

@@ -274,3 +274,111 @@ async fn async_optional_loads_remember_absence() {
     );
     assert_eq!(c.get(&1), Some(10));
 }
+
+/// The async guard may cross tasks and threads: a task that got it hands
+/// it to another, which fills it; the caller waiting meanwhile gets the
+/// value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_moves_to_another_task_and_is_filled_there() {
+    use clockwise::GuardResult;
+    let c: Arc<Cache<u64, u64>> = Arc::new(Cache::builder().max_capacity(10).build());
+    let GuardResult::Guard(guard) = c.get_value_or_guard_async(&1).await else {
+        panic!("an empty cache gives a guard");
+    };
+    let waiter = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get_with_async(1, async { unreachable!("joins") }).await })
+    };
+    until("the waiter", || c.stats().coalesced_waiters() == 1).await;
+    std::thread::scope(|s| {
+        s.spawn(move || guard.insert(10).unwrap());
+    });
+    assert_eq!(waiter.await.unwrap(), 10);
+    assert_eq!(c.get(&1), Some(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_async_or_insert_with_callers_run_one_init_and_one_is_fresh() {
+    let c: Arc<Cache<u64, u64>> = Arc::new(Cache::new(100));
+    let inits = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (c, inits) = (c.clone(), inits.clone());
+            tokio::spawn(async move {
+                let c2 = c.clone();
+                c.entry(7)
+                    .or_insert_with_async(async move {
+                        inits.fetch_add(1, Ordering::SeqCst);
+                        until("63 waiters", || c2.stats().coalesced_waiters() == 63).await;
+                        70
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut fresh = 0;
+    for t in tasks {
+        let e = t.await.unwrap();
+        assert_eq!(*e.value(), 70);
+        fresh += usize::from(e.is_fresh());
+    }
+    assert_eq!((inits.load(Ordering::SeqCst), fresh), (1, 1));
+}
+
+/// Async computes that await inside the closure still serialize per key:
+/// no increment is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn async_upserts_that_await_lose_no_update() {
+    let c: Arc<Cache<u64, u64>> = Arc::new(Cache::new(100));
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    c.entry(1)
+                        .and_upsert_with_async(|e| async move {
+                            tokio::task::yield_now().await;
+                            e.map_or(1, |e| e.into_value() + 1)
+                        })
+                        .await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(c.get(&1), Some(800));
+}
+
+/// A compute whose future is dropped mid-closure writes nothing and does
+/// not hold up the next compute of its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_async_compute_writes_nothing_and_blocks_nothing() {
+    let c: Arc<Cache<u64, u64>> = Arc::new(Cache::new(100));
+    c.insert(1, 1);
+    let started = Arc::new(tokio::sync::Notify::new());
+    let stuck = {
+        let (c, started) = (c.clone(), started.clone());
+        tokio::spawn(async move {
+            c.entry(1)
+                .and_compute_with_async(|_| async move {
+                    started.notify_one();
+                    std::future::pending::<clockwise::Op<u64>>().await
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    stuck.abort();
+    assert!(stuck.await.unwrap_err().is_cancelled());
+    let next = c
+        .entry(1)
+        .and_upsert_with_async(|e| async move { e.unwrap().into_value() + 1 });
+    let e = tokio::time::timeout(Duration::from_secs(20), next)
+        .await
+        .expect("the cancelled compute held up the next");
+    assert_eq!(e.into_value(), 2);
+    c.insert(1, 5);
+    assert_eq!(c.get(&1), Some(5));
+}
