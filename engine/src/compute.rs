@@ -1,16 +1,27 @@
 //! Atomic read-modify-write of one key: the entry API's `and_compute_with`,
-//! `and_try_compute_with` and `and_upsert_with`.
+//! `and_try_compute_with` and `and_upsert_with`, and their async twins.
 //!
-//! A compute is a flight of its own kind ([`ComputeKind`]), so computes of
-//! one key run one at a time: a second waits for the first to end, then
-//! reads again. The leader reads the key's value under the flights lock,
-//! as it registers, and applies the closure's [`Op`] under the same lock
-//! as it ends. Every write of the key in between (an insert, a removal or
-//! invalidation, a load or refresh storing its value) marks the compute
-//! superseded, and a superseded compute writes nothing: it is ordered
-//! before that write, which replaced its effect. So a compute never
-//! overwrites a write it did not see. An eviction or expiry is not a
-//! write: a `Put` after one stores its value.
+//! # Invariants
+//!
+//! - Computes of one key run one at a time: each leads a flight of its
+//!   own kind ([`ComputeKind`]); a second waits for the first to end, then
+//!   reads again.
+//! - A compute registers with its key's shard and reads the key's entry
+//!   in one hold of the shard's lock. Every insert, update or explicit
+//!   removal of the key after that marks it, in the lock hold in which it
+//!   writes (a load's or refresh's store included: they write through the
+//!   same paths).
+//! - The compute's own write checks its mark and unregisters in the lock
+//!   hold in which it writes; a marked compute writes nothing. It is
+//!   ordered before the write that marked it, which replaced its effect,
+//!   so a compute never overwrites a write it did not see.
+//! - Every registration ends exactly once: by the write, or by dropping
+//!   the [`Computing`] that holds it (a `Nop`, an `Err`, a panic, a
+//!   cancelled future); `validate()` checks that none is left.
+//!
+//! An eviction or expiry is not a write: a `Put` after one stores its
+//! value. Why the shard lock and not only the flights' mark:
+//! `docs/design/loading.md`.
 
 use crate::cache::Cache;
 use crate::entry::NEVER;
@@ -122,14 +133,7 @@ where
             let _running = computing.running();
             catch_unwind(AssertUnwindSafe(|| decide(old.clone())))
         };
-        match decided {
-            Ok(Ok(op)) => Ok(self.compute_apply(computing, old, op)),
-            Ok(Err(e)) => Err(e),
-            Err(panic) => {
-                drop(computing);
-                resume_unwind(panic)
-            }
-        }
+        self.compute_decided(computing, old, decided)
     }
 
     /// [`compute`](Self::compute) with an async `decide`, awaiting another
@@ -155,6 +159,18 @@ where
         // compute.
         let decide = decide(old.clone());
         let decided = crate::loading_async::poll_listed(|| computing.running(), decide).await;
+        self.compute_decided(computing, old, decided)
+    }
+
+    /// Ends a compute with what its closure decided: the op applied, the
+    /// closure's error returned, or its panic re-raised, the last two
+    /// after the compute is ended with nothing written.
+    fn compute_decided<E>(
+        &self,
+        computing: Computing<'_, K, V>,
+        old: Option<Entry<K, V>>,
+        decided: std::thread::Result<Result<Op<V>, E>>,
+    ) -> Result<CompResult<K, V>, E> {
         match decided {
             Ok(Ok(op)) => Ok(self.compute_apply(computing, old, op)),
             Ok(Err(e)) => Err(e),
