@@ -9,8 +9,9 @@
 //!   re-checking the cache under the lock) pushes a new flight and leads it.
 //!   Only the leader removes its flight, under the same lock.
 //! - `Flight::invalidated`: set under the shard's flights lock by
-//!   `invalidate`, `remove`, `invalidate_all` and `insert`; read by the leader under
-//!   that lock. The leader inserts its value into the cache, and the
+//!   `invalidate`, `remove`, `invalidate_all` and `insert`, and by a
+//!   leader that stores (for the key's other flights: a store is a write);
+//!   read by the leader under that lock. The leader inserts its value into the cache, and the
 //!   invalidation removes the key from the cache, *inside* that lock, so one
 //!   of the two orders holds: the insert happens first and the invalidation
 //!   removes it, or the flag is set first and the leader does not insert.
