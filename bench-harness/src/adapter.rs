@@ -144,6 +144,52 @@ pub mod adapters {
         })
     }
 
+    /// `engine` as [`build_seeded`] builds it, on one shard where the
+    /// engine has shards (clockwise and quick_cache; moka and lru have
+    /// none): its hit ratios then depend on the policy alone, not on how
+    /// many hardware threads the machine has.
+    ///
+    /// ```
+    /// let a = clockwise_bench::adapters::build_seeded_one_shard("quick_cache", 10).unwrap();
+    /// a.insert(1, 1);
+    /// assert_eq!(a.get(1), Some(1));
+    /// ```
+    pub fn build_seeded_one_shard(
+        engine: &str,
+        capacity: u64,
+    ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
+        let capacity = capacity.max(1);
+        Ok(match engine {
+            "clockwise" => Box::new(Clockwise::<u64, _>(
+                clockwise::Cache::builder()
+                    .max_capacity(capacity)
+                    .shards(1)
+                    .name("bench")
+                    .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
+                    .build(),
+                8,
+            )),
+            "quick_cache" => {
+                let options = quick_cache::OptionsBuilder::new()
+                    .estimated_items_capacity(capacity as usize)
+                    .weight_capacity(capacity)
+                    .shards(1)
+                    .build()
+                    .map_err(|e| crate::Error::Config(format!("quick_cache options: {e:?}")))?;
+                Box::new(QuickCache::<u64, _, _>(
+                    quick_cache::sync::Cache::with_options(
+                        options,
+                        quick_cache::UnitWeighter,
+                        foldhash::fast::FixedState::with_seed(1),
+                        Default::default(),
+                    ),
+                    8,
+                ))
+            }
+            other => build_seeded(other, capacity)?,
+        })
+    }
+
     /// Largest accepted `value_size`: 64 MiB.
     pub const MAX_VALUE_SIZE: usize = 64 << 20;
 

@@ -134,6 +134,74 @@ pub fn measure(dir: &Path) -> Result<Vec<Point>, Error> {
         .collect()
 }
 
+/// The peers' figures `engine/tests/hit_ratio.rs` holds clockwise to: at
+/// every point, quick_cache on one shard, moka and lru (which have none),
+/// and ARC, in percent. One shard, so that the figures are the same on any
+/// machine; the test replays clockwise on one shard too.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeerPoint {
+    /// The trace's name (its file stem).
+    pub trace: String,
+    /// Capacity in entries.
+    pub capacity: u64,
+    /// quick_cache, one shard.
+    pub quick_cache: f64,
+    /// moka.
+    pub moka: f64,
+    /// lru.
+    pub lru: f64,
+    /// ARC ([`trace::arc_hit_ratio`]).
+    pub arc: f64,
+}
+
+/// Replays every point for [`PeerPoint`]s (in parallel across points).
+pub fn measure_peers(dir: &Path) -> Result<Vec<PeerPoint>, Error> {
+    let points = points_to_measure(dir)?;
+    let mut traces = std::collections::BTreeMap::new();
+    for (name, _) in &points {
+        if !traces.contains_key(name) {
+            let (keys, _) = trace::read(&dir.join(format!("{name}.trc")), trace::Format::Keys)?;
+            traces.insert(name.clone(), keys);
+        }
+    }
+    points
+        .par_iter()
+        .map(|(name, capacity)| {
+            let keys = &traces[name];
+            let replay = |engine| -> Result<f64, Error> {
+                let cache = adapters::build_seeded_one_shard(engine, *capacity)?;
+                Ok(100.0 * trace::replay(cache.as_ref(), keys))
+            };
+            Ok(PeerPoint {
+                trace: name.clone(),
+                capacity: *capacity,
+                quick_cache: replay("quick_cache")?,
+                moka: replay("moka")?,
+                lru: replay("lru")?,
+                arc: 100.0 * trace::arc_hit_ratio(keys, *capacity as usize),
+            })
+        })
+        .collect()
+}
+
+/// The peers' figures as the CSV `engine/tests/hit_ratio.rs` reads: a
+/// comment naming `command`, a header, one row per point.
+pub fn render_peers(points: &[PeerPoint], command: &str) -> String {
+    let mut out = format!(
+        "# Written by `{command}`: hit ratios in percent, get then insert on a miss, \
+         quick_cache on one shard with a fixed hash seed, moka, lru, ARC.\n\
+         trace,capacity,quick_cache,moka,lru,arc\n"
+    );
+    for p in points {
+        let _ = writeln!(
+            out,
+            "{},{},{:.4},{:.4},{:.4},{:.4}",
+            p.trace, p.capacity, p.quick_cache, p.moka, p.lru, p.arc
+        );
+    }
+    out
+}
+
 /// The page: `command` (its first line names it), the machine, how
 /// clockwise stands against the targets, and one table per trace.
 pub fn render(points: &[Point], command: &str, machine: &str) -> String {
@@ -246,6 +314,36 @@ mod tests {
         let p = point("backf", [0.24, 10.0, 12.0, 30.0], 27.8);
         assert!((p.bar() - 26.8).abs() < 1e-9);
         assert!(!p.meets_bar());
+    }
+
+    #[test]
+    fn the_peers_file_names_its_command_and_holds_one_row_a_point_in_column_order() {
+        let points = vec![PeerPoint {
+            trace: "w106".into(),
+            capacity: 250,
+            quick_cache: 63.93126,
+            moka: 66.3,
+            lru: 69.8,
+            arc: 68.31,
+        }];
+        let csv = render_peers(&points, "cmd");
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].starts_with("# Written by `cmd`"), "{csv}");
+        assert_eq!(lines[1], "trace,capacity,quick_cache,moka,lru,arc");
+        assert_eq!(lines[2], "w106,250,63.9313,66.3000,69.8000,68.3100");
+        assert_eq!(lines.len(), 3);
+    }
+
+    #[test]
+    fn one_shard_peers_replay_like_their_default_builds_on_a_tiny_trace() {
+        // A 3-entry cache over a cycle of 3 keys: after the first lap every
+        // request hits, whatever the shard count.
+        let keys: Vec<u64> = (0..30).map(|i| i % 3).collect();
+        for engine in ["clockwise", "quick_cache", "moka", "lru"] {
+            let cache = adapters::build_seeded_one_shard(engine, 3).unwrap();
+            let ratio = trace::replay(cache.as_ref(), &keys);
+            assert!((ratio - 0.9).abs() < 1e-9, "{engine}: {ratio}");
+        }
     }
 
     #[test]

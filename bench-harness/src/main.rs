@@ -89,6 +89,10 @@ struct HitRatioArgs {
     /// Where to write the page.
     #[arg(long, default_value = "docs/hit-ratio.md")]
     out: PathBuf,
+    /// Where to write the peers' one-shard figures that
+    /// `engine/tests/hit_ratio.rs` checks clockwise against.
+    #[arg(long, default_value = "engine/tests/hit_ratio_peers.csv")]
+    peers_out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -706,6 +710,13 @@ fn hit_ratio(args: &HitRatioArgs, json: bool) -> Result<(), Error> {
     );
     std::fs::write(&args.out, page).map_err(io(&args.out))?;
     eprintln!("wrote {}", args.out.display());
+    let peers = clockwise_bench::hit_ratio::measure_peers(&args.traces)?;
+    let csv = clockwise_bench::hit_ratio::render_peers(
+        &peers,
+        "cargo run --release -p clockwise-bench -- hit-ratio",
+    );
+    std::fs::write(&args.peers_out, csv).map_err(io(&args.peers_out))?;
+    eprintln!("wrote {}", args.peers_out.display());
     Ok(())
 }
 

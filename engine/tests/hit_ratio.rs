@@ -1,12 +1,25 @@
-//! Hit ratio on the real cache traces of `../shared/traces`, against the
-//! anchors in `anchors.csv` (see that folder's README).
+//! Hit ratio on the cache traces of `../shared/traces` (see that folder's
+//! README), clockwise on one shard, get then insert on a miss.
 //!
-//! Requirements checked:
-//! - never below LRU by more than 1 point, except on the traces the README
-//!   marks LRU-friendly (sprite, scan, zigzag, backf);
-//! - at least the authors' reference CLOCK-Pro (`clockpro_ref`), except at the
-//!   points listed in `KNOWN_SHORTFALLS`, each of which must not fall below
-//!   the figure recorded there (a ratchet: improve, never regress).
+//! Two checks:
+//! - `hit_ratio_meets_the_anchors`: at the points of `anchors.csv`, never
+//!   below LRU by more than 1 point, except on the traces the README marks
+//!   LRU-friendly (sprite, scan, zigzag, backf); at least the authors'
+//!   reference CLOCK-Pro (`clockpro_ref`), except at the points listed in
+//!   `KNOWN_SHORTFALLS`, each of which must not fall below the figure
+//!   recorded there (a ratchet: improve, never regress).
+//! - `hit_ratio_meets_the_peers`: at every point of every trace, the
+//!   eviction issue's bar against the peers' figures stored in
+//!   `hit_ratio_peers.csv` (quick_cache on one shard, moka, lru, ARC:
+//!   written by `cargo run --release -p clockwise-bench -- hit-ratio`), so
+//!   that the check holds on any machine. On real traces the bar is the
+//!   better of quick_cache and moka less 0.1 and LRU less 1; on synthetic
+//!   ones the best of quick_cache, moka and ARC less 1. The points still
+//!   below it are listed in `BELOW_THE_BAR`, a ratchet as above; a listed
+//!   point that reaches its bar fails too, until it is taken off the list.
+//!
+//! Without the traces both checks skip, with a message; with `CI` set they
+//! fail instead, so a CI run cannot pass without having checked.
 
 use clockwise::Cache;
 use std::collections::HashMap;
@@ -52,9 +65,22 @@ const KNOWN_SHORTFALLS: &[(&str, u64, f64)] = &[
     ("zigzag", 500, 0.19),    // reference 1.15
 ];
 
+/// The shared traces, or `None` (with a message) when they are absent;
+/// absent with `CI` set is a failure.
 fn traces_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces");
-    dir.join("anchors.csv").exists().then_some(dir)
+    if dir.join("anchors.csv").exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set and {} holds no anchors.csv: the hit-ratio checks need the shared traces",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: ../shared/traces/anchors.csv not found; hit-ratio checks need the shared traces"
+    );
+    None
 }
 
 fn read_trace(dir: &Path, name: &str) -> Vec<u64> {
@@ -129,31 +155,25 @@ struct Row {
 }
 
 fn rows() -> Option<Vec<Row>> {
-    let Some(dir) = traces_dir() else {
-        eprintln!("SKIPPED: ../shared/traces/anchors.csv not found; hit-ratio checks need the shared traces");
-        return None;
-    };
+    let dir = traces_dir()?;
+    let ours = ours(&dir);
     let csv = std::fs::read_to_string(dir.join("anchors.csv")).unwrap();
     let mut header = csv.lines().next().unwrap().split(',');
     let col = |name: &str| header.clone().position(|c| c == name).unwrap();
     let (lru, reference) = (col("lru"), col("clockpro_ref"));
     header.next();
-    let mut traces: HashMap<String, Vec<u64>> = HashMap::new();
     let rows = csv
         .lines()
         .skip(1)
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            let trace = traces
-                .entry(f[0].to_owned())
-                .or_insert_with(|| read_trace(&dir, f[0]));
             let capacity = f[1].parse().unwrap();
             Row {
                 trace: f[0].to_owned(),
                 capacity,
                 lru: f[lru].parse().unwrap(),
                 reference: f[reference].parse().unwrap(),
-                ours: hit_ratio(trace, capacity),
+                ours: ours[&(f[0].to_owned(), capacity)],
             }
         })
         .collect();
@@ -196,6 +216,194 @@ fn hit_ratio_meets_the_anchors() {
         "{} of {} points fail:\n{}",
         failures.len(),
         rows.len(),
+        failures.join("\n")
+    );
+}
+
+/// The traces the README calls synthetic; the others are real workloads.
+const SYNTHETIC: [&str; 5] = ["2_pools", "loop", "scan", "zigzag", "backf"];
+
+/// `(trace, capacity, our hit ratio when recorded)` for the points still
+/// below the peers' bar (`hit_ratio_meets_the_peers`). Empty this list as the
+/// policy improves; `docs/design/clock-pro.md` ("Adapting the cold
+/// allocation") says what was measured and what is planned.
+const BELOW_THE_BAR: &[(&str, u64, f64)] = &[
+    ("backf", 100, 0.12),         // bar 10.12
+    ("backf", 250, 0.24),         // bar 28.49
+    ("backf", 500, 45.89),        // bar 59.91
+    ("backf", 700, 82.23),        // bar 84.49
+    ("cpp", 50, 56.50),           // bar 58.48
+    ("cpp", 100, 77.38),          // bar 78.05
+    ("cs", 700, 42.01),           // bar 42.15
+    ("gli", 1250, 51.85),         // bar 52.52
+    ("gli", 1750, 55.59),         // bar 57.84
+    ("multi2", 500, 49.75),       // bar 50.23
+    ("multi2", 1000, 57.17),      // bar 58.26
+    ("multi2", 2000, 69.90),      // bar 70.25
+    ("multi2", 2500, 75.01),      // bar 75.19
+    ("multi3", 500, 40.38),       // bar 44.35
+    ("multi3", 2500, 64.58),      // bar 65.08
+    ("multi3", 4000, 72.36),      // bar 73.04
+    ("ps", 100, 18.34),           // bar 28.54
+    ("ps", 500, 56.77),           // bar 57.21
+    ("sprite", 100, 28.41),       // bar 34.69
+    ("sprite", 200, 46.23),       // bar 51.30
+    ("sprite", 300, 59.72),       // bar 61.83
+    ("sprite", 500, 76.97),       // bar 77.30
+    ("sprite", 600, 81.85),       // bar 82.19
+    ("sprite", 800, 86.68),       // bar 87.55
+    ("sprite", 1000, 88.90),      // bar 89.64
+    ("zigzag", 250, 0.05),        // bar 10.47
+    ("zigzag", 500, 0.19),        // bar 22.01
+    ("zigzag", 1000, 18.00),      // bar 47.31
+    ("zigzag", 1500, 67.05),      // bar 70.29
+    ("orm-busy", 250, 53.06),     // bar 58.40
+    ("orm-busy", 1000, 76.36),    // bar 78.57
+    ("orm-busy", 2000, 81.07),    // bar 82.22
+    ("orm-busy", 4000, 84.96),    // bar 85.67
+    ("w106", 250, 63.83),         // bar 68.80
+    ("w106", 500, 69.69),         // bar 72.19
+    ("w106", 1000, 76.24),        // bar 76.51
+    ("w106", 8000, 87.25),        // bar 87.27
+    ("scarab-recs", 1000, 31.54), // bar 32.75
+    ("scarab-recs", 2500, 39.91), // bar 40.52
+    ("scarab-recs", 5000, 45.73), // bar 45.98
+];
+
+/// The stored peer figures at one point, in percent.
+struct Peers {
+    trace: String,
+    capacity: u64,
+    quick_cache: f64,
+    moka: f64,
+    lru: f64,
+    arc: f64,
+}
+
+impl Peers {
+    /// The eviction issue's bar (as `clockwise-bench`'s page computes it).
+    fn bar(&self) -> f64 {
+        let best_peer = self.quick_cache.max(self.moka);
+        if SYNTHETIC.contains(&self.trace.as_str()) {
+            best_peer.max(self.arc) - 1.0
+        } else {
+            (best_peer - 0.1).max(self.lru - 1.0)
+        }
+    }
+}
+
+fn stored_peers() -> Vec<Peers> {
+    include_str!("hit_ratio_peers.csv")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let num = |i: usize| -> f64 { f[i].parse().expect("a figure") };
+            Peers {
+                trace: f[0].to_owned(),
+                capacity: f[1].parse().expect("a capacity"),
+                quick_cache: num(2),
+                moka: num(3),
+                lru: num(4),
+                arc: num(5),
+            }
+        })
+        .collect()
+}
+
+/// clockwise's hit ratio at every point of both checks, replayed once (the
+/// two tests share it) on every hardware thread: the points are independent.
+fn ours(dir: &Path) -> &'static HashMap<(String, u64), f64> {
+    static OURS: std::sync::OnceLock<HashMap<(String, u64), f64>> = std::sync::OnceLock::new();
+    OURS.get_or_init(|| {
+        let mut points: Vec<(String, u64)> = stored_peers()
+            .into_iter()
+            .map(|p| (p.trace, p.capacity))
+            .collect();
+        let anchors = std::fs::read_to_string(dir.join("anchors.csv")).unwrap();
+        for line in anchors.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            points.push((f[0].to_owned(), f[1].parse().unwrap()));
+        }
+        points.sort();
+        points.dedup();
+        let mut traces: HashMap<&str, Vec<u64>> = HashMap::new();
+        for (trace, _) in &points {
+            traces
+                .entry(trace)
+                .or_insert_with(|| read_trace(dir, trace));
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((trace, capacity)) = points.get(i) else {
+                                break done;
+                            };
+                            let r = hit_ratio(&traces[trace.as_str()], *capacity);
+                            done.push(((trace.clone(), *capacity), r));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a replay panicked"))
+                .collect()
+        })
+    })
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[test]
+fn hit_ratio_meets_the_peers() {
+    let Some(dir) = traces_dir() else { return };
+    let peers = stored_peers();
+    assert!(!peers.is_empty(), "hit_ratio_peers.csv holds no points");
+    let ours = ours(&dir);
+    let mut failures = Vec::new();
+    for p in &peers {
+        let ours = ours[&(p.trace.clone(), p.capacity)];
+        let bar = p.bar();
+        println!(
+            "{:12} {:>6}  clockwise {:6.2}  bar {:6.2}  quick_cache {:6.2}  moka {:6.2}  lru {:6.2}  arc {:6.2}",
+            p.trace, p.capacity, ours, bar, p.quick_cache, p.moka, p.lru, p.arc
+        );
+        let meets = round2(ours) >= round2(bar);
+        let listed = BELOW_THE_BAR
+            .iter()
+            .find(|(t, c, _)| *t == p.trace && *c == p.capacity);
+        match listed {
+            Some(&(_, _, recorded)) if ours + 0.005 < recorded => failures.push(format!(
+                "{}@{}: {:.2} regressed below the recorded {:.2}",
+                p.trace, p.capacity, ours, recorded
+            )),
+            Some(_) if meets => failures.push(format!(
+                "{}@{}: {:.2} now meets the bar {:.2}: take it off BELOW_THE_BAR",
+                p.trace, p.capacity, ours, bar
+            )),
+            Some(_) => {}
+            None if !meets => failures.push(format!(
+                "{}@{}: {:.2} below the bar {:.2}",
+                p.trace, p.capacity, ours, bar
+            )),
+            None => {}
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} points fail:\n{}",
+        failures.len(),
+        peers.len(),
         failures.join("\n")
     );
 }
