@@ -116,14 +116,7 @@ pub mod adapters {
             // Each with its default hash function, seeded: ahash for
             // clockwise, foldhash for quick_cache; moka's SipHash cannot be
             // seeded, so moka gets ahash.
-            "clockwise" => Box::new(Clockwise::<u64, _>(
-                clockwise::Cache::builder()
-                    .max_capacity(capacity)
-                    .name("bench")
-                    .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
-                    .build(),
-                8,
-            )),
+            "clockwise" => seeded_clockwise(clockwise::Cache::builder().max_capacity(capacity)),
             "quick_cache" => Box::new(QuickCache::<u64, _, _>(
                 quick_cache::sync::Cache::with(
                     capacity as usize,
@@ -160,15 +153,9 @@ pub mod adapters {
     ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
         let capacity = capacity.max(1);
         Ok(match engine {
-            "clockwise" => Box::new(Clockwise::<u64, _>(
-                clockwise::Cache::builder()
-                    .max_capacity(capacity)
-                    .shards(1)
-                    .name("bench")
-                    .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
-                    .build(),
-                8,
-            )),
+            "clockwise" => {
+                seeded_clockwise(clockwise::Cache::builder().max_capacity(capacity).shards(1))
+            }
             "quick_cache" => {
                 let options = quick_cache::OptionsBuilder::new()
                     .estimated_items_capacity(capacity as usize)
@@ -188,6 +175,18 @@ pub mod adapters {
             }
             other => build_seeded(other, capacity)?,
         })
+    }
+
+    /// clockwise from `builder`, named and with ahash seeded as
+    /// [`build_seeded`] has it.
+    fn seeded_clockwise(builder: clockwise::CacheBuilder<u64, u64>) -> Box<dyn CacheAdapter> {
+        Box::new(Clockwise::<u64, _>(
+            builder
+                .name("bench")
+                .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
+                .build(),
+            8,
+        ))
     }
 
     /// Largest accepted `value_size`: 64 MiB.

@@ -103,17 +103,25 @@ pub fn points_to_measure(dir: &Path) -> Result<Vec<(String, u64)>, Error> {
     Ok(points)
 }
 
-/// Replays every point (in parallel across points; each replay is one
-/// thread against one cache, its hash seeds fixed).
-pub fn measure(dir: &Path) -> Result<Vec<Point>, Error> {
+/// Every point ([`points_to_measure`]) and the keys of each trace they
+/// name, read once.
+type Traces = std::collections::BTreeMap<String, Vec<u64>>;
+fn points_and_traces(dir: &Path) -> Result<(Vec<(String, u64)>, Traces), Error> {
     let points = points_to_measure(dir)?;
-    let mut traces = std::collections::BTreeMap::new();
+    let mut traces = Traces::new();
     for (name, _) in &points {
         if !traces.contains_key(name) {
             let (keys, _) = trace::read(&dir.join(format!("{name}.trc")), trace::Format::Keys)?;
             traces.insert(name.clone(), keys);
         }
     }
+    Ok((points, traces))
+}
+
+/// Replays every point (in parallel across points; each replay is one
+/// thread against one cache, its hash seeds fixed).
+pub fn measure(dir: &Path) -> Result<Vec<Point>, Error> {
+    let (points, traces) = points_and_traces(dir)?;
     points
         .par_iter()
         .map(|(name, capacity)| {
@@ -156,14 +164,7 @@ pub struct PeerPoint {
 
 /// Replays every point for [`PeerPoint`]s (in parallel across points).
 pub fn measure_peers(dir: &Path) -> Result<Vec<PeerPoint>, Error> {
-    let points = points_to_measure(dir)?;
-    let mut traces = std::collections::BTreeMap::new();
-    for (name, _) in &points {
-        if !traces.contains_key(name) {
-            let (keys, _) = trace::read(&dir.join(format!("{name}.trc")), trace::Format::Keys)?;
-            traces.insert(name.clone(), keys);
-        }
-    }
+    let (points, traces) = points_and_traces(dir)?;
     points
         .par_iter()
         .map(|(name, capacity)| {
