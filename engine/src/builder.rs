@@ -1,7 +1,7 @@
 //! Configuration of a [`Cache`].
 
-use crate::cache::{Cache, Reload, Settings};
-use crate::config::{ConfigError, Executor, ExpiryRef, Listener, Loading, Registered, Weigher};
+use crate::cache::{Cache, Settings};
+use crate::config::{ConfigError, Loading, Registered};
 use crate::stats_source::StatsSource;
 use crate::RemovalCause;
 use std::fmt;
@@ -22,38 +22,27 @@ use std::time::Duration;
 /// assert_eq!(cache.capacity(), 1_000);
 /// ```
 pub struct CacheBuilder<K, V, S = ahash::RandomState> {
-    pub(crate) max_capacity: Option<u64>,
-    pub(crate) weigher: Option<Weigher<K, V>>,
-    pub(crate) ttl: Option<Duration>,
-    pub(crate) idle: Option<Duration>,
-    pub(crate) shards: Option<usize>,
-    pub(crate) stats: bool,
-    /// Set by `latency_sample_every`, for gets and inserts alike; `None`
-    /// means the defaults.
-    pub(crate) sample_every: Option<u32>,
-    pub(crate) name: String,
-    pub(crate) listener: Option<Listener<K, V>>,
-    pub(crate) expiry: Option<ExpiryRef<K, V>>,
-    pub(crate) clock: Option<clockwise_stats::Clock>,
-    pub(crate) hasher: S,
+    /// Everything the cache is built from.
+    pub(crate) settings: Settings<K, V, S>,
+    /// Where the built cache lists its stats, if anywhere.
     pub(crate) registry: Option<clockwise_stats::Registry>,
-    pub(crate) loading: Loading,
-    pub(crate) reloader: Option<Reload<K, V>>,
-    pub(crate) refresh_executor: Option<Executor>,
 }
 
 impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheBuilder")
-            .field("max_capacity", &self.max_capacity)
-            .field("weigher", &self.weigher.is_some())
-            .field("ttl", &self.ttl)
-            .field("time_to_idle", &self.idle)
-            .field("shards", &self.shards)
-            .field("stats", &self.stats)
-            .field("name", &self.name)
-            .field("reloader", &self.reloader.is_some())
-            .field("refresh_executor", &self.refresh_executor.is_some())
+            .field("max_capacity", &self.settings.max_capacity)
+            .field("weigher", &self.settings.weigher.is_some())
+            .field("ttl", &self.settings.ttl)
+            .field("time_to_idle", &self.settings.idle)
+            .field("shards", &self.settings.shards)
+            .field("stats", &self.settings.stats)
+            .field("name", &self.settings.name)
+            .field("reloader", &self.settings.reloader.is_some())
+            .field(
+                "refresh_executor",
+                &self.settings.refresh_executor.is_some(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -96,22 +85,24 @@ where
 impl<K, V> CacheBuilder<K, V> {
     fn new() -> Self {
         CacheBuilder {
-            max_capacity: None,
-            weigher: None,
-            ttl: None,
-            idle: None,
-            shards: None,
-            stats: true,
-            sample_every: None,
-            name: "default".to_owned(),
-            listener: None,
-            expiry: None,
-            clock: None,
-            hasher: ahash::RandomState::new(),
+            settings: Settings {
+                max_capacity: None,
+                weigher: None,
+                ttl: None,
+                idle: None,
+                shards: None,
+                stats: true,
+                sample_every: None,
+                name: "default".to_owned(),
+                listener: None,
+                expiry: None,
+                clock: None,
+                hasher: ahash::RandomState::new(),
+                loading: Loading::default(),
+                reloader: None,
+                refresh_executor: None,
+            },
             registry: None,
-            loading: Loading::default(),
-            reloader: None,
-            refresh_executor: None,
         }
     }
 }
@@ -136,7 +127,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.len(), 1_000);
     /// ```
     pub fn max_capacity(mut self, capacity: u64) -> Self {
-        self.max_capacity = Some(capacity);
+        self.settings.max_capacity = Some(capacity);
         self
     }
 
@@ -154,7 +145,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.weighted_size(), 1_000);
     /// ```
     pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
-        self.weigher = Some(Arc::new(weigher));
+        self.settings.weigher = Some(Arc::new(weigher));
         self
     }
 
@@ -174,7 +165,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.get(&1), None);
     /// ```
     pub fn time_to_live(mut self, ttl: Duration) -> Self {
-        self.ttl = Some(ttl);
+        self.settings.ttl = Some(ttl);
         self
     }
 
@@ -204,7 +195,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.get(&1), None);
     /// ```
     pub fn time_to_idle(mut self, idle: Duration) -> Self {
-        self.idle = Some(idle);
+        self.settings.idle = Some(idle);
         self
     }
 
@@ -232,7 +223,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.get(&1), Some(1));
     /// ```
     pub fn expire_after(mut self, expiry: impl crate::Expiry<K, V> + 'static) -> Self {
-        self.expiry = Some(Arc::new(expiry));
+        self.settings.expiry = Some(Arc::new(expiry));
         self
     }
 
@@ -249,7 +240,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.len(), 1);
     /// ```
     pub fn shards(mut self, shards: usize) -> Self {
-        self.shards = Some(shards);
+        self.settings.shards = Some(shards);
         self
     }
 
@@ -268,7 +259,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert!(cache.stats().get_latency().is_none());
     /// ```
     pub fn stats(mut self, on: bool) -> Self {
-        self.stats = on;
+        self.settings.stats = on;
         self
     }
 
@@ -286,7 +277,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.stats().insert_latency().unwrap().count(), 1);
     /// ```
     pub fn latency_sample_every(mut self, n: u32) -> Self {
-        self.sample_every = Some(n);
+        self.settings.sample_every = Some(n);
         self
     }
 
@@ -300,7 +291,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.name(), "users");
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.settings.name = name.into();
         self
     }
 
@@ -323,7 +314,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         mut self,
         listener: impl Fn(&K, &V, RemovalCause) + Send + Sync + 'static,
     ) -> Self {
-        self.listener = Some(Arc::new(listener));
+        self.settings.listener = Some(Arc::new(listener));
         self
     }
 
@@ -371,7 +362,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.stats().negative_hits(), 1);
     /// ```
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
-        self.loading.negative_ttl = Some(ttl);
+        self.settings.loading.negative_ttl = Some(ttl);
         self
     }
 
@@ -397,7 +388,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.stats().refreshes_succeeded(), 1);
     /// ```
     pub fn refresh_after(mut self, age: Duration) -> Self {
-        self.loading.refresh_after = Some(age);
+        self.settings.loading.refresh_after = Some(age);
         self
     }
 
@@ -430,7 +421,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         V: Clone + Send + Sync + 'static,
         S: BuildHasher + Send + Sync + 'static,
     {
-        self.reloader = Some(Arc::new(reload));
+        self.settings.reloader = Some(Arc::new(reload));
         self
     }
 
@@ -457,7 +448,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         mut self,
         executor: impl Fn(Box<dyn FnOnce() + Send>) + Send + Sync + 'static,
     ) -> Self {
-        self.refresh_executor = Some(Arc::new(executor));
+        self.settings.refresh_executor = Some(Arc::new(executor));
         self
     }
 
@@ -477,7 +468,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.get_with(1, || 1), 1);
     /// ```
     pub fn load_wait_timeout(mut self, timeout: Duration) -> Self {
-        self.loading.wait_timeout = Some(timeout);
+        self.settings.loading.wait_timeout = Some(timeout);
         self
     }
 
@@ -495,7 +486,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// assert_eq!(cache.get(&1), None);
     /// ```
     pub fn clock(mut self, clock: clockwise_stats::Clock) -> Self {
-        self.clock = Some(clock);
+        self.settings.clock = Some(clock);
         self
     }
 
@@ -512,43 +503,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// ```
     pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> CacheBuilder<K, V, S2> {
         CacheBuilder {
-            max_capacity: self.max_capacity,
-            weigher: self.weigher,
-            ttl: self.ttl,
-            idle: self.idle,
-            shards: self.shards,
-            stats: self.stats,
-            sample_every: self.sample_every,
-            name: self.name,
-            listener: self.listener,
-            expiry: self.expiry,
-            clock: self.clock,
-            hasher,
+            settings: self.settings.with_hasher(hasher),
             registry: self.registry,
-            loading: self.loading,
-            reloader: self.reloader,
-            refresh_executor: self.refresh_executor,
-        }
-    }
-
-    /// The settings as they stand (the registry taken out beforehand).
-    fn settings(self) -> Settings<K, V, S> {
-        Settings {
-            max_capacity: self.max_capacity,
-            weigher: self.weigher,
-            ttl: self.ttl,
-            idle: self.idle,
-            shards: self.shards,
-            stats: self.stats,
-            sample_every: self.sample_every,
-            name: self.name,
-            listener: self.listener,
-            expiry: self.expiry,
-            clock: self.clock,
-            hasher: self.hasher,
-            loading: self.loading,
-            reloader: self.reloader,
-            refresh_executor: self.refresh_executor,
         }
     }
 
@@ -566,27 +522,32 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         V: Clone + Send + Sync + 'static,
         S: BuildHasher,
     {
-        let capacity = self.max_capacity.ok_or(ConfigError::MissingCapacity)?;
+        let capacity = self
+            .settings
+            .max_capacity
+            .ok_or(ConfigError::MissingCapacity)?;
         if capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
         }
-        if let Some(n) = self.shards {
+        if let Some(n) = self.settings.shards {
             if n == 0 || n > 65_536 {
                 return Err(ConfigError::Shards(n));
             }
         }
-        if self.expiry.is_some() && (self.ttl.is_some() || self.idle.is_some()) {
+        if self.settings.expiry.is_some()
+            && (self.settings.ttl.is_some() || self.settings.idle.is_some())
+        {
             return Err(ConfigError::ExpiryWithTimeToLive);
         }
-        if self.ttl == Some(Duration::ZERO) {
+        if self.settings.ttl == Some(Duration::ZERO) {
             return Err(ConfigError::ZeroTimeToLive);
         }
-        if self.sample_every == Some(0) {
+        if self.settings.sample_every == Some(0) {
             return Err(ConfigError::ZeroSampleEvery);
         }
-        let l = self.loading;
+        let l = self.settings.loading;
         for (value, what) in [
-            (self.idle, "time_to_idle"),
+            (self.settings.idle, "time_to_idle"),
             (l.negative_ttl, "negative_ttl"),
             (l.refresh_after, "refresh_after"),
             (l.wait_timeout, "load_wait_timeout"),
@@ -595,16 +556,14 @@ impl<K, V, S> CacheBuilder<K, V, S> {
                 return Err(ConfigError::ZeroDuration(what));
             }
         }
-        if self.refresh_executor.is_some() && self.reloader.is_none() {
+        if self.settings.refresh_executor.is_some() && self.settings.reloader.is_none() {
             return Err(ConfigError::Refresh("refresh_executor needs a reloader"));
         }
-        if self.reloader.is_some() && l.refresh_after.is_none() {
+        if self.settings.reloader.is_some() && l.refresh_after.is_none() {
             return Err(ConfigError::Refresh("reloader needs refresh_after"));
         }
         let registry = self.registry.take();
-        Cache::from_settings(self.settings(), |stats, name| {
-            register(registry, stats, name)
-        })
+        Cache::from_settings(self.settings, |stats, name| register(registry, stats, name))
     }
 
     /// Builds the cache.

@@ -181,6 +181,29 @@ pub(crate) struct Settings<K, V, S> {
     pub(crate) refresh_executor: Option<Executor>,
 }
 
+impl<K, V, S> Settings<K, V, S> {
+    /// The same settings with another hasher.
+    pub(crate) fn with_hasher<S2>(self, hasher: S2) -> Settings<K, V, S2> {
+        Settings {
+            max_capacity: self.max_capacity,
+            weigher: self.weigher,
+            ttl: self.ttl,
+            idle: self.idle,
+            shards: self.shards,
+            stats: self.stats,
+            sample_every: self.sample_every,
+            name: self.name,
+            listener: self.listener,
+            expiry: self.expiry,
+            clock: self.clock,
+            hasher,
+            loading: self.loading,
+            reloader: self.reloader,
+            refresh_executor: self.refresh_executor,
+        }
+    }
+}
+
 /// The builder-level reload function: `None` means the reload failed.
 pub(crate) type Reload<K, V> = Arc<dyn Fn(&K) -> Option<V> + Send + Sync>;
 
