@@ -36,6 +36,9 @@ mod loading;
 #[cfg(feature = "async")]
 mod loading_async;
 mod metrics;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod model_support;
 mod prefetch;
 mod reclaim;
 mod refresh;

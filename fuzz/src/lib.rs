@@ -4,10 +4,10 @@
 #![cfg(fuzzing)]
 
 use arbitrary::{Arbitrary, Unstructured};
+use clockwise::model_support::{ByRef, ValueExpiry};
 use clockwise::{Cache, CompResult, GuardResult, RemovalCause};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use clockwise::stats::Instant;
 use std::time::Duration;
 
 /// One cache operation.
@@ -54,78 +54,6 @@ pub enum Op {
     ComputeRemove(u8),
 }
 
-/// A key by reference: hashes as the key and is its
-/// [`Equivalent`](clockwise::Equivalent), though `u8` does not borrow as it.
-struct ByRef<'a>(&'a u8);
-
-impl std::hash::Hash for ByRef<'_> {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.0.hash(h);
-    }
-}
-
-impl clockwise::Equivalent<u8> for ByRef<'_> {
-    fn equivalent(&self, key: &u8) -> bool {
-        *self.0 == *key
-    }
-}
-
-/// Times to live from the value: created `v % 8 + 1` s (no limit when
-/// `v % 5 == 0`), updated to 2 s when `v % 3 == 0`, read to 4 s when
-/// `v % 2 == 0`; otherwise kept.
-struct ValueExpiry;
-
-impl ValueExpiry {
-    /// The model's deadline for a write of `v` at `now` over a live value
-    /// with deadline `old` (`None`: no live value).
-    fn write(v: u16, old: Option<Option<u64>>, now: u64) -> Option<u64> {
-        match old {
-            Some(_) if v % 3 == 0 => Some(now + 2),
-            Some(at) => at,
-            None if v % 5 == 0 => None,
-            None => Some(now + u64::from(v % 8) + 1),
-        }
-    }
-
-    /// The model's new deadline after a read of `v` at `now`, if it moves.
-    fn read(v: u16, now: u64) -> Option<u64> {
-        (v % 2 == 0).then_some(now + 4)
-    }
-}
-
-impl clockwise::Expiry<u8, u16> for ValueExpiry {
-    fn expire_after_create(&self, _: &u8, v: &u16, _: Instant) -> Option<Duration> {
-        (v % 5 != 0).then(|| Duration::from_secs(u64::from(v % 8) + 1))
-    }
-    fn expire_after_update(
-        &self,
-        _: &u8,
-        v: &u16,
-        _: Instant,
-        left: Option<Duration>,
-    ) -> Option<Duration> {
-        if v % 3 == 0 {
-            Some(Duration::from_secs(2))
-        } else {
-            left
-        }
-    }
-    fn expire_after_read(
-        &self,
-        _: &u8,
-        v: &u16,
-        _: Instant,
-        left: Option<Duration>,
-        _: Instant,
-    ) -> Option<Duration> {
-        if v % 2 == 0 {
-            Some(Duration::from_secs(4))
-        } else {
-            left
-        }
-    }
-}
-
 /// A cache configuration and operations on it.
 #[derive(Arbitrary, Debug)]
 pub struct Input {
@@ -156,7 +84,7 @@ pub fn ops(data: &[u8]) {
     // Mostly 0 to 3 (0 weighs 1), one value in sixteen up to the capacity
     // plus one: heavy entries, the whole capacity, and refused ones.
     let weigh = move |v: u16| {
-        if v % 16 == 0 {
+        if v.is_multiple_of(16) {
             (u64::from(v / 16) % (initial + 2)) as u32
         } else {
             u32::from(v % 4)
@@ -328,16 +256,16 @@ pub fn ops(data: &[u8]) {
                     Op::Remove(_) => cache.remove(&k),
                     _ => cache.remove(&ByRef(&k)),
                 };
-                assert_eq!(
-                    got,
-                    model.remove(&k).map(|(v, _)| v),
-                    "remove({k})"
-                );
+                assert_eq!(got, model.remove(&k).map(|(v, _)| v), "remove({k})");
             }
             Op::ComputeRemove(k) => {
                 let want = live(&model, k, now);
                 let got = match cache.entry(k).and_compute_with(|e| {
-                    assert_eq!(e.map(clockwise::Entry::into_value), want, "compute({k}) saw");
+                    assert_eq!(
+                        e.map(clockwise::Entry::into_value),
+                        want,
+                        "compute({k}) saw"
+                    );
                     clockwise::Op::Remove
                 }) {
                     CompResult::Removed(e) => Some(e.into_value()),
@@ -363,7 +291,9 @@ pub fn ops(data: &[u8]) {
             }
             Op::SetCapacity(n) => {
                 capacity = 1 + u64::from(n) % (2 * initial);
-                cache.set_capacity(capacity).expect("a capacity of at least 1");
+                cache
+                    .set_capacity(capacity)
+                    .expect("a capacity of at least 1");
                 assert_eq!(cache.capacity(), capacity);
             }
             Op::Iter => {
@@ -394,7 +324,11 @@ pub fn ops(data: &[u8]) {
                 }
                 RemovalCause::Explicit | RemovalCause::Replaced => false,
                 RemovalCause::Rejected => {
-                    assert_eq!(refused.take(), Some((k, v)), "a rejection nothing asked for");
+                    assert_eq!(
+                        refused.take(),
+                        Some((k, v)),
+                        "a rejection nothing asked for"
+                    );
                     false
                 }
                 // A cause this model does not know is a cause the engine

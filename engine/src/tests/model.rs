@@ -11,8 +11,8 @@
 //! entry fits the capacity, however the keys fall on the shards.
 
 use super::ByRef;
+use crate::model_support::ValueExpiry;
 use crate::{Cache, RemovalCause};
-use clockwise_stats::Instant;
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -147,46 +147,8 @@ enum Timing {
     Ttl,
     /// After this many seconds idle.
     Idle(u64),
-    /// By [`ModelExpiry`].
+    /// By [`ValueExpiry`].
     Expiry,
-}
-
-/// Times to live from the value: created `v % 8 + 1` s (no limit when
-/// `v % 5 == 0`), updated to 2 s when `v % 3 == 0`, read to 4 s when
-/// `v % 2 == 0`; otherwise kept.
-struct ModelExpiry;
-
-impl crate::Expiry<u8, u16> for ModelExpiry {
-    fn expire_after_create(&self, _: &u8, v: &u16, _: Instant) -> Option<Duration> {
-        (v % 5 != 0).then(|| Duration::from_secs(u64::from(v % 8) + 1))
-    }
-    fn expire_after_update(
-        &self,
-        _: &u8,
-        v: &u16,
-        _: Instant,
-        left: Option<Duration>,
-    ) -> Option<Duration> {
-        if v % 3 == 0 {
-            Some(Duration::from_secs(2))
-        } else {
-            left
-        }
-    }
-    fn expire_after_read(
-        &self,
-        _: &u8,
-        v: &u16,
-        _: Instant,
-        left: Option<Duration>,
-        _: Instant,
-    ) -> Option<Duration> {
-        if v % 2 == 0 {
-            Some(Duration::from_secs(4))
-        } else {
-            left
-        }
-    }
 }
 
 fn run_with<S: std::hash::BuildHasher + Send + Sync + 'static>(
@@ -221,7 +183,7 @@ fn run_with<S: std::hash::BuildHasher + Send + Sync + 'static>(
         builder = builder.time_to_idle(Duration::from_secs(idle));
     }
     if expiry {
-        builder = builder.expire_after(ModelExpiry);
+        builder = builder.expire_after(ValueExpiry);
     }
     // Keys written with a time to live of their own, which reads do not
     // extend.
@@ -280,8 +242,8 @@ fn run_with<S: std::hash::BuildHasher + Send + Sync + 'static>(
                 // A hit moves an idle deadline to now + idle, if that is
                 // more than 1/32 of the time to idle later.
                 if let (true, Some(v)) = (expiry, want) {
-                    if v % 2 == 0 {
-                        model.map.get_mut(&k).expect("live").1 = Some(model.now + 4);
+                    if let Some(to) = ValueExpiry::read(v, model.now) {
+                        model.map.get_mut(&k).expect("live").1 = Some(to);
                     }
                 }
                 if let (Some(idle), Some(_), false) = (idle, want, fixed.contains(&k)) {
@@ -372,13 +334,9 @@ fn run_with<S: std::hash::BuildHasher + Send + Sync + 'static>(
             Op::Insert(k, v) if expiry => {
                 // The old deadline if the key is live (an update), else none.
                 let old = model.live(k).map(|_| model.map[&k].1);
-                let at = match old {
-                    Some(_) if v % 3 == 0 => Some(model.now + 2),
-                    Some(at) => at,
-                    None if v % 5 == 0 => None,
-                    None => Some(model.now + u64::from(v % 8) + 1),
-                };
-                model.map.insert(k, (v, at));
+                model
+                    .map
+                    .insert(k, (v, ValueExpiry::write(v, old, model.now)));
             }
             Op::Insert(k, v) => {
                 model.map.insert(k, (v, idle.map(|i| model.now + i)));
