@@ -111,30 +111,7 @@ pub mod adapters {
         engine: &str,
         capacity: u64,
     ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
-        let capacity = capacity.max(1);
-        Ok(match engine {
-            // Each with its default hash function, seeded: ahash for
-            // clockwise, foldhash for quick_cache; moka's SipHash cannot be
-            // seeded, so moka gets ahash.
-            "clockwise" => seeded_clockwise(clockwise::Cache::builder().max_capacity(capacity)),
-            "quick_cache" => Box::new(QuickCache::<u64, _, _>(
-                quick_cache::sync::Cache::with(
-                    capacity as usize,
-                    capacity,
-                    quick_cache::UnitWeighter,
-                    foldhash::fast::FixedState::with_seed(1),
-                    Default::default(),
-                ),
-                8,
-            )),
-            "moka" => Box::new(Moka::<u64, _>(
-                moka::sync::Cache::builder()
-                    .max_capacity(capacity)
-                    .build_with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
-                8,
-            )),
-            other => build(other, capacity)?,
-        })
+        seeded(engine, capacity, None)
     }
 
     /// `engine` as [`build_seeded`] builds it, on one shard where the
@@ -151,16 +128,43 @@ pub mod adapters {
         engine: &str,
         capacity: u64,
     ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
+        seeded(engine, capacity, Some(1))
+    }
+
+    /// [`build_seeded`] with `shards` pinned where the engine has shards
+    /// (`None`: the engine's default).
+    fn seeded(
+        engine: &str,
+        capacity: u64,
+        shards: Option<usize>,
+    ) -> Result<Box<dyn CacheAdapter>, crate::Error> {
         let capacity = capacity.max(1);
         Ok(match engine {
+            // Each with its default hash function, seeded: ahash for
+            // clockwise, foldhash for quick_cache; moka's SipHash cannot be
+            // seeded, so moka gets ahash.
             "clockwise" => {
-                seeded_clockwise(clockwise::Cache::builder().max_capacity(capacity).shards(1))
+                let mut builder = clockwise::Cache::builder().max_capacity(capacity);
+                if let Some(n) = shards {
+                    builder = builder.shards(n);
+                }
+                Box::new(Clockwise::<u64, _>(
+                    builder
+                        .name("bench")
+                        .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
+                        .build(),
+                    8,
+                ))
             }
             "quick_cache" => {
-                let options = quick_cache::OptionsBuilder::new()
+                let mut options = quick_cache::OptionsBuilder::new();
+                options
                     .estimated_items_capacity(capacity as usize)
-                    .weight_capacity(capacity)
-                    .shards(1)
+                    .weight_capacity(capacity);
+                if let Some(n) = shards {
+                    options.shards(n);
+                }
+                let options = options
                     .build()
                     .map_err(|e| crate::Error::Config(format!("quick_cache options: {e:?}")))?;
                 Box::new(QuickCache::<u64, _, _>(
@@ -173,20 +177,14 @@ pub mod adapters {
                     8,
                 ))
             }
-            other => build_seeded(other, capacity)?,
+            "moka" => Box::new(Moka::<u64, _>(
+                moka::sync::Cache::builder()
+                    .max_capacity(capacity)
+                    .build_with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
+                8,
+            )),
+            other => build(other, capacity)?,
         })
-    }
-
-    /// clockwise from `builder`, named and with ahash seeded as
-    /// [`build_seeded`] has it.
-    fn seeded_clockwise(builder: clockwise::CacheBuilder<u64, u64>) -> Box<dyn CacheAdapter> {
-        Box::new(Clockwise::<u64, _>(
-            builder
-                .name("bench")
-                .hasher(ahash::RandomState::with_seeds(1, 2, 3, 4))
-                .build(),
-            8,
-        ))
     }
 
     /// Largest accepted `value_size`: 64 MiB.

@@ -516,7 +516,7 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// let cache = clockwise::Cache::<u32, u32>::builder().max_capacity(10).try_build().unwrap();
     /// assert_eq!(cache.capacity(), 10);
     /// ```
-    pub fn try_build(mut self) -> Result<Cache<K, V, S>, ConfigError>
+    pub fn try_build(self) -> Result<Cache<K, V, S>, ConfigError>
     where
         K: Eq + std::hash::Hash + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
@@ -562,8 +562,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
         if self.settings.reloader.is_some() && l.refresh_after.is_none() {
             return Err(ConfigError::Refresh("reloader needs refresh_after"));
         }
-        let registry = self.registry.take();
-        Cache::from_settings(self.settings, |stats, name| register(registry, stats, name))
+        let CacheBuilder { settings, registry } = self;
+        Cache::from_settings(settings, |stats, name| register(registry, stats, name))
     }
 
     /// Builds the cache.
