@@ -92,6 +92,7 @@ impl<K, V> CacheBuilder<K, V> {
                 idle: None,
                 shards: None,
                 stats: true,
+                adapt: true,
                 sample_every: None,
                 name: "default".to_owned(),
                 listener: None,
@@ -241,6 +242,32 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// ```
     pub fn shards(mut self, shards: usize) -> Self {
         self.settings.shards = Some(shards);
+        self
+    }
+
+    /// Whether eviction adapts its cold allocation to the workload
+    /// (default true). CLOCK-Pro keeps new pages in a small cold part of the
+    /// cache and the rest hot; on recency-heavy workloads a larger cold part
+    /// wins. With adaptation, miniature simulations of the policy at six
+    /// cold floors (1 % to 99 % of the capacity) replay a sample of the
+    /// keys, about 128 per simulation and at most a quarter of them, and
+    /// the floor that missed least becomes the cache's. A hit costs nothing
+    /// more (a sampled key's hit writes a note in its thread's own ring,
+    /// and only when it sets the reference bit); a write of a sampled key
+    /// replays the notes. Off, the policy is the CLOCK-Pro authors'
+    /// simulator's, and writes skip the simulations. A cache with a
+    /// [`weigher`](Self::weigher) does not adapt.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(10)
+    ///     .adapt_cold_floor(false)
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.get(&1), Some(1));
+    /// ```
+    pub fn adapt_cold_floor(mut self, on: bool) -> Self {
+        self.settings.adapt = on;
         self
     }
 

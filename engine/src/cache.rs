@@ -1,5 +1,6 @@
 //! The public cache handle.
 
+use crate::adapt::Adapt;
 use crate::config::{
     shard_count, ConfigError, Executor, ExpiryRef, Listener, Loading, Registered, Weigher,
     DEFAULT_GET_SAMPLE_EVERY, DEFAULT_SAMPLE_EVERY,
@@ -62,6 +63,10 @@ pub(crate) struct Inner<K, V, S> {
     /// Held by [`Cache::set_capacity`]: one resize at a time.
     resize: std::sync::Mutex<()>,
     weigher: Option<Weigher<K, V>>,
+    /// The cold floor's adaptation (`crate::adapt`); none if turned off,
+    /// with a weigher (the simulations count entries, not weight), and
+    /// under loom (whose models of the ring of notes are `reclaim`'s).
+    adapt: Option<Adapt>,
     ttl: Option<Duration>,
     /// The time to idle, if set.
     idle: Option<Idle>,
@@ -169,6 +174,8 @@ pub(crate) struct Settings<K, V, S> {
     pub(crate) idle: Option<Duration>,
     pub(crate) shards: Option<usize>,
     pub(crate) stats: bool,
+    /// Whether the cold floor adapts (see `crate::adapt`).
+    pub(crate) adapt: bool,
     /// For gets and inserts alike; `None` means the defaults.
     pub(crate) sample_every: Option<u32>,
     pub(crate) name: String,
@@ -191,6 +198,7 @@ impl<K, V, S> Settings<K, V, S> {
             idle: self.idle,
             shards: self.shards,
             stats: self.stats,
+            adapt: self.adapt,
             sample_every: self.sample_every,
             name: self.name,
             listener: self.listener,
@@ -305,6 +313,7 @@ where
                 idle: None,
                 shards: None,
                 stats: false,
+                adapt: true,
                 sample_every: None,
                 name: String::new(),
                 listener: None,
@@ -332,6 +341,8 @@ where
                 hasher: b.hasher,
                 capacity: AtomicU64::new(capacity),
                 resize: std::sync::Mutex::new(()),
+                adapt: (b.adapt && b.weigher.is_none() && !crate::sync::LOOM)
+                    .then(|| Adapt::new(capacity)),
                 weigher: b.weigher,
                 ttl: b.ttl,
                 idle: b.idle.map(Idle::new),
@@ -570,6 +581,13 @@ where
         // hit ratios are the bar skips repeated requests.
         if !entry.referenced() && !entry.repeats_access(guard) {
             entry.touch();
+            // The simulations hear of a sampled key's hit when it sets the
+            // bit, as the hands do: once per lap, not per hit, so a hit on a
+            // set bit stays a read, and a run of hits fits in the ring of
+            // notes (see `crate::adapt`).
+            if entry.sampled() {
+                self.sampled_hit(entry.get(), guard);
+            }
         }
         entry.note_access(guard);
         Ok(entry)
@@ -831,8 +849,10 @@ where
         );
         // SAFETY: `shard_index` is below the number of shards.
         let shard = unsafe { shards.get_unchecked(me) };
+        let sampled = self.inner.adapt.as_ref().is_some_and(|a| a.sampled(hash));
         let written = match shard.insert(
-            shards, me, lending, hash, key, value, stamps, weight, now, guard, removed, compute,
+            shards, me, lending, hash, key, value, stamps, weight, sampled, now, guard, removed,
+            compute,
         ) {
             Ok(written) => written,
             Err(entry) => {
@@ -848,6 +868,9 @@ where
                 }
             }
         };
+        if sampled && written != Written::Superseded {
+            self.sampled_write(hash, guard);
+        }
         if let Some(m) = &self.inner.stats.metrics {
             let counter = match written {
                 Written::Inserted => Counter::Insert,
@@ -858,6 +881,32 @@ where
             if let Some(sample) = sample {
                 m.insert_latency.finish_at(slot, sample);
             }
+        }
+    }
+
+    /// The cold floor's adaptation, for tests.
+    #[cfg(test)]
+    pub(crate) fn adapt(&self) -> Option<&Adapt> {
+        self.inner.adapt.as_ref()
+    }
+
+    /// A write of a key the simulations follow (see `crate::adapt`).
+    #[cold]
+    #[inline(never)]
+    fn sampled_write(&self, hash: u64, guard: &Guard) {
+        if let Some(adapt) = &self.inner.adapt {
+            adapt.write(hash, guard, &self.inner.shards);
+        }
+    }
+
+    /// A hit that set the bit of an entry the simulations follow: its key
+    /// is hashed again here, off the hit path, rather than kept through
+    /// the probe.
+    #[cold]
+    #[inline(never)]
+    fn sampled_hit(&self, entry: &Entry<K, V>, guard: &Guard) {
+        if let Some(adapt) = &self.inner.adapt {
+            adapt.hit(self.hash(&entry.key), guard);
         }
     }
 
@@ -877,7 +926,7 @@ where
         removed: &mut Unlinked<K, V>,
         compute: Option<u64>,
     ) {
-        let entry = NewEntry::new(key, value, None, weight.max(1));
+        let entry = NewEntry::new(key, value, None, weight.max(1), false);
         self.refuse_entry(hash, entry, weight, guard, removed, compute);
     }
 
@@ -1303,6 +1352,9 @@ where
                 }
             }
         }
+        if let Some(adapt) = &self.inner.adapt {
+            adapt.resize(capacity);
+        }
         Ok(())
     }
 
@@ -1328,6 +1380,9 @@ where
         /// is broken. For tests and fuzzing only (`cfg(fuzzing)`).
         pub fn validate(&self) {
             let capacity: u64 = self.inner.shards.iter().map(Shard::validate).sum();
+            if let Some(adapt) = &self.inner.adapt {
+                adapt.validate();
+            }
             assert_eq!(capacity, self.capacity(), "the shards' capacities");
             if self.inner.lending.is_dry() {
                 for (i, shard) in self.inner.shards.iter().enumerate() {

@@ -72,6 +72,15 @@
 //!   reference bit is cleared.
 //! - **The cold allocation** (capacity minus the hot weight) moves within
 //!   1% (at least 1) and 99% of the capacity.
+//! - **The cold floor** (not in the simulator): the owner may raise the
+//!   allocation's lower bound to a share of the capacity
+//!   ([`set_cold_floor`](ClockPro::set_cold_floor)); the cache chooses it
+//!   with miniature simulations ([`shadows`]). Above 1%, warm-up stops
+//!   making pages hot at the floor, credits stop shrinking the allocation
+//!   at it, and an insert into a full cache whose allocation is below it
+//!   first runs the hot hand until it demotes a page, so the allocation
+//!   reaches the floor one page per insert. At the default share of 0 the
+//!   floor is the 1% bound and the rules are the simulator's.
 //! - **Pages moved to the head** have their reference bit cleared.
 //! - **Non-resident pages** keep only a hash and a weight, in a node (24
 //!   bytes), and a 5-byte bucket of the ghost index. Their total weight is
@@ -102,6 +111,7 @@
 
 mod ghosts;
 mod ring;
+pub(crate) mod shadows;
 crate::sync::checking! {
     mod validate;
 }
@@ -285,7 +295,13 @@ pub(crate) struct ClockPro<T> {
     steps: u32,
     /// [`MAX_NODES`], lowered by tests.
     max_nodes: usize,
+    /// The cold floor's share of the capacity, in 1/65536ths; 0 leaves
+    /// the floor at `min_cold` (see [`set_cold_floor`](Self::set_cold_floor)).
+    floor_share: u32,
 }
+
+/// A share of 1 in [`ClockPro::set_cold_floor`]'s units.
+pub(crate) const WHOLE: u32 = 1 << 16;
 
 /// The cold allocation's bounds for `capacity`: 1% (at least 1, at most
 /// the capacity) and 99%.
@@ -331,7 +347,26 @@ impl<T> ClockPro<T> {
             ghosts: Ghosts::default(),
             steps: 0,
             max_nodes: MAX_NODES,
+            floor_share: 0,
         }
+    }
+
+    /// Raises the cold allocation's lower bound to `share` of the capacity
+    /// (in 1/65536ths, at most [`WHOLE`]), within the 1% and 99% bounds; 0
+    /// keeps the 1% bound and the simulator's rules (module docs).
+    #[inline]
+    pub(crate) fn set_cold_floor(&mut self, share: u32) {
+        self.floor_share = share.min(WHOLE);
+    }
+
+    /// The cold allocation's lower bound now.
+    #[inline]
+    fn cold_floor(&self) -> u64 {
+        if self.floor_share == 0 {
+            return self.min_cold;
+        }
+        let floor = ((u128::from(self.capacity) * u128::from(self.floor_share)) >> 16) as u64;
+        floor.clamp(self.min_cold, self.max_cold)
     }
 
     /// A policy that keeps at most `max_nodes` nodes (at least 1), to test
@@ -647,10 +682,20 @@ impl<T> ClockPro<T> {
         if self.free.is_empty() && self.nodes.len() >= self.max_nodes {
             self.free_a_node(host);
         }
+        let floor = self.cold_floor();
+        if self.floor_share != 0
+            && self.hot_count > 0
+            && self.hot + self.cold >= self.capacity
+            && self.capacity.saturating_sub(self.hot) < floor
+        {
+            // The floor rose above the allocation: one hot page steps down.
+            // (`NIL` is no page: the hand runs until it demotes one.)
+            self.run_hand_hot(host, NIL);
+        }
         let nodes = &self.nodes;
         let ghost = self.ghosts.get(hash, |g| nodes[g as usize].hash());
         let free = self.free_weight();
-        let status = if free >= weight && free - weight >= self.min_cold {
+        let status = if free >= weight && free - weight >= floor {
             Status::Hot
         } else if free >= weight {
             Status::ColdInTest
@@ -817,7 +862,7 @@ impl<T> ClockPro<T> {
         // capacity until the cold hand has made room.
         let cold_allocation = self.capacity.saturating_sub(self.hot);
         if (self.credits > 0 && cold_allocation >= self.max_cold)
-            || (self.credits < 0 && cold_allocation <= self.min_cold)
+            || (self.credits < 0 && cold_allocation <= self.cold_floor())
         {
             self.credits = 0;
         }

@@ -16,8 +16,8 @@
 //!
 //! # Invariants
 //!
-//! - `key`, `value`, the stamps' `written_at`, `weight` and `stamped` are
-//!   written before the entry is published (a `Release` store into a table
+//! - `key`, `value`, the stamps' `written_at`, `weight`, `stamped` and
+//!   `sampled` are written before the entry is published (a `Release` store into a table
 //!   slot) and never after.
 //! - `expires_at` is written before publication and, in a cache with a
 //!   time to idle or an expiry, moved by readers (`Relaxed`: a deadline
@@ -50,10 +50,10 @@ pub(crate) const NEVER: u64 = u64::MAX;
 /// deadline down, by at most a nanosecond, never later.
 pub(crate) const IDLE: u64 = 1;
 
-/// `repr(C)`, hot fields first: a hit reads `key`, `value`, `referenced`
-/// and `stamped`, which for `u64` keys and values are the first 18 bytes,
-/// so most entries
-/// serve a hit from one cache line whatever their offset in it. The key's
+/// `repr(C)`, hot fields first: a hit reads `key`, `value`, `referenced`,
+/// `stamped` and `sampled`, which for `u64` keys and values are the first
+/// 19 bytes, so most entries serve a hit from one cache line whatever their
+/// offset in it. The key's
 /// hash is not kept here: the shard's policy node has the 32 bits of it
 /// that the table uses (ghosts need them there anyway).
 #[repr(C)]
@@ -63,6 +63,10 @@ pub(crate) struct Entry<K, V> {
     referenced: AtomicBool,
     /// Whether the entry is a [`Stamped`] block's.
     stamped: bool,
+    /// Whether the cache's miniature simulations follow this key
+    /// (`clock_pro::shadows`): decided from the hash at the insert, so a
+    /// hit tests one byte of a line it reads anyway, not the hash.
+    sampled: bool,
     node: AtomicU32,
     /// Checked by `validate`; the policy keeps its own copy, so release
     /// builds leave it out.
@@ -154,12 +158,13 @@ impl Stamps {
 }
 
 impl<K, V> Entry<K, V> {
-    fn new(key: K, value: V, stamped: bool, weight: u32) -> Self {
+    fn new(key: K, value: V, stamped: bool, sampled: bool, weight: u32) -> Self {
         Entry {
             key,
             value,
             referenced: AtomicBool::new(false),
             stamped,
+            sampled,
             node: AtomicU32::new(u32::MAX),
             weight: crate::sync::Checked::new(weight),
         }
@@ -169,6 +174,12 @@ impl<K, V> Entry<K, V> {
     #[inline(always)]
     pub(crate) fn stamped(&self) -> bool {
         self.stamped
+    }
+
+    /// Whether the cache's miniature simulations follow this key.
+    #[inline(always)]
+    pub(crate) fn sampled(&self) -> bool {
+        self.sampled
     }
 
     /// Whether the reference bit is set.
@@ -337,18 +348,24 @@ unsafe impl<K: Send, V: Send> Send for NewEntry<K, V> {}
 
 impl<K, V> NewEntry<K, V> {
     /// Allocates an entry, behind stamps `(expires_at, written_at)` if
-    /// given.
+    /// given; `sampled` if the cache's simulations follow its key.
     #[inline]
-    pub(crate) fn new(key: K, value: V, stamps: Option<(u64, u64)>, weight: u32) -> Self {
+    pub(crate) fn new(
+        key: K,
+        value: V,
+        stamps: Option<(u64, u64)>,
+        weight: u32,
+        sampled: bool,
+    ) -> Self {
         let ptr = match stamps {
-            None => Owned::new(Entry::new(key, value, false, weight)).into_raw(),
+            None => Owned::new(Entry::new(key, value, false, sampled, weight)).into_raw(),
             Some((expires_at, written_at)) => {
                 let block = Owned::new(Stamped {
                     stamps: Stamps {
                         expires_at: AtomicU64::new(expires_at),
                         written_at,
                     },
-                    entry: Entry::new(key, value, true, weight),
+                    entry: Entry::new(key, value, true, sampled, weight),
                 })
                 .into_raw();
                 // SAFETY: a live allocation; the projection keeps the

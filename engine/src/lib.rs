@@ -18,6 +18,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod adapt;
 mod builder;
 mod cache;
 mod cache_stats;
@@ -117,7 +118,7 @@ pub fn release_thread_for_loom() {
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod reclaim_for_loom {
-    pub use crate::reclaim::{pin, Atomic, Column, Guard, Owned, Shared};
+    pub use crate::reclaim::{pin, Atomic, Column, Guard, Owned, Shared, Trail};
 }
 
 /// Frees, now, every removed entry and replaced table that no reader can

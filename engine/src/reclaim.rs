@@ -47,6 +47,9 @@
 //! - A record also carries one word for its holder's own use
 //!   ([`Guard::word`]): only the holder reads and writes it, `Relaxed`,
 //!   while pinned; this module never interprets it.
+//! - And a ring of notes ([`notes`]): its holder writes tagged values
+//!   there while pinned, readers of a tag collect them under the `records`
+//!   lock. Its own protocol is in that module.
 //! - Retire: the writer unlinks the object first, then, pinned, pushes it
 //!   on the bag in its record, with the bytes it says the object holds. A
 //!   bag full in objects or bytes is sealed into the domain's `sealed` list
@@ -109,8 +112,10 @@ use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
 use std::ptr;
 
+mod notes;
 mod ptrs;
 mod recycle;
+pub use notes::Trail;
 pub use ptrs::{Atomic, Owned, Shared};
 
 /// Set (to anything but `0`) before the process first pins, this
@@ -181,6 +186,9 @@ struct Record {
     /// record's current holder writes it (`Relaxed` load + store), while
     /// pinned. Never reset: a column subtracts its sum at its creation.
     cells: [AtomicU64; COLUMNS],
+    /// The holder's notes (see [`notes`]), after the cells: a hit that
+    /// writes no note touches none of its lines.
+    notes: notes::Ring,
 }
 
 /// Cells each record carries: this many minus one columns can be held at
@@ -324,6 +332,7 @@ impl Domain {
             bag: UnsafeCell::new(Bag::default()),
             word: AtomicUsize::new(0),
             cells: std::array::from_fn(|_| AtomicU64::new(0)),
+            notes: notes::Ring::new(),
         }))));
         records.all.push(r);
         r

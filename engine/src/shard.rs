@@ -35,7 +35,7 @@ use crate::clock_pro::{ClockPro, EvictionCause, Host, Sizes};
 use crate::entry::{Entry, EntryRef, NewEntry, NEVER};
 use crate::lending::{Lending, Look};
 use crate::reclaim::{self, Atomic, Guard, Owned, Shared};
-use crate::sync::{lock, try_lock, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, try_lock, AtomicU32, AtomicU64, Mutex, Ordering};
 use crate::table::{Slot, Table};
 use crate::Equivalent;
 use crate::RemovalCause;
@@ -197,6 +197,12 @@ pub(crate) struct Shard<K, V> {
     /// line of its own, away from the fields writers touch on every write.
     table: CachePadded<Atomic<Table<K, V>>>,
     state: Mutex<State<K, V>>,
+    /// The cold floor the cache's simulations chose, in the policy's
+    /// units (`ClockPro::set_cold_floor`): stored by whichever writer
+    /// replayed the choosing access, handed to the policy by the next
+    /// insert under the lock. `Relaxed` both ways: a hint, ordering
+    /// nothing; an insert that reads the older floor moves one page less.
+    cold_floor: AtomicU32,
     /// Shared with the cache's [`StatsSource`](crate::stats_source::StatsSource).
     pub(crate) gauges: std::sync::Arc<Gauges>,
 }
@@ -415,11 +421,19 @@ impl<K, V> Shard<K, V> {
                 computes: Vec::new(),
                 next_compute: 0,
             }),
+            cold_floor: AtomicU32::new(0),
             gauges: std::sync::Arc::new(Gauges {
                 lendable: AtomicU64::new(capacity),
                 ..Gauges::default()
             }),
         }
+    }
+
+    /// Hands the policy a new cold floor at the next insert (see
+    /// `cold_floor`).
+    pub(crate) fn set_cold_floor(&self, share: u32) {
+        // Relaxed: see `cold_floor`.
+        self.cold_floor.store(share, Ordering::Relaxed);
     }
 
     #[inline]
@@ -741,6 +755,7 @@ impl<K, V> Shard<K, V> {
         value: V,
         stamps: Option<(u64, u64)>,
         weight: u32,
+        sampled: bool,
         now: u64,
         guard: &Guard,
         out: &mut Unlinked<K, V>,
@@ -753,7 +768,7 @@ impl<K, V> Shard<K, V> {
         // now, so the line arrives while the entry is allocated.
         self.table(guard).prefetch(hash);
         // Allocated before the lock, so other writers do not wait for it.
-        let entry = NewEntry::new(key, value, stamps, weight.max(1));
+        let entry = NewEntry::new(key, value, stamps, weight.max(1), sampled);
         let expires_at = stamps.map_or(NEVER, |(at, _)| at);
         let mut guard_state = lock(&self.state);
         let state = &mut *guard_state;
@@ -879,6 +894,10 @@ impl<K, V> Shard<K, V> {
             let replaced = self.make_room(state, guard);
             let table = self.table(guard);
             let mut host = ShardHost::new(now, table, &mut state.slots, out, guard);
+            // Relaxed: see `cold_floor`.
+            state
+                .policy
+                .set_cold_floor(self.cold_floor.load(Ordering::Relaxed));
             let node = state.policy.insert(&mut host, hash, w, page);
             fresh.set_node(node);
             let slot = match existing {

@@ -12,7 +12,7 @@
 //! Build with `RUSTFLAGS="--cfg clockwise_loom"`.
 #![cfg(clockwise_loom)]
 
-use clockwise::reclaim_for_loom::{pin, Atomic, Column, Owned, Shared};
+use clockwise::reclaim_for_loom::{pin, Atomic, Column, Owned, Shared, Trail};
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -161,6 +161,38 @@ fn column_cells_survive_record_hand_over() {
         };
         assert_eq!(second.join().unwrap(), 3, "the record's count carried over");
         assert_eq!(counter.sum(), 3);
+    });
+}
+
+/// A trail read while a thread notes past its ring's size (two notes under
+/// loom): what it keeps is the notes as written, in order, each once (an
+/// overwritten slot read as an older note would repeat or reorder one),
+/// and a read after the writer is done ends with its last note.
+#[test]
+fn a_trail_reads_notes_in_order_while_the_ring_wraps() {
+    loom::model(|| {
+        let trail = Trail::new();
+        let tag = trail.tag();
+        let writer = spawn(move || {
+            let guard = pin();
+            for v in 1..=3 {
+                guard.note(tag, v);
+            }
+        });
+        let mut trail = trail;
+        let mut seen = Vec::new();
+        trail.read(&mut seen);
+        writer.join().unwrap();
+        trail.read(&mut seen);
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "out of order or repeated: {seen:?}"
+        );
+        assert!(
+            seen.iter().all(|v| (1..=3).contains(v)),
+            "not a note: {seen:?}"
+        );
+        assert_eq!(seen.last(), Some(&3), "the last note: {seen:?}");
     });
 }
 

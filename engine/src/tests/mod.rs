@@ -1,6 +1,7 @@
 //! Unit-level tests that need `validate()`, which exists only under
 //! `cfg(any(test, fuzzing))`.
 
+mod adapt;
 mod behaviour;
 mod capacity;
 mod model;

@@ -1,0 +1,110 @@
+//! The cold floor's adaptation through a real cache: hits on any thread
+//! and writes reach the simulations, and the floor they choose reaches
+//! every shard's policy.
+
+use crate::clock_pro::WHOLE;
+use crate::Cache;
+
+/// Keys from `from` on whose hashes the cache samples, `n` of them.
+fn sampled_keys(cache: &Cache<u64, u64>, from: u64, n: usize) -> Vec<u64> {
+    let adapt = cache.adapt().expect("an unweighted cache adapts");
+    (from..)
+        .filter(|k| adapt.sampled(cache.hash(k)))
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn hits_on_other_threads_and_writes_reach_the_simulations() {
+    let cache: Cache<u64, u64> = Cache::builder().max_capacity(1_000).shards(1).build();
+    let adapt = cache.adapt().unwrap();
+    let keys = sampled_keys(&cache, 0, 20);
+    for &k in &keys {
+        cache.insert(k, k);
+    }
+    // Each write replays the notes up to it, its own included.
+    assert_eq!(adapt.replayed(), 20);
+    let reader = {
+        let (cache, keys) = (cache.clone(), keys.clone());
+        std::thread::spawn(move || {
+            for &k in &keys {
+                // The first read sets the bit and notes it, the second
+                // finds it set and writes nothing.
+                assert_eq!(cache.get(&k), Some(k));
+                assert_eq!(cache.get(&k), Some(k));
+            }
+        })
+    };
+    reader.join().unwrap();
+    assert_eq!(
+        adapt.replayed(),
+        20,
+        "nothing replays the notes but a write"
+    );
+    // An unsampled key's write replays nothing either.
+    let quiet = (1_000_000..)
+        .find(|k| !adapt.sampled(cache.hash(k)))
+        .unwrap();
+    cache.insert(quiet, 0);
+    assert_eq!(adapt.replayed(), 20);
+    let next = sampled_keys(&cache, 1_000_000, 1)[0];
+    cache.insert(next, 0);
+    assert_eq!(
+        adapt.replayed(),
+        20 + 20 + 1,
+        "the other thread's hits, then the write"
+    );
+    cache.validate();
+}
+
+/// Keys read twice a short distance apart and never again: recency that a
+/// small cold allocation loses (each second read finds the key evicted
+/// from the cold pages) and a large one keeps.
+fn short_reuse(cache: &Cache<u64, u64>, from: u64, n: u64) -> u64 {
+    let mut hits = 0;
+    for i in from..from + n {
+        for k in [i, i.saturating_sub(600).max(from)] {
+            if cache.get(&k).is_some() {
+                hits += 1;
+            } else {
+                cache.insert(k, k);
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn short_reuse_raises_the_floor_on_every_shard() {
+    let cache: Cache<u64, u64> = Cache::builder().max_capacity(4_000).shards(4).build();
+    // A hot set first, which warm-up makes hot.
+    for _ in 0..3 {
+        for k in 0..3_000 {
+            if cache.get(&k).is_none() {
+                cache.insert(k, k);
+            }
+        }
+    }
+    assert_eq!(
+        cache.adapt().unwrap().chosen(),
+        0,
+        "a hot set keeps the default"
+    );
+    let early = short_reuse(&cache, 1_000_000, 20_000);
+    let chosen = cache.adapt().unwrap().chosen();
+    assert!(chosen >= WHOLE / 2, "chose {chosen}");
+    let late = short_reuse(&cache, 2_000_000, 20_000);
+    // The shards moved their hot pages down to the floor.
+    let stats = cache.stats();
+    assert!(
+        stats.cold_size() * 2 >= stats.capacity(),
+        "cold {} of {}",
+        stats.cold_size(),
+        stats.capacity()
+    );
+    assert!(
+        late > early,
+        "{late} hits at the chosen floor, {early} while choosing"
+    );
+    cache.validate();
+}
