@@ -199,12 +199,10 @@ fn serve(listener: &TcpListener, registry: &Arc<Registry>, shared: &Arc<Shared>)
 /// How long a refused connection is drained before it is closed.
 const REFUSE_DRAIN: Duration = Duration::from_millis(200);
 
-/// Tells a client over the connection limit to come back later. The answer
-/// is written first, then the connection half-closed and what the client
-/// sent read and dropped (at most [`MAX_HEAD`] bytes, for at most
-/// [`REFUSE_DRAIN`]): closing with its request unread would reset the
-/// connection, and the client could lose the answer.
-fn refuse(mut stream: &TcpStream) {
+/// Tells a client over the connection limit to come back later, then
+/// closes draining ([`close_draining`]): closing with its request unread
+/// would reset the connection, and the client could lose the answer.
+fn refuse(stream: &TcpStream) {
     let _ = stream.set_write_timeout(Some(REFUSE_DRAIN));
     let _ = respond(
         stream,
@@ -212,6 +210,13 @@ fn refuse(mut stream: &TcpStream) {
         "text/plain",
         b"too many connections\n",
     );
+    close_draining(stream);
+}
+
+/// Half-closes a connection whose answer is written, then reads and drops
+/// what the client still sends (at most [`MAX_HEAD`] bytes, for at most
+/// [`REFUSE_DRAIN`]), so that the answer reaches it before the close.
+fn close_draining(mut stream: &TcpStream) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let deadline = Instant::now() + REFUSE_DRAIN;
     let mut buf = [0u8; 1024];
@@ -284,6 +289,9 @@ fn answer(stream: &TcpStream, registry: &Registry) -> io::Result<bool> {
             "text/plain",
             b"",
         )?;
+        // The client is still sending its head: closing with it unread
+        // would reset the connection, and the answer could be lost.
+        close_draining(stream);
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "head over MAX_HEAD",
@@ -313,18 +321,23 @@ fn answer(stream: &TcpStream, registry: &Registry) -> io::Result<bool> {
     }
 }
 
+/// Writes an answer as one buffer: `write!` straight onto the socket
+/// sends each formatted piece as a segment of its own, and a connection
+/// closed right after (a refused head, its rest unread, resets) could then
+/// deliver only the first, `HTTP/1.1 `.
 fn respond(
-    mut stream: &TcpStream,
+    mut stream: impl Write,
     status: &str,
     content_type: &str,
     body: &[u8],
 ) -> io::Result<()> {
-    write!(
-        stream,
+    let mut answer = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    )?;
-    stream.write_all(body)?;
+    )
+    .into_bytes();
+    answer.extend_from_slice(body);
+    stream.write_all(&answer)?;
     stream.flush()
 }
 
@@ -340,6 +353,38 @@ mod tests {
         let mut reply = String::new();
         conn.read_to_string(&mut reply).unwrap();
         reply
+    }
+
+    /// Records each `write` call.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An answer leaves in one write, so a reset right after cannot cut it
+    /// after its first piece (a client once read just `HTTP/1.1 `).
+    #[test]
+    fn an_answer_is_one_write() {
+        let mut writes = Writes::default();
+        respond(
+            &mut writes,
+            "431 Request Header Fields Too Large",
+            "text/plain",
+            b"x",
+        )
+        .unwrap();
+        assert_eq!(writes.0.len(), 1, "{} writes", writes.0.len());
+        let answer = String::from_utf8(writes.0.remove(0)).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(answer.ends_with("Content-Length: 1\r\nConnection: close\r\n\r\nx"));
     }
 
     #[test]
