@@ -103,6 +103,9 @@ pub fn ops(data: &[u8]) {
     let mut builder = Cache::builder()
         .max_capacity(capacity)
         .shards(shards)
+        // Both cold floors, adaptive and fixed: by the shards byte's high
+        // bit, which the shard count ignores.
+        .adapt_cold_floor(input.shards & 0x80 == 0)
         .clock(clock)
         .eviction_listener(move |k: &u8, v: &u16, c| sink.lock().unwrap().push((*k, *v, c)));
     if input.weighted {

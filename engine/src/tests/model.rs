@@ -171,6 +171,10 @@ fn run_with<S: std::hash::BuildHasher + Send + Sync + 'static>(
         .hasher(hasher)
         .max_capacity(capacity)
         .shards(shards)
+        // Eviction's choices are the policy's, not the model's: both the
+        // adaptive cold floor and the fixed one must keep every rule the
+        // model checks (an even capacity adapts, an odd one does not).
+        .adapt_cold_floor(capacity % 2 == 0)
         .clock(clock)
         .latency_sample_every(1)
         .eviction_listener(move |k: &u8, v: &u16, cause| {
