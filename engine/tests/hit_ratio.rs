@@ -231,10 +231,8 @@ const SYNTHETIC: [&str; 5] = ["2_pools", "loop", "scan", "zigzag", "backf"];
 /// `(trace, capacity, our hit ratio when recorded)` for the points still
 /// below the peers' bar (`hit_ratio_meets_the_peers`). Empty this list as the
 /// policy improves; `docs/design/clock-pro.md` ("Adapting the cold
-/// allocation") says what was measured. The adapting cold floor lowered
-/// some recorded figures (sprite, backf@500, multi2@500, ps@100: the
-/// simulations chose a floor that cost there) and took eleven points off
-/// the list; the commit that made it holds the whole table.
+/// allocation" and "The cold floor's simulations as built") says what was
+/// measured, and where the simulations' choice costs.
 const BELOW_THE_BAR: &[(&str, u64, f64)] = &[
     ("backf", 100, 9.97),      // bar 10.12
     ("backf", 250, 24.40),     // bar 28.49
