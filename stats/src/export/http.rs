@@ -370,7 +370,7 @@ mod tests {
     }
 
     /// An answer leaves in one write, so a reset right after cannot cut it
-    /// after its first piece (a client once read just `HTTP/1.1 `).
+    /// after its first piece (leaving the client `HTTP/1.1 ` alone).
     #[test]
     fn an_answer_is_one_write() {
         let mut writes = Writes::default();
