@@ -48,8 +48,9 @@
 //!   ([`Guard::word`]): only the holder reads and writes it, `Relaxed`,
 //!   while pinned; this module never interprets it.
 //! - And a ring of notes ([`notes`]): its holder writes tagged values
-//!   there while pinned, readers of a tag collect them under the `records`
-//!   lock. Its own protocol is in that module.
+//!   there while pinned, readers of a tag collect them, walking every
+//!   record through the domain's `chain` without a lock. Its own protocol
+//!   is in that module.
 //! - Retire: the writer unlinks the object first, then, pinned, pushes it
 //!   on the bag in its record, with the bytes it says the object holds. A
 //!   bag full in objects or bytes is sealed into the domain's `sealed` list
@@ -105,8 +106,8 @@
 //! to collect.
 
 use crate::sync::{
-    compiler_fence, fence, lock, try_lock, AtomicBool, AtomicU64, AtomicUsize, Cell, Mutex,
-    Ordering, RefCell, UnsafeCell, LOOM,
+    compiler_fence, fence, lock, try_lock, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Cell,
+    Mutex, Ordering, RefCell, UnsafeCell, LOOM,
 };
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
@@ -189,6 +190,12 @@ struct Record {
     /// The holder's notes (see [`notes`]), after the cells: a hit that
     /// writes no note touches none of its lines.
     notes: notes::Ring,
+    /// The record's place in `Records::all`, for readers of the notes.
+    index: usize,
+    /// The record created before this one (null for the first): the
+    /// domain's [`chain`](Domain::chain) goes on through it. Written before
+    /// the record is published there, never after.
+    older: *const CachePadded<Record>,
 }
 
 /// Cells each record carries: this many minus one columns can be held at
@@ -289,6 +296,11 @@ struct Domain {
     /// Read by every pin, written only by collections and once at start:
     /// on a line of their own, away from the mutexes writers take.
     hot: CachePadded<Hot>,
+    /// The newest record; each names the one created before it. Stored
+    /// (`Release`, under the `records` lock) once a new record's fields are
+    /// written, so that readers of the notes walk every record without
+    /// that lock (`Acquire`): records are never freed.
+    chain: AtomicPtr<CachePadded<Record>>,
 }
 
 /// `Domain`'s initial value: a `static` in normal builds (`const`), a
@@ -314,6 +326,7 @@ macro_rules! new_domain {
             hot: CachePadded::new(Hot {
                 word: AtomicU64::new(PINNED),
             }),
+            chain: AtomicPtr::new(ptr::null_mut()),
         }
     };
 }
@@ -333,8 +346,15 @@ impl Domain {
             word: AtomicUsize::new(0),
             cells: std::array::from_fn(|_| AtomicU64::new(0)),
             notes: notes::Ring::new(),
+            index: records.all.len(),
+            // Relaxed: only stores under this lock write the chain.
+            older: self.chain.load(Ordering::Relaxed),
         }))));
         records.all.push(r);
+        // Release: pairs with the `Acquire` load of a reader of the notes,
+        // which then sees this record's fields, and through `older` every
+        // record published before it.
+        self.chain.store(r.0 as *mut _, Ordering::Release);
         r
     }
 

@@ -3,9 +3,9 @@
 //! and read now and then by any thread through a [`Trail`].
 //!
 //! What the values mean is the writer's business; a tag tells one reader's
-//! notes from another's in the same ring. A ring holds the last [`NOTES`]
-//! notes of its thread: a reader that comes by less often misses the older
-//! ones.
+//! notes from another's in the same ring. A ring holds the last
+//! [`NOTES`]` - 1` notes of its thread: a reader that comes by less often
+//! misses the older ones.
 //!
 //! # Protocol and invariants
 //!
@@ -13,9 +13,12 @@
 //!   note goes to slot `i % NOTES` (a `Release` store), then `head` becomes
 //!   `i + 1` (a `Release` store). Records change hands under the `records`
 //!   lock, which orders one holder's notes before the next one's.
-//! - A reader holds the `records` lock, and for each record: loads `head` (`Acquire`) as `h1`, loads the slots of
-//!   notes `max(cursor, h1 - NOTES) .. h1`, runs an `Acquire` fence, loads
-//!   `head` again as `h2`, and keeps only notes `i > h2 - NOTES`.
+//! - A reader walks every record through the domain's chain, without a
+//!   lock (`Domain::chain`: records are never freed, and each is published
+//!   whole), and for each: loads `head` (`Acquire`) as `h1`, loads the
+//!   slots of notes `max(cursor, h1 - NOTES) .. h1`, runs an `Acquire`
+//!   fence, loads `head` again as `h2`, and keeps only notes
+//!   `i > h2 - NOTES`.
 //! - Why what it keeps is note `i` itself: the `Acquire` load of `h1 > i`
 //!   synchronizes with the store of `head = i + 1`, after the store of
 //!   note `i`, so the slot holds note `i` or a later one. A later one is
@@ -25,7 +28,7 @@
 //!   moment overwrites note `h2 - NOTES`, also dropped.
 
 use super::{domain, Guard};
-use crate::sync::{fence, lock, AtomicU64, Ordering, LOOM};
+use crate::sync::{fence, AtomicU64, Ordering, LOOM};
 
 /// Slots of a ring: a power of two. 256 are 2 KiB per thread; a reader
 /// loses none of a thread's notes unless it writes 256 between two reads.
@@ -102,20 +105,25 @@ impl Trail {
 
     /// Appends to `out` the notes under this trail's tag that every ring
     /// still holds and this trail has not read, ring by ring, each ring's
-    /// in the order they were written; returns how many. Holds the list of
-    /// records meanwhile, which threads starting or ending and collections
-    /// also take (briefly: it waits for them rather than skip, so that a
-    /// single-threaded program reads the same notes at the same points in
-    /// every run).
+    /// in the order they were written; returns how many. Takes no lock: it
+    /// walks the domain's chain of records.
     pub fn read(&mut self, out: &mut Vec<u32>) -> usize {
-        let records = lock(&domain().records);
         let before = out.len();
         let mut buf = [0u64; NOTES];
-        for (k, r) in records.all.iter().enumerate() {
-            if k == self.cursors.len() {
-                self.cursors.push(0);
+        // Acquire: pairs with the `Release` store that published the newest
+        // record; the older ones were published before it.
+        let mut next = domain().chain.load(Ordering::Acquire).cast_const();
+        while !next.is_null() {
+            // SAFETY: records are never freed, and each was written whole
+            // before its publication, which the load above (and, through
+            // `older`, the publications before it) happen-before.
+            let record = unsafe { &*next };
+            next = record.older;
+            let k = record.index;
+            if k >= self.cursors.len() {
+                self.cursors.resize(k + 1, 0);
             }
-            let ring = &r.get().notes;
+            let ring = &record.notes;
             let cursor = self.cursors[k];
             // Acquire: pairs with the holder's `Release` store of `head`.
             let h1 = ring.head.load(Ordering::Acquire);
@@ -165,6 +173,23 @@ mod tests {
         out.clear();
         assert_eq!(mine.read(&mut out), 0);
         assert!(out.is_empty());
+    }
+
+    /// A thread's first pin publishes its record while a trail walks the
+    /// chain (Miri checks the walk's plain reads against the record's
+    /// writes); once the thread is done, its note is read.
+    #[test]
+    fn a_trail_walks_records_published_meanwhile() {
+        let mut trail = Trail::new();
+        let tag = trail.tag();
+        let mut out = Vec::new();
+        let thread = std::thread::spawn(move || super::super::pin().note(tag, 5));
+        while !thread.is_finished() {
+            trail.read(&mut out);
+        }
+        thread.join().unwrap();
+        trail.read(&mut out);
+        assert_eq!(out, [5]);
     }
 
     #[test]
