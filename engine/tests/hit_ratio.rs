@@ -86,6 +86,12 @@ fn traces_dir() -> Option<PathBuf> {
     None
 }
 
+/// `anchors.csv`, read once for both checks.
+fn anchors_csv(dir: &Path) -> &'static str {
+    static CSV: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSV.get_or_init(|| std::fs::read_to_string(dir.join("anchors.csv")).unwrap())
+}
+
 fn read_trace(dir: &Path, name: &str) -> Vec<u64> {
     std::fs::read_to_string(dir.join(format!("{name}.trc")))
         .unwrap()
@@ -162,7 +168,7 @@ struct Row {
 fn rows() -> Option<Vec<Row>> {
     let dir = traces_dir()?;
     let ours = ours(&dir);
-    let csv = std::fs::read_to_string(dir.join("anchors.csv")).unwrap();
+    let csv = anchors_csv(&dir);
     let mut header = csv.lines().next().unwrap().split(',');
     let col = |name: &str| header.clone().position(|c| c == name).unwrap();
     let (lru, reference) = (col("lru"), col("clockpro_ref"));
@@ -322,7 +328,7 @@ fn ours(dir: &Path) -> &'static HashMap<Point, f64> {
             .into_iter()
             .map(|p| (p.trace, p.capacity, true))
             .collect();
-        let anchors = std::fs::read_to_string(dir.join("anchors.csv")).unwrap();
+        let anchors = anchors_csv(dir);
         for line in anchors.lines().skip(1) {
             let f: Vec<&str> = line.split(',').collect();
             points.push((f[0].to_owned(), f[1].parse().unwrap(), false));
