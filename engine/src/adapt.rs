@@ -108,6 +108,12 @@ impl Adapt {
         lock(&self.replay).shadows.replayed()
     }
 
+    /// Pages the first simulation holds.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        lock(&self.replay).shadows.held()
+    }
+
     #[cfg(any(test, fuzzing, clockwise_loom))]
     pub(crate) fn validate(&self) {
         lock(&self.replay).shadows.validate();

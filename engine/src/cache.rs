@@ -1352,7 +1352,9 @@ where
                 }
             }
         }
-        if let Some(adapt) = &self.inner.adapt {
+        // The simulations start over only if their size changed: a resize
+        // to the same capacity keeps what they have learned.
+        if let (Some(adapt), true) = (&self.inner.adapt, capacity != old) {
             adapt.resize(capacity);
         }
         Ok(())

@@ -211,6 +211,12 @@ impl Shadows {
         self.replayed
     }
 
+    /// Pages the first simulation holds.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.sims[0].pages.0.len()
+    }
+
     #[cfg(any(test, fuzzing, clockwise_loom))]
     pub(crate) fn validate(&self) {
         for sim in &self.sims {

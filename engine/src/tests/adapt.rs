@@ -108,3 +108,18 @@ fn short_reuse_raises_the_floor_on_every_shard() {
     );
     cache.validate();
 }
+
+#[test]
+fn a_resize_to_the_same_capacity_keeps_the_simulations() {
+    let cache: Cache<u64, u64> = Cache::builder().max_capacity(1_000).shards(1).build();
+    for k in sampled_keys(&cache, 0, 10) {
+        cache.insert(k, k);
+    }
+    let adapt = cache.adapt().unwrap();
+    assert_eq!(adapt.held(), 10);
+    cache.set_capacity(1_000).unwrap();
+    assert_eq!(adapt.held(), 10, "a resize that changed nothing kept them");
+    cache.set_capacity(2_000).unwrap();
+    assert_eq!(adapt.held(), 0, "a new size starts over");
+    cache.validate();
+}
