@@ -40,6 +40,8 @@ mod metrics;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod model_support;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod prefetch;
 mod reclaim;
 mod refresh;

@@ -62,104 +62,123 @@ const REFRESHES: &str = "Refresh-ahead reloads by outcome: started, succeeded, f
 const COUNTERS: [CounterSpec; N] = [
     // The sum of the three request results: not exported.
     CounterSpec::hidden("get"),
-    CounterSpec::labelled("hit", "requests", ("result", "hit"), REQUESTS),
+    CounterSpec::labelled("hit", "requests", ("result", "hit"), REQUESTS).with_unit("{request}"),
     CounterSpec::labelled(
         "miss_absent",
         "requests",
         ("result", "miss_absent"),
         REQUESTS,
-    ),
+    )
+    .with_unit("{request}"),
     CounterSpec::labelled(
         "miss_expired",
         "requests",
         ("result", "miss_expired"),
         REQUESTS,
-    ),
-    CounterSpec::plain("insert", "inserts", "New entries inserted."),
+    )
+    .with_unit("{request}"),
+    CounterSpec::plain("insert", "inserts", "New entries inserted.").with_unit("{entry}"),
     CounterSpec::plain(
         "update",
         "updates",
         "Inserts that replaced the value of a present key.",
-    ),
+    )
+    .with_unit("{entry}"),
     CounterSpec::labelled(
         "removed_capacity",
         "removals",
         ("cause", "capacity"),
         REMOVALS,
-    ),
+    )
+    .with_unit("{entry}"),
     CounterSpec::labelled(
         "removed_expired",
         "removals",
         ("cause", "expired"),
         REMOVALS,
-    ),
+    )
+    .with_unit("{entry}"),
     CounterSpec::labelled(
         "removed_explicit",
         "removals",
         ("cause", "explicit"),
         REMOVALS,
-    ),
+    )
+    .with_unit("{entry}"),
     CounterSpec::labelled(
         "removed_replaced",
         "removals",
         ("cause", "replaced"),
         REMOVALS,
-    ),
+    )
+    .with_unit("{entry}"),
     CounterSpec::plain(
         "rejected",
         "rejections",
         "Entries refused because they weigh more than the capacity.",
-    ),
+    )
+    .with_unit("{entry}"),
     CounterSpec::plain(
         "listener_panic",
         "listener_panics",
         "Eviction listener calls that panicked (caught).",
-    ),
-    CounterSpec::labelled("load_success", "loads", ("result", "success"), LOADS),
-    CounterSpec::labelled("load_failure", "loads", ("result", "failure"), LOADS),
+    )
+    .with_unit("{call}"),
+    CounterSpec::labelled("load_success", "loads", ("result", "success"), LOADS)
+        .with_unit("{load}"),
+    CounterSpec::labelled("load_failure", "loads", ("result", "failure"), LOADS)
+        .with_unit("{load}"),
     CounterSpec::plain(
         "loader_panic",
         "loader_panics",
         "Loader closures that panicked.",
-    ),
+    )
+    .with_unit("{call}"),
     CounterSpec::plain(
         "coalesced_waiters",
         "coalesced_waiters",
         "Callers that waited for another caller's load of the same key instead of loading.",
-    ),
+    )
+    .with_unit("{caller}"),
     CounterSpec::plain(
         "wait_timeout",
         "load_wait_timeouts",
         "Waiters that gave up after load_wait_timeout.",
-    ),
+    )
+    .with_unit("{caller}"),
     CounterSpec::plain(
         "stale_hit",
         "stale_hits",
         "Hits on entries older than refresh_after (a reload was due).",
-    ),
+    )
+    .with_unit("{request}"),
     CounterSpec::labelled(
         "refresh_started",
         "refreshes",
         ("result", "started"),
         REFRESHES,
-    ),
+    )
+    .with_unit("{refresh}"),
     CounterSpec::labelled(
         "refresh_succeeded",
         "refreshes",
         ("result", "succeeded"),
         REFRESHES,
-    ),
+    )
+    .with_unit("{refresh}"),
     CounterSpec::labelled(
         "refresh_failed",
         "refreshes",
         ("result", "failed"),
         REFRESHES,
-    ),
+    )
+    .with_unit("{refresh}"),
     CounterSpec::plain(
         "negative_hit",
         "negative_hits",
         "Lookups answered by a remembered absence (negative caching).",
-    ),
+    )
+    .with_unit("{request}"),
 ];
 
 /// The counters' names, from [`COUNTERS`].
@@ -178,24 +197,28 @@ pub(crate) static SCHEMA: Schema = Schema::new(
     "cache",
     &COUNTERS,
     &[
-        Spec::new(gauge::ENTRIES, "Entries held now."),
+        Spec::new(gauge::ENTRIES, "Entries held now.").with_unit("{entry}"),
         Spec::new(
             gauge::WEIGHTED_SIZE,
             "Total weight held now (entries when no weigher is set).",
-        ),
-        Spec::new(gauge::CAPACITY, "Most total weight the cache holds."),
+        )
+        .with_unit("{weight}"),
+        Spec::new(gauge::CAPACITY, "Most total weight the cache holds.").with_unit("{weight}"),
         Spec::new(
             gauge::HOT_SIZE,
             "Weight of resident hot entries (CLOCK-Pro).",
-        ),
+        )
+        .with_unit("{weight}"),
         Spec::new(
             gauge::COLD_SIZE,
             "Weight of resident cold entries (CLOCK-Pro).",
-        ),
+        )
+        .with_unit("{weight}"),
         Spec::new(
             gauge::TEST_SIZE,
             "Weight remembered for non-resident test entries (CLOCK-Pro, metadata only).",
-        ),
+        )
+        .with_unit("{weight}"),
     ],
     &[
         Spec::new(

@@ -124,10 +124,12 @@ mod tests {
             let index = b.index(value);
             prop_assert!(index < b.len());
             prop_assert_eq!(b.lowest_value(index), h.lowest_equivalent(value));
-            // The next index starts right after this one's range.
+            // The next index starts right after this one's range, the
+            // last index's too (`HistogramSnapshot::buckets` reads it so).
             if index + 1 < b.len() {
                 prop_assert_eq!(b.lowest_value(index + 1), h.next_non_equivalent(value));
             }
+            prop_assert_eq!(b.lowest_value(index + 1) - 1, h.highest_equivalent(value));
         }
     }
 }

@@ -154,6 +154,28 @@ impl HistogramSnapshot {
         self.counts.is_empty()
     }
 
+    /// The occupied buckets, lowest first, as `(lowest, highest, count)`:
+    /// `count` values from `lowest` to `highest` inclusive. The buckets are
+    /// the HDR layout's, so their edges are the same in every snapshot of
+    /// histograms of one configuration.
+    ///
+    /// ```
+    /// let h = clockwise_stats::Histogram::new(Default::default(), clockwise_stats::Clock::new()).unwrap();
+    /// for v in [5, 5, 1000] {
+    ///     h.record(v);
+    /// }
+    /// let b: Vec<_> = h.snapshot().buckets().collect();
+    /// assert_eq!(b[0], (5, 5, 2));
+    /// assert!(b[1].0 <= 1000 && 1000 <= b[1].1 && b[1].2 == 1);
+    /// ```
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        self.counts.iter().map(|&(index, count)| {
+            let index = index as usize;
+            let lowest = self.buckets.lowest_value(index);
+            (lowest, self.buckets.lowest_value(index + 1) - 1, count)
+        })
+    }
+
     /// The same counts as an `hdrhistogram::Histogram`, for any statistic
     /// this type does not offer.
     pub fn to_hdr(&self) -> hdrhistogram::Histogram<u64> {

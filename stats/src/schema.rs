@@ -36,13 +36,15 @@ pub struct CounterSpec {
     family: Option<&'static str>,
     label: Option<(&'static str, &'static str)>,
     help: &'static str,
+    unit: &'static str,
 }
 
-/// A gauge's or histogram's name and help text.
+/// A gauge's or histogram's name, help text and unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Spec {
     name: &'static str,
     help: &'static str,
+    unit: &'static str,
 }
 
 impl Schema {
@@ -92,6 +94,22 @@ impl Schema {
             .find(|h| h.name == name)
             .map(|h| h.help)
     }
+
+    /// Every described gauge.
+    pub fn gauges(&self) -> &'static [Spec] {
+        self.gauges
+    }
+
+    /// Every described histogram.
+    pub fn histograms(&self) -> &'static [Spec] {
+        self.histograms
+    }
+
+    /// Unit of gauge `name` (UCUM, as OpenTelemetry writes units), if
+    /// described; `""` when its spec gives none.
+    pub fn gauge_unit(&self, name: &str) -> Option<&'static str> {
+        self.gauges.iter().find(|g| g.name == name).map(|g| g.unit)
+    }
 }
 
 impl CounterSpec {
@@ -102,6 +120,7 @@ impl CounterSpec {
             family: Some(family),
             label: None,
             help,
+            unit: "",
         }
     }
 
@@ -118,6 +137,7 @@ impl CounterSpec {
             family: Some(family),
             label: Some(label),
             help,
+            unit: "",
         }
     }
 
@@ -128,7 +148,28 @@ impl CounterSpec {
             family: None,
             label: None,
             help: "",
+            unit: "",
         }
+    }
+
+    /// The same, counting in `unit`: a UCUM annotation such as
+    /// `"{request}"`, as OpenTelemetry writes the unit of a count.
+    /// Exporters whose format has no units (Prometheus, StatsD) ignore it.
+    ///
+    /// ```
+    /// use clockwise_stats::CounterSpec;
+    /// const HITS: CounterSpec =
+    ///     CounterSpec::labelled("hit", "requests", ("result", "hit"), "By result.").with_unit("{request}");
+    /// assert_eq!(HITS.unit(), "{request}");
+    /// ```
+    pub const fn with_unit(mut self, unit: &'static str) -> Self {
+        self.unit = unit;
+        self
+    }
+
+    /// The counter's unit, `""` if none was given.
+    pub const fn unit(&self) -> &'static str {
+        self.unit
     }
 
     /// The counter's name in snapshots.
@@ -155,7 +196,35 @@ impl CounterSpec {
 impl Spec {
     /// Metric `name`, described by `help`.
     pub const fn new(name: &'static str, help: &'static str) -> Self {
-        Spec { name, help }
+        Spec {
+            name,
+            help,
+            unit: "",
+        }
+    }
+
+    /// The same, measured in `unit` (UCUM, as OpenTelemetry writes units:
+    /// `"By"`, `"{entry}"`). Histograms hold durations in nanoseconds,
+    /// which exporters write in seconds (`"s"`) whatever the spec says, so
+    /// a histogram's unit is not read.
+    pub const fn with_unit(mut self, unit: &'static str) -> Self {
+        self.unit = unit;
+        self
+    }
+
+    /// The metric's name in snapshots.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Its help text.
+    pub const fn help(&self) -> &'static str {
+        self.help
+    }
+
+    /// Its unit, `""` if none was given.
+    pub const fn unit(&self) -> &'static str {
+        self.unit
     }
 }
 
@@ -209,13 +278,15 @@ pub(crate) static TEST_CACHE: Schema = Schema::new(
     "cache",
     &[
         CounterSpec::hidden("get"),
-        CounterSpec::labelled("hit", "requests", ("result", "hit"), "Lookups by result."),
+        CounterSpec::labelled("hit", "requests", ("result", "hit"), "Lookups by result.")
+            .with_unit("{request}"),
         CounterSpec::labelled(
             "miss_absent",
             "requests",
             ("result", "miss_absent"),
             "Lookups by result.",
-        ),
+        )
+        .with_unit("{request}"),
         CounterSpec::labelled(
             "miss_expired",
             "requests",
@@ -237,7 +308,7 @@ pub(crate) static TEST_CACHE: Schema = Schema::new(
         ),
     ],
     &[
-        Spec::new("entries", "Entries held now."),
+        Spec::new("entries", "Entries held now.").with_unit("{entry}"),
         Spec::new("capacity", "Most total weight the cache holds."),
     ],
     &[Spec::new("get_latency", "Latency of get, in seconds.")],

@@ -7,6 +7,10 @@
 //! - [`json`]: the snapshots through serde.
 //! - `metrics_bridge` (cargo feature `metrics`): publishes into the
 //!   [`metrics`](https://docs.rs/metrics) facade.
+//! - `otel` (cargo feature `otel`): OpenTelemetry instruments on a `Meter`,
+//!   and OTLP over gRPC or HTTP/protobuf.
+//! - [`from_env`]: the exporters a deployment's environment variables ask
+//!   for (OTLP, DogStatsD), started together.
 //!
 //! All of them read only snapshots, which are merged on demand from the
 //! sources' striped counters: an exporter never takes a lock a cache
@@ -20,11 +24,16 @@
 //! `clockwise_s_x_total`, gauge `x` `clockwise_s_x`, histogram `x`
 //! (nanoseconds) the summary `clockwise_s_x_seconds`, labelled `source`.
 
+mod env;
 pub mod http;
 pub mod json;
 #[cfg(feature = "metrics")]
 pub mod metrics_bridge;
 mod names;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod periodic;
 pub mod prometheus;
 pub mod statsd;
+
+pub use env::{from_env, from_vars, EnvError, ExportGuard};

@@ -316,6 +316,12 @@ impl StatsdEmitter {
         self.errors.load(Ordering::Relaxed)
     }
 
+    /// Flushes now, on the emitter's thread, and returns when that flush is
+    /// done (sent or counted as failed).
+    pub fn flush(&self) {
+        self.periodic.run_now();
+    }
+
     /// Flushes a last time and joins the thread (dropping does the same).
     pub fn stop(mut self) {
         self.periodic.stop();
