@@ -762,22 +762,7 @@ where
         let guard = crate::reclaim::pin();
         let mut removed = Unlinked::new();
         let shard = self.shard_index(hash);
-        if self.inner.flights.running(shard) {
-            // A load of this key may be running: this insert supersedes it,
-            // so the load must not store its (older) value over this one.
-            self.inner.flights.supersede(shard, key, |key| {
-                self.write_with(
-                    hash,
-                    key,
-                    value,
-                    weight,
-                    own_ttl,
-                    &guard,
-                    &mut removed,
-                    None,
-                )
-            });
-        } else {
+        let write = |key| {
             self.write_with(
                 hash,
                 key,
@@ -787,7 +772,14 @@ where
                 &guard,
                 &mut removed,
                 None,
-            );
+            )
+        };
+        if self.inner.flights.running(shard) {
+            // A load of this key may be running: this insert supersedes it,
+            // so the load must not store its (older) value over this one.
+            self.inner.flights.supersede(shard, key, write);
+        } else {
+            write(key);
         }
         self.report(removed, guard);
     }
