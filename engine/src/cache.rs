@@ -762,7 +762,25 @@ where
         let guard = crate::reclaim::pin();
         let mut removed = Unlinked::new();
         let shard = self.shard_index(hash);
-        let write = |key| {
+        // The two calls of `write_with` are spelled out: one closure
+        // serving both branches kept the write from being inlined into the
+        // common one, which callgrind's `insert_loop` counts.
+        if self.inner.flights.running(shard) {
+            // A load of this key may be running: this insert supersedes it,
+            // so the load must not store its (older) value over this one.
+            self.inner.flights.supersede(shard, key, |key| {
+                self.write_with(
+                    hash,
+                    key,
+                    value,
+                    weight,
+                    own_ttl,
+                    &guard,
+                    &mut removed,
+                    None,
+                )
+            });
+        } else {
             self.write_with(
                 hash,
                 key,
@@ -772,14 +790,7 @@ where
                 &guard,
                 &mut removed,
                 None,
-            )
-        };
-        if self.inner.flights.running(shard) {
-            // A load of this key may be running: this insert supersedes it,
-            // so the load must not store its (older) value over this one.
-            self.inner.flights.supersede(shard, key, write);
-        } else {
-            write(key);
+            );
         }
         self.report(removed, guard);
     }
