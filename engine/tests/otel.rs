@@ -598,3 +598,49 @@ fn docs_metrics_md_lists_what_the_exporters_emit() {
         "docs/metrics.md is out of date: run the command in its first line"
     );
 }
+
+#[test]
+fn a_collector_that_never_answers_costs_one_timeout_per_export() {
+    // Accepts connections and reads nothing back: every export must end at
+    // its deadline, and stopping must not wait longer than one.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Held open by a thread the test leaves blocked in `accept`.
+    std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for conn in listener.incoming() {
+            conns.push(conn);
+        }
+    });
+    for protocol in ["grpc", "http/protobuf"] {
+        let registry = Registry::new();
+        let (cache, _mock) = scripted(&registry, "users");
+        let guard = start(
+            &registry,
+            &[
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    format!("http://127.0.0.1:{port}"),
+                ),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.into()),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "200".into()),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "3600000".into()),
+            ],
+        );
+        let began = std::time::Instant::now();
+        guard.flush();
+        let otlp = guard.otlp().unwrap();
+        assert_eq!((otlp.exports(), otlp.send_errors()), (0, 1), "{protocol}");
+        cache.insert(7, 70);
+        assert_eq!(
+            cache.get(&7),
+            Some(70),
+            "{protocol}: the cache serves meanwhile"
+        );
+        // The flush and the last export of the shutdown: two deadlines, not
+        // the default ten seconds each.
+        guard.shutdown();
+        let took = began.elapsed();
+        assert!(took < Duration::from_secs(5), "{protocol}: took {took:?}");
+    }
+}
