@@ -236,7 +236,14 @@ impl Transport {
                 client
                     .export(request)
                     .await
-                    .map_err(|s| format!("gRPC status {:?}: {}", s.code(), s.message()))?
+                    .map_err(|s| {
+                        let mut m = format!("gRPC status {:?}: {}", s.code(), s.message());
+                        if let Some(source) = std::error::Error::source(&s) {
+                            m.push_str(": ");
+                            m.push_str(&chain(source));
+                        }
+                        m
+                    })?
                     .into_inner()
             }
             Transport::Http(client) => {
@@ -247,10 +254,7 @@ impl Transport {
                 }
                 let body = Full::new(Bytes::from(request.encode_to_vec()));
                 let request = builder.body(body).map_err(|e| e.to_string())?;
-                let answer = client
-                    .request(request)
-                    .await
-                    .map_err(|e| format!("{e:?}"))?;
+                let answer = client.request(request).await.map_err(|e| chain(&e))?;
                 let status = answer.status();
                 let body = answer
                     .into_body()
@@ -269,6 +273,23 @@ impl Transport {
             .partial_success
             .map_or(0, |p| p.rejected_data_points.max(0)))
     }
+}
+
+/// `e` and its sources, `: `-separated, each said once: hyper's and
+/// tonic's errors say what failed only in their sources ("client error
+/// (Connect)", then why), and wrappers often repeat their source's text.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// A background thread exporting a [`Registry`] over OTLP every interval,
