@@ -16,7 +16,7 @@ const GAUGE_HELP: &str = "A level reported by this source.";
 /// Help text of a histogram the schema does not describe.
 const HISTOGRAM_HELP: &str = "A latency distribution reported by this source, in seconds.";
 /// Help text of a counter the schema does not describe.
-const COUNTER_HELP: &str = "A count reported by this source.";
+pub(crate) const COUNTER_HELP: &str = "A count reported by this source.";
 
 /// Help text of gauge `metric`.
 pub(crate) fn gauge_help(metric: &str, schema: &Schema) -> &'static str {
@@ -55,6 +55,37 @@ pub(crate) fn sanitize(name: &str) -> String {
 /// A label key and value fixed by the family.
 pub(crate) type FixedLabel = Option<(&'static str, &'static str)>;
 
+/// How counter `metric` of a source described by `schema` is grouped, in
+/// every exporter's terms: its family's name part (the metric's own name
+/// when the schema does not describe it; not yet sanitized), the label
+/// telling it apart within the family, the family's help text and unit.
+pub(crate) struct Family<'a> {
+    pub(crate) part: &'a str,
+    pub(crate) label: FixedLabel,
+    pub(crate) help: &'static str,
+    /// Read by the exporters whose format has units (OpenTelemetry).
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    pub(crate) unit: &'static str,
+}
+
+/// Counter `metric`'s [`Family`], `None` if it is not exported.
+pub(crate) fn family<'a>(metric: &'a str, schema: &Schema) -> Option<Family<'a>> {
+    Some(match schema.counter(metric) {
+        Some(spec) => Family {
+            part: spec.family()?,
+            label: spec.label(),
+            help: spec.help(),
+            unit: spec.unit(),
+        },
+        None => Family {
+            part: metric,
+            label: None,
+            help: COUNTER_HELP,
+            unit: "",
+        },
+    })
+}
+
 /// The full counter family name, its extra label and its help text, for a
 /// source of `subsystem` described by `schema`; `None` if the counter is
 /// not exported.
@@ -63,19 +94,13 @@ pub(crate) fn counter_name(
     metric: &str,
     schema: &Schema,
 ) -> Option<(String, FixedLabel, &'static str)> {
-    let subsystem = sanitize(subsystem);
-    Some(match schema.counter(metric) {
-        Some(spec) => (
-            format!("clockwise_{subsystem}_{}_total", spec.family()?),
-            spec.label(),
-            spec.help(),
-        ),
-        None => (
-            format!("clockwise_{subsystem}_{}_total", sanitize(metric)),
-            None,
-            COUNTER_HELP,
-        ),
-    })
+    let f = family(metric, schema)?;
+    let name = format!(
+        "clockwise_{}_{}_total",
+        sanitize(subsystem),
+        sanitize(f.part)
+    );
+    Some((name, f.label, f.help))
 }
 
 #[cfg(test)]

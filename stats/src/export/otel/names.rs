@@ -2,7 +2,7 @@
 //! [`Schema`]: dotted and lower case, `clockwise.<subsystem>.<family>`
 //! where Prometheus writes `clockwise_<subsystem>_<family>_total`.
 
-use super::super::names::{exported, sanitize};
+use super::super::names::{family, gauge_help, histogram_help, sanitize};
 use crate::Schema;
 
 /// What a counter, gauge or histogram is exported as.
@@ -15,13 +15,6 @@ pub(crate) struct Named {
     pub(crate) description: &'static str,
     pub(crate) unit: &'static str,
 }
-
-/// Help text of a counter the schema does not describe.
-const COUNTER_HELP: &str = "A count reported by this source.";
-/// Help text of a gauge the schema does not describe.
-const GAUGE_HELP: &str = "A level reported by this source.";
-/// Help text of a histogram the schema does not describe.
-const HISTOGRAM_HELP: &str = "A latency distribution reported by this source.";
 
 /// `clockwise.<subsystem>.<part>`, lower case, each part made a valid
 /// name part (`[a-z0-9_]`).
@@ -40,22 +33,12 @@ pub(crate) fn level(level: i128) -> i64 {
 
 /// How counter `metric` is exported, `None` if it is not.
 pub(crate) fn counter(subsystem: &str, metric: &str, schema: &Schema) -> Option<Named> {
-    if !exported(metric, schema) {
-        return None;
-    }
-    Some(match schema.counter(metric) {
-        Some(spec) => Named {
-            name: name(subsystem, spec.family()?),
-            label: spec.label(),
-            description: spec.help(),
-            unit: spec.unit(),
-        },
-        None => Named {
-            name: name(subsystem, metric),
-            label: None,
-            description: COUNTER_HELP,
-            unit: "",
-        },
+    let f = family(metric, schema)?;
+    Some(Named {
+        name: name(subsystem, f.part),
+        label: f.label,
+        description: f.help,
+        unit: f.unit,
     })
 }
 
@@ -64,7 +47,7 @@ pub(crate) fn gauge(subsystem: &str, metric: &str, schema: &Schema) -> Named {
     Named {
         name: name(subsystem, metric),
         label: None,
-        description: schema.gauge_help(metric).unwrap_or(GAUGE_HELP),
+        description: gauge_help(metric, schema),
         unit: schema.gauge_unit(metric).unwrap_or(""),
     }
 }
@@ -75,13 +58,14 @@ pub(crate) fn histogram(subsystem: &str, metric: &str, schema: &Schema) -> Named
     Named {
         name: name(subsystem, metric),
         label: None,
-        description: schema.histogram_help(metric).unwrap_or(HISTOGRAM_HELP),
+        description: histogram_help(metric, schema),
         unit: "s",
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::names::COUNTER_HELP;
     use super::*;
     use crate::schema::TEST_CACHE;
 
