@@ -425,6 +425,29 @@ fn otlp_over_http_protobuf_reaches_a_real_endpoint() {
     guard.shutdown();
 }
 
+/// `from_vars` with an OTLP endpoint on loopback port `port`, over
+/// `protocol`, each export given `timeout_ms`, and no periodic export
+/// within a test.
+fn to_loopback_port(
+    registry: &Registry,
+    port: u16,
+    protocol: &str,
+    timeout_ms: u64,
+) -> ExportGuard {
+    start(
+        registry,
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{port}"),
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.into()),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", timeout_ms.to_string()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "3600000".into()),
+        ],
+    )
+}
+
 #[test]
 fn a_collector_that_is_not_there_is_counted_and_the_cache_keeps_serving() {
     // A port that was free a moment ago: nothing listens on it.
@@ -436,18 +459,7 @@ fn a_collector_that_is_not_there_is_counted_and_the_cache_keeps_serving() {
     for protocol in ["grpc", "http/protobuf"] {
         let registry = Registry::new();
         let (cache, _mock) = scripted(&registry, "users");
-        let guard = start(
-            &registry,
-            &[
-                (
-                    "OTEL_EXPORTER_OTLP_ENDPOINT",
-                    format!("http://127.0.0.1:{port}"),
-                ),
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.into()),
-                ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000".into()),
-                ("OTEL_METRIC_EXPORT_INTERVAL", "3600000".into()),
-            ],
-        );
+        let guard = to_loopback_port(&registry, port, protocol, 2000);
         guard.flush();
         guard.flush();
         let otlp = guard.otlp().unwrap();
@@ -615,18 +627,7 @@ fn a_collector_that_never_answers_costs_one_timeout_per_export() {
     for protocol in ["grpc", "http/protobuf"] {
         let registry = Registry::new();
         let (cache, _mock) = scripted(&registry, "users");
-        let guard = start(
-            &registry,
-            &[
-                (
-                    "OTEL_EXPORTER_OTLP_ENDPOINT",
-                    format!("http://127.0.0.1:{port}"),
-                ),
-                ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.into()),
-                ("OTEL_EXPORTER_OTLP_TIMEOUT", "200".into()),
-                ("OTEL_METRIC_EXPORT_INTERVAL", "3600000".into()),
-            ],
-        );
+        let guard = to_loopback_port(&registry, port, protocol, 200);
         let began = std::time::Instant::now();
         guard.flush();
         let otlp = guard.otlp().unwrap();
