@@ -39,12 +39,40 @@ fn start(durable: bool) -> Option<Server> {
     Some(Server::new(free_port(), durable))
 }
 
+/// A loopback port nothing listens on now, and that no other call in this
+/// process has returned: tests run in parallel, and a port the kernel
+/// hands out again just after another test took it (for a server it
+/// starts now or later) would put two tests on one server.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    untaken(&mut taken, || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    })
+}
+
+/// The first port from `next` not in `taken`, which records it.
+fn untaken(taken: &mut Vec<u16>, mut next: impl FnMut() -> u16) -> u16 {
+    loop {
+        let port = next();
+        if !taken.contains(&port) {
+            taken.push(port);
+            return port;
+        }
+    }
+}
+
+/// A port the kernel offers twice is handed out once.
+#[test]
+fn a_port_offered_twice_is_handed_out_once() {
+    let mut taken = Vec::new();
+    let mut offers = [40_001, 40_001, 40_002].into_iter();
+    assert_eq!(untaken(&mut taken, || offers.next().unwrap()), 40_001);
+    assert_eq!(untaken(&mut taken, || offers.next().unwrap()), 40_002);
 }
 
 impl Server {
