@@ -28,9 +28,10 @@ pub(crate) fn histogram_help(metric: &str, schema: &Schema) -> &'static str {
     schema.histogram_help(metric).unwrap_or(HISTOGRAM_HELP)
 }
 
-/// Whether counter `metric` is exported at all.
+/// Whether counter `metric` is exported at all: whether it has a
+/// [`Family`].
 pub(crate) fn exported(metric: &str, schema: &Schema) -> bool {
-    schema.counter(metric).is_none_or(|c| c.family().is_some())
+    family(metric, schema).is_some()
 }
 
 /// `name` made a valid Prometheus name part: every byte outside
