@@ -93,6 +93,7 @@ impl<K, V> CacheBuilder<K, V> {
                 shards: None,
                 stats: true,
                 adapt: true,
+                window: true,
                 sample_every: None,
                 name: "default".to_owned(),
                 listener: None,
@@ -268,6 +269,33 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// ```
     pub fn adapt_cold_floor(mut self, on: bool) -> Self {
         self.settings.adapt = on;
+        self
+    }
+
+    /// Whether new entries pass an admission window (default true). A new
+    /// key waits in a small FIFO (2 % of the capacity) in front of the
+    /// CLOCK-Pro clock; when the window overflows, its oldest entry enters
+    /// the clock if a frequency sketch has seen its key more often than
+    /// the key of the entry it would displace, and is evicted otherwise.
+    /// The test's bias tunes itself: keys turned away that come back make
+    /// it more lenient, admitted keys evicted unused make it stricter. It
+    /// keeps one-off keys (scans) from displacing entries worth keeping.
+    /// A hit costs nothing more: the sketch counts a hit when the policy
+    /// clears the reference bit it set. An insert that evicts costs about a
+    /// quarter more, and the sketch takes 4 to 8 bytes an entry (at most
+    /// 16 MiB a shard). Off, the policy is CLOCK-Pro's alone.
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder()
+    ///     .max_capacity(100)
+    ///     .admission_window(false)
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.stats().window_size(), 0);
+    /// assert_eq!(cache.get(&1), Some(1));
+    /// ```
+    pub fn admission_window(mut self, on: bool) -> Self {
+        self.settings.window = on;
         self
     }
 

@@ -176,6 +176,9 @@ pub(crate) struct Settings<K, V, S> {
     pub(crate) stats: bool,
     /// Whether the cold floor adapts (see `crate::adapt`).
     pub(crate) adapt: bool,
+    /// Whether new entries pass the admission window
+    /// (`clock_pro::window`).
+    pub(crate) window: bool,
     /// For gets and inserts alike; `None` means the defaults.
     pub(crate) sample_every: Option<u32>,
     pub(crate) name: String,
@@ -199,6 +202,7 @@ impl<K, V, S> Settings<K, V, S> {
             shards: self.shards,
             stats: self.stats,
             adapt: self.adapt,
+            window: self.window,
             sample_every: self.sample_every,
             name: self.name,
             listener: self.listener,
@@ -285,7 +289,7 @@ where
         let per = capacity / n as u64;
         let extra = capacity % n as u64;
         let shards: Box<[Shard<K, V>]> = (0..n as u64)
-            .map(|i| Shard::new(per + u64::from(i < extra)))
+            .map(|i| Shard::new(per + u64::from(i < extra), b.window))
             .collect();
         let clock = b.clock.unwrap_or_default();
         let origin = clock.now();
@@ -314,6 +318,7 @@ where
                 shards: None,
                 stats: false,
                 adapt: true,
+                window: true,
                 sample_every: None,
                 name: String::new(),
                 listener: None,

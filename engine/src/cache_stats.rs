@@ -515,7 +515,7 @@ impl CacheStats {
     /// cache.get(&1);
     /// cache.get(&9);
     /// let stats = cache.stats();
-    /// assert!(stats.hot_size() + stats.cold_size() == 1);
+    /// assert!(stats.hot_size() + stats.cold_size() + stats.window_size() == 1);
     /// ```
     pub fn hot_size(&self) -> u64 {
         self.level(gauge::HOT_SIZE)
@@ -531,7 +531,7 @@ impl CacheStats {
     /// cache.get(&1);
     /// cache.get(&9);
     /// let stats = cache.stats();
-    /// assert!(stats.hot_size() + stats.cold_size() == 1);
+    /// assert!(stats.hot_size() + stats.cold_size() + stats.window_size() == 1);
     /// ```
     pub fn cold_size(&self) -> u64 {
         self.level(gauge::COLD_SIZE)
@@ -552,6 +552,20 @@ impl CacheStats {
     /// ```
     pub fn test_size(&self) -> u64 {
         self.level(gauge::TEST_SIZE)
+    }
+
+    /// Weight of the entries in the admission window: new entries wait
+    /// there before the clock admits them or turns them away (see
+    /// [`CacheBuilder::admission_window`](crate::CacheBuilder::admission_window)).
+    ///
+    /// ```
+    /// let cache: clockwise::Cache<u32, u32> = clockwise::Cache::builder().max_capacity(100).build();
+    /// cache.insert(1, 1);
+    /// // The newest entry waits in the window.
+    /// assert_eq!(cache.stats().window_size(), 1);
+    /// ```
+    pub fn window_size(&self) -> u64 {
+        self.level(gauge::WINDOW_SIZE)
     }
 
     /// Latency of `get`, in nanoseconds (sampled); `None` with metrics off.

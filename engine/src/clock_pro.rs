@@ -79,8 +79,14 @@
 //!   making pages hot at the floor, credits stop shrinking the allocation
 //!   at it, and an insert into a full cache whose allocation is below it
 //!   first runs the hot hand until it demotes a page, so the allocation
-//!   reaches the floor one page per insert. At the default share of 0 the
-//!   floor is the 1% bound and the rules are the simulator's.
+//!   reaches the floor one page per insert (not with the admission
+//!   window on: see `docs/design/clock-pro.md`). At the default share of 0
+//!   the floor is the 1% bound and the rules are the simulator's.
+//! - **The admission window** (not in the simulator; off until
+//!   [`set_window`](ClockPro::set_window)): a new page that is not a ghost
+//!   waits in a small FIFO off the clock, and enters the clock as above
+//!   only if a frequency test lets it ([`window`]). A ghost's page skips
+//!   the window, as CLOCK-Pro's test period says it should.
 //! - **Pages moved to the head** have their reference bit cleared.
 //! - **Non-resident pages** keep only a hash and a weight, in a node (24
 //!   bytes), and a 5-byte bucket of the ghost index. Their total weight is
@@ -112,12 +118,16 @@
 mod ghosts;
 mod ring;
 pub(crate) mod shadows;
+mod sketch;
+mod window;
 crate::sync::checking! {
     mod validate;
 }
 
 use ghosts::Ghosts;
 use ring::Ring;
+use window::Window;
+pub(crate) use window::WINDOW_SHARE;
 
 /// Bits of a node index, the rest of a node's `prev_bits` holding its
 /// status (see [`Node`]).
@@ -128,6 +138,9 @@ const INDEX: u32 = (1 << INDEX_BITS) - 1;
 
 /// No node.
 const NIL: u32 = INDEX;
+
+/// The mark bit of a node's `next_bits` (see [`Node::marked`]).
+const MARK: u32 = 1 << 31;
 
 /// Node indices are 29-bit and [`NIL`] is none of them: a shard keeps at
 /// most this many nodes. Its pages, ghosts and tombstones number at
@@ -180,35 +193,47 @@ enum Status {
     Tombstone = 4,
     /// On the free list.
     Free = 5,
+    /// Resident in the admission window, off the clock (see [`window`]).
+    Window = 6,
 }
 
 impl Status {
     fn resident(self) -> bool {
-        matches!(self, Status::Hot | Status::Cold | Status::ColdInTest)
+        matches!(
+            self,
+            Status::Hot | Status::Cold | Status::ColdInTest | Status::Window
+        )
     }
     fn resident_cold(self) -> bool {
         matches!(self, Status::Cold | Status::ColdInTest)
     }
+    /// The status whose discriminant is `bits` (a node's top three bits;
+    /// 7, never stored, reads as free). A table, not a `match`: one load
+    /// on every hand step.
     fn from_bits(bits: u32) -> Status {
-        match bits {
-            0 => Status::Hot,
-            1 => Status::Cold,
-            2 => Status::ColdInTest,
-            3 => Status::Ghost,
-            4 => Status::Tombstone,
-            _ => Status::Free,
-        }
+        const BY_BITS: [Status; 8] = [
+            Status::Hot,
+            Status::Cold,
+            Status::ColdInTest,
+            Status::Ghost,
+            Status::Tombstone,
+            Status::Free,
+            Status::Window,
+            Status::Free,
+        ];
+        BY_BITS[bits as usize & 7]
     }
 }
 
 /// One tracked page, 24 bytes with an 8-byte handle: the status rides in
-/// the top three bits of the first link word, and the hash is the 32 bits
-/// the policy keeps ([`short`]).
+/// the top three bits of the first link word, the admission window's mark
+/// in the top bit of the second (see [`window`]), and the hash is the 32
+/// bits the policy keeps ([`short`]).
 #[derive(Debug)]
 struct Node<T> {
     /// The older neighbour's index, and the status in the top bits.
     prev_bits: u32,
-    /// The newer neighbour's index.
+    /// The newer neighbour's index, and the mark in the top bit.
     next_bits: u32,
     /// Entries weigh a `u32`; sizes are summed in `u64`.
     weight: u32,
@@ -224,7 +249,7 @@ impl<T> Node<T> {
         self.prev_bits & INDEX
     }
     fn next(&self) -> u32 {
-        self.next_bits
+        self.next_bits & INDEX
     }
     fn set_prev(&mut self, n: u32) {
         debug_assert!(n <= INDEX);
@@ -232,7 +257,16 @@ impl<T> Node<T> {
     }
     fn set_next(&mut self, n: u32) {
         debug_assert!(n <= INDEX);
-        self.next_bits = n;
+        self.next_bits = (self.next_bits & MARK) | n;
+    }
+    /// The admission window's mark: on a ghost, the window turned the page
+    /// away; on a resident page, the window admitted it over the cold
+    /// hand's page.
+    fn marked(&self) -> bool {
+        self.next_bits & MARK != 0
+    }
+    fn set_marked(&mut self, on: bool) {
+        self.next_bits = (self.next_bits & !MARK) | if on { MARK } else { 0 };
     }
     fn status(&self) -> Status {
         Status::from_bits(self.prev_bits >> INDEX_BITS)
@@ -251,6 +285,8 @@ pub(crate) struct Sizes {
     pub hot: u64,
     pub cold: u64,
     pub test: u64,
+    /// The admission window's pages.
+    pub window: u64,
 }
 
 /// What one run of the hot hand did.
@@ -298,6 +334,8 @@ pub(crate) struct ClockPro<T> {
     /// The cold floor's share of the capacity, in 1/65536ths; 0 leaves
     /// the floor at `min_cold` (see [`set_cold_floor`](Self::set_cold_floor)).
     floor_share: u32,
+    /// The admission window, off until [`set_window`](Self::set_window).
+    window: Window,
 }
 
 /// A share of 1 in [`ClockPro::set_cold_floor`]'s units.
@@ -348,6 +386,7 @@ impl<T> ClockPro<T> {
             steps: 0,
             max_nodes: MAX_NODES,
             floor_share: 0,
+            window: Window::default(),
         }
     }
 
@@ -388,7 +427,7 @@ impl<T> ClockPro<T> {
     /// Resident weight.
     #[inline(always)]
     pub(crate) fn weight(&self) -> u64 {
-        self.hot + self.cold
+        self.hot + self.cold + self.window.weight
     }
 
     /// Gives the policy a new capacity (capacity lent or borrowed, or
@@ -400,7 +439,7 @@ impl<T> ClockPro<T> {
         self.capacity = capacity;
         self.max_ghost = capacity;
         self.steps = 0;
-        while self.hot + self.cold > capacity {
+        while self.weight() > capacity {
             self.evict_one(host);
         }
         self.trim_ghosts(host);
@@ -415,11 +454,12 @@ impl<T> ClockPro<T> {
             hot: self.hot,
             cold: self.cold,
             test: self.ghost,
+            window: self.window.weight,
         }
     }
 
     fn free_weight(&self) -> u64 {
-        self.capacity - self.hot - self.cold
+        self.capacity - self.weight()
     }
 
     fn tail(&self) -> u32 {
@@ -487,6 +527,10 @@ impl<T> ClockPro<T> {
                 // The index may name a newer ghost of this hash instead.
                 self.ghosts.remove(hash, n);
             }
+            Status::Window => {
+                self.window.weight -= w;
+                self.window.count -= 1;
+            }
             Status::Tombstone | Status::Free => {}
         }
         let mut displaced = None;
@@ -510,6 +554,10 @@ impl<T> ClockPro<T> {
                 let nodes = &self.nodes;
                 displaced = self.ghosts.insert(hash, n, |g| nodes[g as usize].hash());
             }
+            Status::Window => {
+                self.window.weight += w;
+                self.window.count += 1;
+            }
             Status::Tombstone | Status::Free => {}
         }
         self.nodes[n as usize].set_status(status);
@@ -517,17 +565,24 @@ impl<T> ClockPro<T> {
     }
 
     fn link_at_head(&mut self, n: u32) {
-        if self.head == NIL {
+        self.link_newest(self.head, n);
+        self.head = n;
+    }
+
+    /// Links `n` into the circle whose newest node is `newest` ([`NIL`]:
+    /// an empty one), between it and the oldest: the clock's or the
+    /// admission window's.
+    fn link_newest(&mut self, newest: u32, n: u32) {
+        if newest == NIL {
             self.nodes[n as usize].set_prev(n);
             self.nodes[n as usize].set_next(n);
         } else {
-            let (head, tail) = (self.head, self.tail());
-            self.nodes[n as usize].set_next(head);
-            self.nodes[n as usize].set_prev(tail);
-            self.nodes[tail as usize].set_next(n);
-            self.nodes[head as usize].set_prev(n);
+            let oldest = self.node(newest).prev();
+            self.nodes[n as usize].set_next(newest);
+            self.nodes[n as usize].set_prev(oldest);
+            self.nodes[oldest as usize].set_next(n);
+            self.nodes[newest as usize].set_prev(n);
         }
-        self.head = n;
     }
 
     /// The cold hand: the oldest resident cold page, NIL if there is none.
@@ -634,7 +689,11 @@ impl<T> ClockPro<T> {
 
     /// Takes `n` out of the clock for good and returns its page, if resident.
     fn discard(&mut self, n: u32) -> Option<T> {
+        if self.status(n) == Status::Window {
+            return Some(self.leave_window(n));
+        }
         self.unlink(n);
+        self.nodes[n as usize].set_marked(false);
         let page = self.nodes[n as usize].page.take();
         let queue = &self.cold_queue;
         if self.status(n).resident_cold() && queue.front() != Some(n) && queue.back() != Some(n) {
@@ -655,8 +714,15 @@ impl<T> ClockPro<T> {
             .is_some_and(|p| host.referenced(p))
     }
 
-    fn clear_referenced(&self, host: &mut impl Host<T>, n: u32) {
-        if let Some(page) = &self.node(n).page {
+    /// Clears `n`'s reference bit. With the admission window on, a bit
+    /// found set is a hit the frequency sketch has not counted yet: it
+    /// counts it now (so hits themselves write nothing but the bit).
+    fn clear_referenced(&mut self, host: &mut impl Host<T>, n: u32) {
+        let node = &self.nodes[n as usize];
+        if let Some(page) = &node.page {
+            if self.window.on() && host.referenced(page) {
+                self.window.sketch.add(node.hash());
+            }
             host.clear_referenced(page);
         }
     }
@@ -684,6 +750,7 @@ impl<T> ClockPro<T> {
         }
         let floor = self.cold_floor();
         if self.floor_share != 0
+            && !self.window.on()
             && self.hot_count > 0
             && self.hot + self.cold >= self.capacity
             && self.capacity.saturating_sub(self.hot) < floor
@@ -693,7 +760,18 @@ impl<T> ClockPro<T> {
             self.run_hand_hot(host, NIL);
         }
         let nodes = &self.nodes;
-        let ghost = self.ghosts.get(hash, |g| nodes[g as usize].hash());
+        let mut ghost = self.ghosts.get(hash, |g| nodes[g as usize].hash());
+        if self.window.on() {
+            self.window_sighting(hash);
+            if let Some(g) = ghost.filter(|&g| self.node(g).marked()) {
+                // Turned away, and back within its test period.
+                self.window_returned(g);
+                ghost = None;
+            }
+            if ghost.is_none() {
+                return self.enter_window(host, hash, weight, page);
+            }
+        }
         let free = self.free_weight();
         let status = if free >= weight && free - weight >= floor {
             Status::Hot
@@ -759,6 +837,7 @@ impl<T> ClockPro<T> {
         let class = match self.status(n) {
             Status::Hot => &mut self.hot,
             Status::Cold | Status::ColdInTest => &mut self.cold,
+            Status::Window => &mut self.window.weight,
             Status::Ghost | Status::Tombstone | Status::Free => {
                 unreachable!("only resident pages are reweighed")
             }
@@ -766,7 +845,7 @@ impl<T> ClockPro<T> {
         *class = *class - old_weight + weight;
         self.nodes[n as usize].weight = u32::try_from(weight).expect("entry weights are u32");
         self.steps = 0;
-        while self.hot + self.cold > self.capacity {
+        while self.weight() > self.capacity {
             self.evict_one(host);
         }
         self.organize_hands();
@@ -801,6 +880,11 @@ impl<T> ClockPro<T> {
     /// demotes one (it passes referenced hot pages once, clearing their
     /// bits, so it always finds one).
     fn evict_one(&mut self, host: &mut impl Host<T>) {
+        if self.hot_count + self.cold_count == 0 {
+            // Only the admission window holds pages.
+            self.evict_from_window(host);
+            return;
+        }
         loop {
             while self.cold_count == 0 {
                 self.run_hand_hot(host, NIL);
@@ -841,6 +925,9 @@ impl<T> ClockPro<T> {
     /// Evicts the resident cold page `c` under the cold hand.
     fn evict(&mut self, host: &mut impl Host<T>, c: u32) {
         let (hash, weight) = (self.node(c).hash(), self.weight_of(c));
+        if self.node(c).marked() {
+            self.window_admitted_evicted(c);
+        }
         if self.status(c) == Status::ColdInTest {
             let page = self.nodes[c as usize].page.take().expect("resident");
             let older = self.set_status(c, Status::Ghost);

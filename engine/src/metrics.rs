@@ -215,6 +215,11 @@ pub(crate) static SCHEMA: Schema = Schema::new(
         )
         .with_unit("{weight}"),
         Spec::new(
+            gauge::WINDOW_SIZE,
+            "Weight of entries in the admission window, not yet admitted to the clock.",
+        )
+        .with_unit("{weight}"),
+        Spec::new(
             gauge::TEST_SIZE,
             "Weight remembered for non-resident test entries (CLOCK-Pro, metadata only).",
         )
@@ -251,6 +256,7 @@ pub(crate) mod gauge {
     pub(crate) const HOT_SIZE: &str = "hot_size";
     pub(crate) const COLD_SIZE: &str = "cold_size";
     pub(crate) const TEST_SIZE: &str = "test_size";
+    pub(crate) const WINDOW_SIZE: &str = "window_size";
 }
 
 /// The histograms' names in snapshots.

@@ -173,6 +173,7 @@ pub(crate) struct Gauges {
     pub(crate) hot: AtomicU64,
     pub(crate) cold: AtomicU64,
     pub(crate) test: AtomicU64,
+    pub(crate) window: AtomicU64,
     /// The shard's lendable capacity, for borrowers choosing whom to
     /// try-lock (the lock holder's count decides).
     pub(crate) lendable: AtomicU64,
@@ -409,11 +410,17 @@ fn unlink<K, V>(
 }
 
 impl<K, V> Shard<K, V> {
-    pub(crate) fn new(capacity: u64) -> Shard<K, V> {
+    /// A shard of `capacity` weight; `window`: whether new pages pass the
+    /// policy's admission window.
+    pub(crate) fn new(capacity: u64, window: bool) -> Shard<K, V> {
+        let mut policy = ClockPro::new(capacity);
+        if window {
+            policy.set_window(crate::clock_pro::WINDOW_SHARE);
+        }
         Shard {
             table: CachePadded::new(Atomic::new(Table::new(16))),
             state: Mutex::new(State {
-                policy: ClockPro::new(capacity),
+                policy,
                 slots: Slots::default(),
                 lendable: capacity,
                 sweep: 0,
@@ -552,14 +559,20 @@ impl<K, V> Shard<K, V> {
     }
 
     fn publish_gauges(&self, state: &State<K, V>) {
-        let Sizes { hot, cold, test } = state.policy.sizes();
+        let Sizes {
+            hot,
+            cold,
+            test,
+            window,
+        } = state.policy.sizes();
         let g = &self.gauges;
         // Relaxed: independent levels for snapshots; no ordering implied.
         g.len.store(state.slots.live as u64, Ordering::Relaxed);
-        g.weight.store(hot + cold, Ordering::Relaxed);
+        g.weight.store(hot + cold + window, Ordering::Relaxed);
         g.hot.store(hot, Ordering::Relaxed);
         g.cold.store(cold, Ordering::Relaxed);
         g.test.store(test, Ordering::Relaxed);
+        g.window.store(window, Ordering::Relaxed);
         state.gauges_lendable(g);
     }
 

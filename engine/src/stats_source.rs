@@ -64,6 +64,7 @@ impl StatsSource {
         snap.set_gauge(gauge::HOT_SIZE, self.gauge(|g| &g.hot));
         snap.set_gauge(gauge::COLD_SIZE, self.gauge(|g| &g.cold));
         snap.set_gauge(gauge::TEST_SIZE, self.gauge(|g| &g.test));
+        snap.set_gauge(gauge::WINDOW_SIZE, self.gauge(|g| &g.window));
         snap
     }
 }

@@ -76,6 +76,7 @@ fn prometheus_samples_for_scripted_operations() {
             "clockwise_cache_test_size{cache=\"users\"} 0",
             "clockwise_cache_updates_total{cache=\"users\"} 1",
             "clockwise_cache_weighted_size{cache=\"users\"} 1",
+            "clockwise_cache_window_size{cache=\"users\"} 0",
         ]
     );
     assert!(text.contains("# TYPE clockwise_cache_get_latency_seconds summary\n"));
@@ -152,7 +153,7 @@ fn statsd_lines_for_scripted_operations() {
     };
     script(&c);
     let sent = sender.flush(&registry);
-    let gauges = |entries: u32, hot: u32| {
+    let gauges = |entries: u32, hot: u32, window: u32| {
         [
             "clockwise.cache.capacity:100|g|#cache:users".to_owned(),
             "clockwise.cache.cold_size:0|g|#cache:users".to_owned(),
@@ -160,6 +161,7 @@ fn statsd_lines_for_scripted_operations() {
             format!("clockwise.cache.hot_size:{hot}|g|#cache:users"),
             "clockwise.cache.test_size:0|g|#cache:users".to_owned(),
             format!("clockwise.cache.weighted_size:{entries}|g|#cache:users"),
+            format!("clockwise.cache.window_size:{window}|g|#cache:users"),
         ]
     };
     let mut expected: Vec<String> = [
@@ -173,7 +175,7 @@ fn statsd_lines_for_scripted_operations() {
     ]
     .map(str::to_owned)
     .to_vec();
-    expected.extend(gauges(1, 1));
+    expected.extend(gauges(1, 1, 0));
     assert_eq!(recv(sent), expected);
 
     // Only what changed since the last flush.
@@ -184,7 +186,8 @@ fn statsd_lines_for_scripted_operations() {
         "clockwise.cache.hit:1|c|#cache:users".to_owned(),
         "clockwise.cache.insert:1|c|#cache:users".to_owned(),
     ];
-    expected.extend(gauges(2, 2));
+    // The new entry waits in the admission window.
+    expected.extend(gauges(2, 1, 1));
     assert_eq!(recv(sent), expected);
 }
 

@@ -108,8 +108,8 @@ fn the_instruments_read_back_through_the_sdk() {
         .with_reader(PeriodicReader::builder(exporter.clone()).build())
         .build();
     let observed = clockwise::otel::observe(&provider.meter("test"), &registry);
-    // 13 counter families and 6 gauges.
-    assert_eq!(observed.len(), 19);
+    // 13 counter families and 7 gauges.
+    assert_eq!(observed.len(), 20);
     let (cache, _mock) = scripted(&registry, "users");
     provider.force_flush().unwrap();
     let (points, units) = sdk_points(&exporter);

@@ -1,6 +1,7 @@
 //! [`ClockPro::validate`]: every structural invariant, checked in tests and
 //! fuzzing after each operation.
 
+use super::window::BIAS_LIMIT;
 use super::{ClockPro, Status, NIL};
 
 impl<T> ClockPro<T> {
@@ -9,6 +10,19 @@ impl<T> ClockPro<T> {
     #[cfg(test)]
     pub(crate) fn cold_queue_lengths(&self) -> (u64, u64) {
         (self.cold_count, self.cold_queue.len() as u64)
+    }
+
+    /// The admission window's bias now.
+    #[cfg(test)]
+    pub(crate) fn window_bias(&self) -> i32 {
+        self.window.bias
+    }
+
+    /// Counts a sighting of `hash` in the window's sketch, as an insert
+    /// does.
+    #[cfg(test)]
+    pub(crate) fn window_sighting_for_test(&mut self, hash: u64) {
+        self.window_sighting(hash);
     }
 
     /// Nodes in the arena, whatever their status.
@@ -26,8 +40,11 @@ impl<T> ClockPro<T> {
             loop {
                 let node = self.node(n);
                 assert!(
-                    !matches!(node.status(), Status::Free | Status::Tombstone),
-                    "{:?} node {n} on the list",
+                    !matches!(
+                        node.status(),
+                        Status::Free | Status::Tombstone | Status::Window
+                    ),
+                    "{:?} node {n} on the clock",
                     node.status()
                 );
                 assert_eq!(self.node(node.next()).prev(), n, "broken links at {n}");
@@ -50,7 +67,7 @@ impl<T> ClockPro<T> {
                             "ghost {n} not indexed"
                         );
                     }
-                    Status::Tombstone | Status::Free => unreachable!(),
+                    Status::Tombstone | Status::Free | Status::Window => unreachable!(),
                 }
                 if node.status().resident() {
                     assert!(node.page.is_some(), "resident node {n} without a page");
@@ -73,8 +90,9 @@ impl<T> ClockPro<T> {
             (self.hot_count, self.cold_count),
             "counts"
         );
+        let windowed = self.validate_window();
         assert_eq!(
-            linked + self.free.len() + self.dropped as usize,
+            linked + windowed + self.free.len() + self.dropped as usize,
             self.nodes.len(),
             "nodes lost"
         );
@@ -87,9 +105,9 @@ impl<T> ClockPro<T> {
                 .count() as u64
         );
         assert!(
-            hot + cold <= self.capacity,
+            self.weight() <= self.capacity,
             "resident weight {} over capacity {}",
-            hot + cold,
+            self.weight(),
             self.capacity
         );
         assert!(
@@ -162,5 +180,54 @@ impl<T> ClockPro<T> {
             "{} dropped pages",
             self.dropped
         );
+    }
+
+    /// The admission window's invariants (`window`'s module docs); returns
+    /// how many pages it holds.
+    fn validate_window(&self) -> usize {
+        let window = &self.window;
+        let (mut weight, mut count) = (0, 0);
+        let mut n = window.newest;
+        while n != NIL {
+            let node = self.node(n);
+            assert_eq!(node.status(), Status::Window, "node {n} in the window");
+            assert!(node.page.is_some(), "window page {n} without a page");
+            assert_eq!(self.node(node.next()).prev(), n, "window links at {n}");
+            weight += u64::from(node.weight);
+            count += 1;
+            assert!(count <= self.nodes.len(), "the window does not close");
+            n = node.next();
+            if n == window.newest {
+                break;
+            }
+        }
+        assert_eq!(
+            (weight, count as u64),
+            (window.weight, window.count),
+            "window sizes"
+        );
+        assert_eq!(
+            count,
+            self.nodes
+                .iter()
+                .filter(|n| n.status() == Status::Window)
+                .count(),
+            "a window page outside the window"
+        );
+        assert!(window.on() || count == 0, "pages in a window that is off");
+        assert!(window.bias.abs() <= BIAS_LIMIT, "bias {}", window.bias);
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.marked() {
+                assert!(
+                    matches!(
+                        node.status(),
+                        Status::Ghost | Status::Hot | Status::Cold | Status::ColdInTest
+                    ),
+                    "{:?} node {i} marked",
+                    node.status()
+                );
+            }
+        }
+        count
     }
 }

@@ -319,8 +319,12 @@ fn gauges_track_the_policy() {
         cache.insert(k, k);
     }
     let s = cache.stats();
-    let (hot, cold, test) = (s.hot_size(), s.cold_size(), s.test_size());
-    assert_eq!(hot + cold, 100);
+    let (hot, cold, test, window) = (s.hot_size(), s.cold_size(), s.test_size(), s.window_size());
+    assert_eq!(hot + cold + window, 100);
+    // The newest keys wait in the window, as many as its share allows.
+    let limit = (100 * u64::from(crate::clock_pro::WINDOW_SHARE)) >> 16;
+    assert!(limit >= 1);
+    assert_eq!(window, limit);
     assert!(test > 0 && test <= 100, "test size {test}");
     assert_eq!(s.capacity(), 100);
 }
@@ -358,7 +362,11 @@ fn a_read_right_after_the_same_threads_insert_is_not_a_second_use() {
     // Capacity 3: keys 1 and 2 go in hot, 3 cold in its test period, so
     // the insert of 4 sends the cold hand to 3.
     let filled = || {
-        let cache: Cache<u32, u32> = Cache::builder().max_capacity(3).shards(1).build();
+        let cache: Cache<u32, u32> = Cache::builder()
+            .max_capacity(3)
+            .shards(1)
+            .admission_window(false)
+            .build();
         for k in 1..=3 {
             cache.insert(k, k);
         }

@@ -8,5 +8,6 @@ mod model;
 mod policy;
 mod reclaim;
 mod stress;
+mod window;
 
 use crate::model_support::ByRef;
