@@ -337,12 +337,15 @@ fn a_removal_racing_a_look_that_finds_no_lender() {
         writer.join().unwrap();
         assert_eq!(remover.join().unwrap(), Some(value(b[0], 0)));
         c.validate();
-        // One key is left in shard 0 (a[1], and a[0] unless the writer
-        // borrowed the removed key's room); shard 1 is empty. A second key
-        // there must borrow that room if a[0] is gone, never evict.
+        // One key is left in shard 0 (a[1]) unless the writer borrowed the
+        // removed key's room (a[0] and a[1]); shard 1 is empty. With one
+        // key held, a second must borrow that room, never evict; with two,
+        // the policy evicts one of them (which one is its choice).
         let held = c.len();
         c.insert(a[2], value(a[2], 0));
-        assert_eq!(c.get(&a[1]), Some(value(a[1], 0)), "evicted with room");
+        if held == 1 {
+            assert_eq!(c.get(&a[1]), Some(value(a[1], 0)), "evicted with room");
+        }
         assert_eq!(c.get(&a[2]), Some(value(a[2], 0)));
         assert_eq!(c.len(), (held + 1).min(2));
         c.validate();
