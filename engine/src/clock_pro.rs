@@ -350,6 +350,12 @@ fn cold_bounds(capacity: u64) -> (u64, u64) {
     (min_cold, max_cold)
 }
 
+/// `share` (in 1/65536ths, [`WHOLE`] being all) of `capacity`, rounded
+/// down: the cold floor's and the admission window's.
+fn share_of(capacity: u64, share: u32) -> u64 {
+    ((u128::from(capacity) * u128::from(share)) >> 16) as u64
+}
+
 fn signed(w: u64) -> i64 {
     i64::try_from(w).unwrap_or(i64::MAX)
 }
@@ -404,8 +410,7 @@ impl<T> ClockPro<T> {
         if self.floor_share == 0 {
             return self.min_cold;
         }
-        let floor = ((u128::from(self.capacity) * u128::from(self.floor_share)) >> 16) as u64;
-        floor.clamp(self.min_cold, self.max_cold)
+        share_of(self.capacity, self.floor_share).clamp(self.min_cold, self.max_cold)
     }
 
     /// A policy that keeps at most `max_nodes` nodes (at least 1), to test
@@ -929,18 +934,24 @@ impl<T> ClockPro<T> {
             self.window_admitted_evicted(c);
         }
         if self.status(c) == Status::ColdInTest {
-            let page = self.nodes[c as usize].page.take().expect("resident");
-            let older = self.set_status(c, Status::Ghost);
-            if let Some(older) = older {
-                // Two keys with one hash: the older ghost gives way.
-                self.discard(older);
-            }
-            host.removed(page, hash, weight, EvictionCause::Capacity);
+            self.evict_to_ghost(host, c);
         } else {
             let page = self.discard(c).expect("resident");
             host.removed(page, hash, weight, EvictionCause::Capacity);
         }
         self.trim_ghosts(host);
+    }
+
+    /// Evicts the resident page `c`, on the clock, keeping it there as a
+    /// ghost in its test period.
+    fn evict_to_ghost(&mut self, host: &mut impl Host<T>, c: u32) {
+        let (hash, weight) = (self.node(c).hash(), self.weight_of(c));
+        let page = self.nodes[c as usize].page.take().expect("resident");
+        if let Some(older) = self.set_status(c, Status::Ghost) {
+            // Two keys with one hash: the older ghost gives way.
+            self.discard(older);
+        }
+        host.removed(page, hash, weight, EvictionCause::Capacity);
     }
 
     /// The cold hand found `c` referenced in its test period.

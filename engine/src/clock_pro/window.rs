@@ -32,7 +32,7 @@
 //!   evicted.
 
 use super::sketch::Sketch;
-use super::{ClockPro, EvictionCause, Host, Status, NIL, WHOLE};
+use super::{share_of, ClockPro, EvictionCause, Host, Status, NIL, WHOLE};
 
 /// The window's default share of the capacity, in 1/65536ths: 2 %.
 /// Of the shares measured with the bias (1 % to 5 %), 2 % scored best or
@@ -91,8 +91,7 @@ impl<T> ClockPro<T> {
     /// The window's weight limit: its share of the capacity, at least 1.
     /// (Rounding down scored 0.02 points better than rounding to nearest.)
     fn window_limit(&self) -> u64 {
-        let limit = (u128::from(self.capacity) * u128::from(self.window.share)) >> 16;
-        (limit as u64).max(1)
+        share_of(self.capacity, self.window.share).max(1)
     }
 
     /// Counts an access to `hash` (an insert: a miss) in the sketch, sized
@@ -248,15 +247,9 @@ impl<T> ClockPro<T> {
     /// The window's page `c`, out of the window, failed the test: evicted,
     /// it stays as a ghost marked turned away.
     fn turn_away(&mut self, host: &mut impl Host<T>, c: u32) {
-        let (hash, weight) = (self.node(c).hash(), self.weight_of(c));
-        let page = self.nodes[c as usize].page.take().expect("resident");
         self.link_at_head(c);
         self.nodes[c as usize].set_marked(true);
-        if let Some(older) = self.set_status(c, Status::Ghost) {
-            // Two keys with one hash: the older ghost gives way.
-            self.discard(older);
-        }
-        host.removed(page, hash, weight, EvictionCause::Capacity);
+        self.evict_to_ghost(host, c);
         self.organize_hands();
         self.trim_ghosts(host);
     }
