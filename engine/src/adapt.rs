@@ -1,6 +1,8 @@
-//! The cold floor's adaptation for a whole cache: which keys its miniature
-//! simulations follow (`clock_pro::shadows`), how their accesses reach the
-//! simulations, and how a chosen floor reaches the shards.
+//! The policy's adaptation for a whole cache: which keys the cold floor's
+//! miniature simulations follow (`clock_pro::shadows`), how their accesses
+//! reach the simulations, and how a chosen floor reaches the shards; and
+//! the admission window's share, climbed on the cache's hit ratio
+//! (`clock_pro::climb`).
 //!
 //! A hit on a sampled entry must not write a shared line, so it only
 //! [`note`](crate::reclaim::Guard::note)s the key's id in its thread's
@@ -14,11 +16,31 @@
 //! each shard, whose next insert hands it to the policy. Notes a ring lost
 //! before a writer came by are accesses the simulations never see, at
 //! worst a noisier choice.
+//!
+//! The window's climber needs the hit ratio of the whole cache, which the
+//! cache's metrics count on each thread's own line; so every
+//! [`CHECK`]th sampled write (with the replay's lock) sums them, and once
+//! [`SAMPLE`] requests per unit of capacity went by since the last sample,
+//! the climber moves the share and stores it in each shard, whose next
+//! insert hands it to the policy. Without metrics (or with every metrics
+//! column taken), the window keeps its share.
 
+use crate::clock_pro::climb::{Climber, SAMPLE};
 use crate::clock_pro::shadows::{Sampler, Shadows};
+use crate::clock_pro::WINDOW_SHARE;
 use crate::reclaim::{Guard, Trail};
 use crate::shard::Shard;
 use crate::sync::{lock, try_lock, Mutex};
+
+/// Sampled writes between two looks at the cache's request counts: few
+/// enough that summing every thread's counts costs nothing per write,
+/// many enough that a sample of a cache with few misses is not overshot
+/// by much.
+const CHECK: u32 = 16;
+
+/// Cumulative counts of a cache's requests: `(gets, gets that missed)`,
+/// or `None` when the cache does not count them.
+pub(crate) type Requests = Option<(u64, u64)>;
 
 /// A cache's sampler and simulations.
 pub(crate) struct Adapt {
@@ -33,6 +55,51 @@ struct Replay {
     trail: Trail,
     shadows: Shadows,
     notes: Vec<u32>,
+    climb: Climb,
+}
+
+/// The window's climber and where its sample started.
+struct Climb {
+    climber: Climber,
+    /// Requests per sample.
+    sample: u64,
+    /// Sampled writes since the last look at the counts.
+    writes: u32,
+    /// The counts when the sample started (`None` before the first look).
+    start: Requests,
+}
+
+impl Climb {
+    fn new(capacity: u64) -> Climb {
+        Climb {
+            climber: Climber::new(WINDOW_SHARE),
+            sample: SAMPLE.saturating_mul(capacity),
+            writes: 0,
+            start: None,
+        }
+    }
+
+    /// A sampled write: every [`CHECK`]th looks at the counts, and
+    /// returns a new share if a sample ended.
+    fn write(&mut self, requests: impl FnOnce() -> Requests) -> Option<u32> {
+        self.writes += 1;
+        if self.writes < CHECK {
+            return None;
+        }
+        self.writes = 0;
+        let now @ (gets, misses) = requests()?;
+        let Some((gets_then, misses_then)) = self.start else {
+            self.start = Some(now);
+            return None;
+        };
+        let gets = gets.wrapping_sub(gets_then);
+        if gets < self.sample {
+            return None;
+        }
+        let hits = gets.saturating_sub(misses.wrapping_sub(misses_then));
+        self.start = Some(now);
+        Some(self.climber.sample(hits, gets))
+    }
 }
 
 impl Adapt {
@@ -47,6 +114,7 @@ impl Adapt {
                 trail,
                 shadows: Shadows::new(sampler, capacity),
                 notes: Vec::new(),
+                climb: Climb::new(capacity),
             }),
         }
     }
@@ -66,8 +134,15 @@ impl Adapt {
 
     /// A write of the sampled key hashed to `hash`: a note, then a replay
     /// of every thread's notes unless another writer is replaying; a new
-    /// floor goes to every shard.
-    pub(crate) fn write<K, V>(&self, hash: u64, guard: &Guard, shards: &[Shard<K, V>]) {
+    /// floor goes to every shard, and so does a new window share if the
+    /// write ended a sample of `requests`.
+    pub(crate) fn write<K, V>(
+        &self,
+        hash: u64,
+        guard: &Guard,
+        shards: &[Shard<K, V>],
+        requests: impl FnOnce() -> Requests,
+    ) {
         guard.note(self.tag, hash as u32);
         let Some(mut replay) = try_lock(&self.replay) else {
             return;
@@ -76,7 +151,13 @@ impl Adapt {
             trail,
             shadows,
             notes,
+            climb,
         } = &mut *replay;
+        if let Some(share) = climb.write(requests) {
+            for shard in shards {
+                shard.set_window_share(share);
+            }
+        }
         notes.clear();
         trail.read(notes);
         let mut chosen = None;
@@ -93,7 +174,15 @@ impl Adapt {
     /// The cache's capacity became `capacity`: the simulations start over
     /// at their new size.
     pub(crate) fn resize(&self, capacity: u64) {
-        lock(&self.replay).shadows.resize(capacity);
+        let mut replay = lock(&self.replay);
+        replay.shadows.resize(capacity);
+        replay.climb.sample = SAMPLE.saturating_mul(capacity);
+    }
+
+    /// The window share the climber chose last.
+    #[cfg(test)]
+    pub(crate) fn window_share(&self) -> u32 {
+        lock(&self.replay).climb.climber.share()
     }
 
     /// The floor chosen last, in `ClockPro::set_cold_floor`'s units.

@@ -273,13 +273,19 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     }
 
     /// Whether new entries pass an admission window (default true). A new
-    /// key waits in a small FIFO (2 % of the capacity) in front of the
-    /// CLOCK-Pro clock; when the window overflows, its oldest entry enters
+    /// key waits in a FIFO in front of the CLOCK-Pro clock; when the
+    /// window overflows, its oldest entry enters
     /// the clock if a frequency sketch has seen its key more often than
     /// the key of the entry it would displace, and is evicted otherwise.
     /// The test's bias tunes itself: keys turned away that come back make
     /// it more lenient, admitted keys evicted unused make it stricter. It
     /// keeps one-off keys (scans) from displacing entries worth keeping.
+    /// The window starts at 2 % of the capacity, and its size climbs on
+    /// the cache's hit ratio (0.5 % to 80 %: larger where keys come back
+    /// soon after their first use, smaller where frequency decides),
+    /// when the cache has its [`stats`](Self::stats) and
+    /// [adapts](Self::adapt_cold_floor) (the defaults); otherwise it stays
+    /// at 2 %.
     /// A hit costs nothing more: the sketch counts a hit when the policy
     /// clears the reference bit it set. An insert that evicts costs about a
     /// quarter more, and the sketch takes 4 to 8 bytes an entry (at most
@@ -300,7 +306,9 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     }
 
     /// Whether to record metrics (default true). Turning them off exists to
-    /// measure what they cost. With metrics, a cache holds two latency
+    /// measure what they cost; it also fixes the
+    /// [admission window](Self::admission_window)'s size, which climbs on
+    /// the hit ratio the metrics count. With metrics, a cache holds two latency
     /// histograms (three once it loads) of 30 KiB per thread slot (three
     /// slots per hardware thread): 371 KiB for an empty cache on 2 cores.
     ///

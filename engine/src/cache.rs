@@ -903,7 +903,11 @@ where
     #[inline(never)]
     fn sampled_write(&self, hash: u64, guard: &Guard) {
         if let Some(adapt) = &self.inner.adapt {
-            adapt.write(hash, guard, &self.inner.shards);
+            adapt.write(hash, guard, &self.inner.shards, || {
+                let m = self.inner.stats.metrics.as_ref()?;
+                (m.calls.exclusive() && m.misses.exclusive())
+                    .then(|| (m.calls.sum(), m.misses.sum()))
+            });
         }
     }
 

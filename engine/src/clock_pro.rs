@@ -84,9 +84,11 @@
 //!   the floor is the 1% bound and the rules are the simulator's.
 //! - **The admission window** (not in the simulator; off until
 //!   [`set_window`](ClockPro::set_window)): a new page that is not a ghost
-//!   waits in a small FIFO off the clock, and enters the clock as above
-//!   only if a frequency test lets it ([`window`]). A ghost's page skips
-//!   the window, as CLOCK-Pro's test period says it should.
+//!   waits in a FIFO off the clock, and enters the clock as above only
+//!   if a frequency test lets it ([`window`]). A ghost's page skips the
+//!   window, as CLOCK-Pro's test period says it should. The owner may
+//!   move the window's share ([`set_window_share`](ClockPro::set_window_share));
+//!   the cache climbs it on its hit ratio ([`climb`]).
 //! - **Pages moved to the head** have their reference bit cleared.
 //! - **Non-resident pages** keep only a hash and a weight, in a node (24
 //!   bytes), and a 5-byte bucket of the ghost index. Their total weight is
@@ -115,6 +117,7 @@
 //! and the hot hand demotes whatever the bit, so a call takes at most
 //! `MAX_STEPS` plus one lap of each hand.
 
+pub(crate) mod climb;
 mod ghosts;
 mod ring;
 pub(crate) mod shadows;

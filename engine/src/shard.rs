@@ -204,6 +204,10 @@ pub(crate) struct Shard<K, V> {
     /// insert under the lock. `Relaxed` both ways: a hint, ordering
     /// nothing; an insert that reads the older floor moves one page less.
     cold_floor: AtomicU32,
+    /// The admission window's share the cache's climber chose
+    /// (`ClockPro::set_window_share`), handed over as `cold_floor` is, and
+    /// `Relaxed` for the same reason.
+    window_share: AtomicU32,
     /// Shared with the cache's [`StatsSource`](crate::stats_source::StatsSource).
     pub(crate) gauges: std::sync::Arc<Gauges>,
 }
@@ -429,6 +433,7 @@ impl<K, V> Shard<K, V> {
                 next_compute: 0,
             }),
             cold_floor: AtomicU32::new(0),
+            window_share: AtomicU32::new(crate::clock_pro::WINDOW_SHARE),
             gauges: std::sync::Arc::new(Gauges {
                 lendable: AtomicU64::new(capacity),
                 ..Gauges::default()
@@ -441,6 +446,13 @@ impl<K, V> Shard<K, V> {
     pub(crate) fn set_cold_floor(&self, share: u32) {
         // Relaxed: see `cold_floor`.
         self.cold_floor.store(share, Ordering::Relaxed);
+    }
+
+    /// Hands the policy a new admission window share at the next insert
+    /// (see `window_share`).
+    pub(crate) fn set_window_share(&self, share: u32) {
+        // Relaxed: see `cold_floor`.
+        self.window_share.store(share, Ordering::Relaxed);
     }
 
     #[inline]
@@ -911,6 +923,9 @@ impl<K, V> Shard<K, V> {
             state
                 .policy
                 .set_cold_floor(self.cold_floor.load(Ordering::Relaxed));
+            state
+                .policy
+                .set_window_share(self.window_share.load(Ordering::Relaxed));
             let node = state.policy.insert(&mut host, hash, w, page);
             fresh.set_node(node);
             let slot = match existing {

@@ -1,8 +1,9 @@
-//! The cold floor's adaptation through a real cache: hits on any thread
-//! and writes reach the simulations, and the floor they choose reaches
-//! every shard's policy.
+//! The policy's adaptation through a real cache: hits on any thread and
+//! writes reach the cold floor's simulations, and the floor they choose
+//! reaches every shard's policy; the admission window climbs on the
+//! cache's hit ratio, on every shard.
 
-use crate::clock_pro::WHOLE;
+use crate::clock_pro::{WHOLE, WINDOW_SHARE};
 use crate::Cache;
 
 /// Keys from `from` on whose hashes the cache samples, `n` of them.
@@ -57,13 +58,13 @@ fn hits_on_other_threads_and_writes_reach_the_simulations() {
     cache.validate();
 }
 
-/// Keys read twice a short distance apart and never again: recency that a
-/// small cold allocation loses (each second read finds the key evicted
-/// from the cold pages) and a large one keeps.
-fn short_reuse(cache: &Cache<u64, u64>, from: u64, n: u64) -> u64 {
+/// Reads `n` keys from `from` on twice, the second read of each `apart`
+/// keys after its first, and never again; inserts what misses, and
+/// returns the hits.
+fn read_twice(cache: &Cache<u64, u64>, from: u64, n: u64, apart: u64) -> u64 {
     let mut hits = 0;
     for i in from..from + n {
-        for k in [i, i.saturating_sub(600).max(from)] {
+        for k in [i, i.saturating_sub(apart).max(from)] {
             if cache.get(&k).is_some() {
                 hits += 1;
             } else {
@@ -72,6 +73,13 @@ fn short_reuse(cache: &Cache<u64, u64>, from: u64, n: u64) -> u64 {
         }
     }
     hits
+}
+
+/// Keys read twice a short distance apart and never again: recency that a
+/// small cold allocation loses (each second read finds the key evicted
+/// from the cold pages) and a large one keeps.
+fn short_reuse(cache: &Cache<u64, u64>, from: u64, n: u64) -> u64 {
+    read_twice(cache, from, n, 600)
 }
 
 #[test]
@@ -128,4 +136,46 @@ fn a_resize_to_the_same_capacity_keeps_the_simulations() {
     cache.set_capacity(2_000).unwrap();
     assert_eq!(adapt.held(), 0, "a new size starts over");
     cache.validate();
+}
+
+/// Keys read twice, 60 requests apart, and never again. A window of 2 %
+/// loses a key before its second read, and the frequency test turns it
+/// away (its return only loosens the test); a window of more than 30
+/// pages per shard keeps it.
+fn reread(cache: &Cache<u64, u64>, from: u64, n: u64) -> u64 {
+    read_twice(cache, from, n, 30)
+}
+
+#[test]
+fn rereads_the_window_can_catch_grow_it_on_every_shard() {
+    let cache: Cache<u64, u64> = Cache::builder().max_capacity(1_000).shards(2).build();
+    let start = (cache.stats().capacity() * u64::from(WINDOW_SHARE)) >> 16;
+    let early = reread(&cache, 0, 100_000);
+    let late = reread(&cache, 1_000_000, 100_000);
+    let share = cache.adapt().unwrap().window_share();
+    assert!(share > WHOLE / 10, "climbed to {share}");
+    let stats = cache.stats();
+    assert!(
+        stats.window_size() > 5 * start,
+        "window {} of {}: every shard took the share",
+        stats.window_size(),
+        stats.capacity()
+    );
+    assert!(
+        late > early + 3_000,
+        "{late} hits after climbing, {early} while"
+    );
+    cache.validate();
+
+    // Without metrics there is no hit ratio to climb on.
+    let quiet: Cache<u64, u64> = Cache::builder()
+        .max_capacity(1_000)
+        .shards(2)
+        .stats(false)
+        .build();
+    let flat = reread(&quiet, 0, 100_000) + reread(&quiet, 1_000_000, 100_000);
+    assert_eq!(quiet.adapt().unwrap().window_share(), WINDOW_SHARE);
+    assert!(quiet.stats().window_size() <= start + 1);
+    assert!(early + late > flat, "{} against {flat}", early + late);
+    quiet.validate();
 }

@@ -2,7 +2,7 @@
 //! clock, what is turned away, how the test's bias moves, and every
 //! structural invariant under arbitrary operations.
 
-use crate::clock_pro::{ClockPro, EvictionCause, Host, WINDOW_SHARE};
+use crate::clock_pro::{ClockPro, EvictionCause, Host, WHOLE, WINDOW_SHARE};
 use proptest::prelude::*;
 use std::collections::HashMap;
 
@@ -195,6 +195,7 @@ enum Op {
     Remove(u64),
     Reweigh(u64, u32),
     Capacity(u64),
+    Share(u32),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -203,11 +204,13 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..60u64).prop_map(Op::Remove),
         1 => (0..60u64, 1..4u32).prop_map(|(k, w)| Op::Reweigh(k, w)),
         1 => (1..80u64).prop_map(Op::Capacity),
+        1 => (0..=WHOLE).prop_map(Op::Share),
     ]
 }
 
 proptest! {
-    /// Any mix of accesses, removals, reweighs and capacity changes keeps
+    /// Any mix of accesses, removals, reweighs, capacity changes and window
+    /// shares (the climber's) keeps
     /// every invariant, and the policy's resident pages are the host's.
     #[test]
     fn every_operation_keeps_the_window_consistent(ops in proptest::collection::vec(op(), 1..400)) {
@@ -235,6 +238,7 @@ proptest! {
                     let heaviest = p.keys.resident.values().copied().max().unwrap_or(1);
                     p.policy.set_capacity(&mut p.keys, c.max(u64::from(heaviest)));
                 }
+                Op::Share(share) => p.policy.set_window_share(share),
             }
             p.policy.validate();
             let resident: u64 = p.keys.resident.values().map(|&w| u64::from(w)).sum();
