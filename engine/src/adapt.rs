@@ -22,8 +22,10 @@
 //! [`CHECK`]th sampled write (with the replay's lock) sums them, and once
 //! [`SAMPLE`] requests per unit of capacity went by since the last sample,
 //! the climber moves the share and stores it in each shard, whose next
-//! insert hands it to the policy. Without metrics (or with every metrics
-//! column taken), the window keeps its share.
+//! insert hands it to the policy. Samples start once the shards are full
+//! (their weight gauges sum to 15/16 of the capacity): while a cache
+//! fills, its hit ratio rises whatever the window. Without metrics (or
+//! with every metrics column taken), the window keeps its share.
 
 use crate::clock_pro::climb::{Climber, SAMPLE};
 use crate::clock_pro::shadows::{Sampler, Shadows};
@@ -61,8 +63,8 @@ struct Replay {
 /// The window's climber and where its sample started.
 struct Climb {
     climber: Climber,
-    /// Requests per sample.
-    sample: u64,
+    /// The cache's capacity.
+    capacity: u64,
     /// Sampled writes since the last look at the counts.
     writes: u32,
     /// The counts when the sample started (`None` before the first look).
@@ -73,27 +75,37 @@ impl Climb {
     fn new(capacity: u64) -> Climb {
         Climb {
             climber: Climber::new(WINDOW_SHARE),
-            sample: SAMPLE.saturating_mul(capacity),
+            capacity,
             writes: 0,
             start: None,
         }
     }
 
-    /// A sampled write: every [`CHECK`]th looks at the counts, and
-    /// returns a new share if a sample ended.
-    fn write(&mut self, requests: impl FnOnce() -> Requests) -> Option<u32> {
+    /// A sampled write to a cache holding `weight` (read only when used):
+    /// every [`CHECK`]th looks at the counts, and returns a new share if
+    /// a sample ended.
+    fn write(
+        &mut self,
+        requests: impl FnOnce() -> Requests,
+        weight: impl FnOnce() -> u64,
+    ) -> Option<u32> {
         self.writes += 1;
         if self.writes < CHECK {
             return None;
         }
         self.writes = 0;
+        if weight().saturating_mul(16) < self.capacity.saturating_mul(15) {
+            // Still filling: the next sample starts once full.
+            self.start = None;
+            return None;
+        }
         let now @ (gets, misses) = requests()?;
         let Some((gets_then, misses_then)) = self.start else {
             self.start = Some(now);
             return None;
         };
         let gets = gets.wrapping_sub(gets_then);
-        if gets < self.sample {
+        if gets < SAMPLE.saturating_mul(self.capacity) {
             return None;
         }
         let hits = gets.saturating_sub(misses.wrapping_sub(misses_then));
@@ -153,7 +165,8 @@ impl Adapt {
             notes,
             climb,
         } = &mut *replay;
-        if let Some(share) = climb.write(requests) {
+        let weight = || shards.iter().map(Shard::weight).sum();
+        if let Some(share) = climb.write(requests, weight) {
             for shard in shards {
                 shard.set_window_share(share);
             }
@@ -176,7 +189,7 @@ impl Adapt {
     pub(crate) fn resize(&self, capacity: u64) {
         let mut replay = lock(&self.replay);
         replay.shadows.resize(capacity);
-        replay.climb.sample = SAMPLE.saturating_mul(capacity);
+        replay.climb.capacity = capacity;
     }
 
     /// The window share the climber chose last.
@@ -206,5 +219,61 @@ impl Adapt {
     #[cfg(any(test, fuzzing, clockwise_loom))]
     pub(crate) fn validate(&self) {
         lock(&self.replay).shadows.validate();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `climb` [`CHECK`] sampled writes with the counts `requests`
+    /// and the cache holding `weight`; returns what the last one returned.
+    fn check(climb: &mut Climb, requests: (u64, u64), weight: u64) -> Option<u32> {
+        (0..CHECK)
+            .map(|_| climb.write(|| Some(requests), || weight))
+            .last()
+            .flatten()
+    }
+
+    #[test]
+    fn samples_start_once_the_cache_is_full() {
+        let capacity = 100;
+        let sample = SAMPLE * capacity;
+        let mut climb = Climb::new(capacity);
+        // Filling: however many requests go by, no sample starts.
+        for i in 1..=5 {
+            assert_eq!(check(&mut climb, (i * sample, 0), 90), None);
+        }
+        assert_eq!(climb.start, None);
+        // Full: the first look starts a sample, which ends a sample later
+        // (the climber's baseline: no move yet).
+        assert_eq!(check(&mut climb, (10 * sample, 0), 94), None);
+        assert_eq!(climb.start, Some((10 * sample, 0)));
+        assert_eq!(check(&mut climb, (11 * sample - 1, 0), 100), None);
+        let baseline = check(&mut climb, (11 * sample, sample / 2), 100);
+        assert_eq!(baseline, Some(WINDOW_SHARE));
+        // Emptied (an invalidation): sampling stops until full again.
+        assert_eq!(check(&mut climb, (12 * sample, sample / 2), 10), None);
+        assert_eq!(climb.start, None);
+        // Without counts (no metrics), nothing either.
+        for _ in 0..CHECK {
+            assert_eq!(climb.write(|| None, || 100), None);
+        }
+        assert_eq!(climb.start, None);
+    }
+
+    #[test]
+    fn a_sample_moves_the_share_by_its_hit_ratio() {
+        let capacity = 100;
+        let sample = SAMPLE * capacity;
+        let mut climb = Climb::new(capacity);
+        check(&mut climb, (0, 0), 100);
+        // Hit ratios 50 %, then 60 %: a rise of 10 points moves the share.
+        check(&mut climb, (sample, sample / 2), 100);
+        let moved = check(&mut climb, (2 * sample, sample / 2 + 4 * sample / 10), 100);
+        assert!(
+            moved.is_some_and(|share| share != WINDOW_SHARE),
+            "{moved:?}"
+        );
     }
 }

@@ -448,6 +448,13 @@ impl<K, V> Shard<K, V> {
         self.cold_floor.store(share, Ordering::Relaxed);
     }
 
+    /// The weight the shard held after its last write (its gauge).
+    pub(crate) fn weight(&self) -> u64 {
+        // Relaxed: a level read for a decision that a stale value only
+        // delays by a check.
+        self.gauges.weight.load(Ordering::Relaxed)
+    }
+
     /// Hands the policy a new admission window share at the next insert
     /// (see `window_share`).
     pub(crate) fn set_window_share(&self, share: u32) {
