@@ -283,9 +283,8 @@ impl<K, V, S> CacheBuilder<K, V, S> {
     /// The window starts at 2 % of the capacity, and its size climbs on
     /// the cache's hit ratio (0.5 % to 80 %: larger where keys come back
     /// soon after their first use, smaller where frequency decides),
-    /// when the cache has its [`stats`](Self::stats) and
-    /// [adapts](Self::adapt_cold_floor) (the defaults); otherwise it stays
-    /// at 2 %.
+    /// when the cache keeps its [`stats`](Self::stats) (the default);
+    /// otherwise it stays at 2 %.
     /// A hit costs nothing more: the sketch counts a hit when the policy
     /// clears the reference bit it set. An insert that evicts costs about a
     /// quarter more, and the sketch takes 4 to 8 bytes an entry (at most

@@ -13,6 +13,7 @@ use crate::reclaim::Guard;
 use crate::shard::{Shard, Unlinked, Written};
 use crate::stats_source::StatsSource;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use crate::window_climb::WindowClimb;
 use crate::Equivalent;
 use crate::{CacheStats, Expiry, InsertError, RemovalCause};
 use clockwise_stats::ThreadSlot;
@@ -67,6 +68,9 @@ pub(crate) struct Inner<K, V, S> {
     /// with a weigher (the simulations count entries, not weight), and
     /// under loom (whose models of the ring of notes are `reclaim`'s).
     adapt: Option<Adapt>,
+    /// The admission window's climb (`crate::window_climb`); none when the
+    /// window is off.
+    climb: Option<WindowClimb>,
     ttl: Option<Duration>,
     /// The time to idle, if set.
     idle: Option<Idle>,
@@ -348,6 +352,7 @@ where
                 resize: std::sync::Mutex::new(()),
                 adapt: (b.adapt && b.weigher.is_none() && !crate::sync::LOOM)
                     .then(|| Adapt::new(capacity)),
+                climb: (b.window && !crate::sync::LOOM).then(WindowClimb::new),
                 weigher: b.weigher,
                 ttl: b.ttl,
                 idle: b.idle.map(Idle::new),
@@ -879,6 +884,9 @@ where
         if sampled && written != Written::Superseded {
             self.sampled_write(hash, guard);
         }
+        if WindowClimb::due(hash) && written == Written::Inserted {
+            self.climb_write();
+        }
         if let Some(m) = &self.inner.stats.metrics {
             let counter = match written {
                 Written::Inserted => Counter::Insert,
@@ -903,12 +911,29 @@ where
     #[inline(never)]
     fn sampled_write(&self, hash: u64, guard: &Guard) {
         if let Some(adapt) = &self.inner.adapt {
-            adapt.write(hash, guard, &self.inner.shards, || {
+            adapt.write(hash, guard, &self.inner.shards);
+        }
+    }
+
+    /// An insert that counts toward a look at the hit ratio, on which the
+    /// admission window climbs (see `crate::window_climb`).
+    #[cold]
+    #[inline(never)]
+    fn climb_write(&self) {
+        if let Some(climb) = &self.inner.climb {
+            let capacity = self.inner.capacity.load(Ordering::Relaxed);
+            climb.write(&self.inner.shards, capacity, || {
                 let m = self.inner.stats.metrics.as_ref()?;
                 (m.calls.exclusive() && m.misses.exclusive())
                     .then(|| (m.calls.sum(), m.misses.sum()))
             });
         }
+    }
+
+    /// The admission window's climb, for tests.
+    #[cfg(test)]
+    pub(crate) fn climb(&self) -> Option<&WindowClimb> {
+        self.inner.climb.as_ref()
     }
 
     /// A hit that set the bit of an entry the simulations follow: its key

@@ -51,6 +51,7 @@ pub(crate) mod sync;
 mod table;
 #[cfg(test)]
 mod tests;
+mod window_climb;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

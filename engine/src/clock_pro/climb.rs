@@ -14,7 +14,7 @@
 //! workload samples differ by noise and slow drift, and stepping on them
 //! walks the share at random. And the first step is down: a cache's hit
 //! ratio goes on rising after it is full, while its contents settle
-//! (`adapt` starts sampling only once it is full), and the first step
+//! (`window_climb` starts sampling only once it is full), and the first step
 //! takes that rise for its own doing, so it had better be the one that
 //! costs less when wrong: toward a small window, where CLOCK-Pro's own
 //! test period still catches what the window misses.
