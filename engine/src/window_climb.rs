@@ -4,8 +4,8 @@
 //!
 //! The climber needs the hit ratio of the whole cache, which the cache's
 //! metrics count on each thread's own line, so a hit writes nothing for
-//! it. One write in [`DUE`] (by its key's hash) counts itself here, if no
-//! other writer holds the climb; every [`CHECK`]th of those looks at the
+//! it. One insert of a new key in [`DUE`] (picked by its hash) counts
+//! itself here, if no other writer holds the climb; every [`CHECK`]th of those looks at the
 //! shards' gauges and, once the cache is full, sums the threads' counts.
 //! A sample ends when [`SAMPLE`] gets per entry held went by; the
 //! climber then moves the share, and each shard's next insert hands it to
@@ -19,12 +19,12 @@ use crate::clock_pro::WINDOW_SHARE;
 use crate::shard::Shard;
 use crate::sync::{try_lock, Mutex};
 
-/// One write in this many (a power of two, picked by the key's hash)
+/// One insert in this many (a power of two, picked by the key's hash)
 /// counts toward a look.
 const DUE: u64 = 16;
 
-/// Counted writes between two looks: a look every `DUE * CHECK` writes
-/// (256), so that summing every thread's counts costs nothing per write,
+/// Counted inserts between two looks: a look every `DUE * CHECK` inserts
+/// (256), so that summing every thread's counts costs nothing per insert,
 /// while a sample (60 gets per entry) is overshot by little.
 const CHECK: u32 = 16;
 
@@ -35,7 +35,9 @@ pub(crate) type Requests = Option<(u64, u64)>;
 /// What a cache's shards hold, from their gauges.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Held {
+    /// Entries: a sample's length counts them.
     pub(crate) entries: u64,
+    /// Their weight: whether the cache is full.
     pub(crate) weight: u64,
 }
 
@@ -61,14 +63,14 @@ impl WindowClimb {
         }
     }
 
-    /// Whether a write of the key hashed to `hash` counts toward a look.
+    /// Whether an insert of the key hashed to `hash` counts toward a look.
     /// (Bits the shard and table choices hardly use.)
     #[inline(always)]
     pub(crate) fn due(hash: u64) -> bool {
         (hash >> 32) & (DUE - 1) == 0
     }
 
-    /// A write that was [`due`](Self::due), to a cache of `capacity`:
+    /// An insert that was [`due`](Self::due), to a cache of `capacity`:
     /// counts it unless another writer holds the climb, and at a look
     /// that ends a sample stores the new share in every shard.
     pub(crate) fn write<K, V>(
