@@ -923,9 +923,7 @@ where
         if let Some(climb) = &self.inner.climb {
             let capacity = self.inner.capacity.load(Ordering::Relaxed);
             climb.write(&self.inner.shards, capacity, || {
-                let m = self.inner.stats.metrics.as_ref()?;
-                (m.calls.exclusive() && m.misses.exclusive())
-                    .then(|| (m.calls.sum(), m.misses.sum()))
+                self.inner.stats.metrics.as_ref()?.lookups()
             });
         }
     }

@@ -780,37 +780,55 @@ impl<T> ClockPro<T> {
                 return self.enter_window(host, hash, weight, page);
             }
         }
-        let free = self.free_weight();
-        let status = if free >= weight && free - weight >= floor {
-            Status::Hot
-        } else if free >= weight {
-            Status::ColdInTest
-        } else {
-            while self.free_weight() < weight {
-                self.evict_one(host);
-            }
-            // The cold hand may have ended the ghost's test period.
-            match ghost.filter(|&g| self.is_ghost_of(g, hash)) {
-                Some(g) => {
-                    let run = self.run_hand_hot(host, g);
-                    if run.reached && run.demoted == 0 {
-                        Status::ColdInTest
-                    } else {
-                        self.credits = self.credits.saturating_add(signed(weight));
-                        Status::Hot
-                    }
-                }
-                None => Status::ColdInTest,
-            }
-        };
+        let status = self.entering_status(host, hash, weight, ghost);
         if let Some(g) = ghost.filter(|&g| self.is_ghost_of(g, hash)) {
             self.discard(g);
         }
         let n = self.alloc(hash, weight, page);
+        self.enter_clock(n, status);
+        n
+    }
+
+    /// The status of a page of `weight` about to enter the clock, after
+    /// making room for it: hot while the cache fills above the cold floor,
+    /// else cold in its test period, or hot if it is the ghost `ghost` of
+    /// `hash` still in its test period once room is made and the hot hand
+    /// finds a page to demote for it.
+    fn entering_status(
+        &mut self,
+        host: &mut impl Host<T>,
+        hash: u64,
+        weight: u64,
+        ghost: Option<u32>,
+    ) -> Status {
+        let free = self.free_weight();
+        if free >= weight && free - weight >= self.cold_floor() {
+            return Status::Hot;
+        }
+        while self.free_weight() < weight {
+            self.evict_one(host);
+        }
+        // The cold hand may have ended the ghost's test period.
+        match ghost.filter(|&g| free < weight && self.is_ghost_of(g, hash)) {
+            Some(g) => {
+                let run = self.run_hand_hot(host, g);
+                if run.reached && run.demoted == 0 {
+                    Status::ColdInTest
+                } else {
+                    self.credits = self.credits.saturating_add(signed(weight));
+                    Status::Hot
+                }
+            }
+            None => Status::ColdInTest,
+        }
+    }
+
+    /// Puts the resident node `n`, off the clock, on it at the head with
+    /// `status`.
+    fn enter_clock(&mut self, n: u32, status: Status) {
         self.link_at_head(n);
         self.set_status(n, status);
         self.organize_hands();
-        n
     }
 
     /// The page the cold hand will examine first, and its hash: the next

@@ -350,6 +350,14 @@ impl Metrics {
         })
     }
 
+    /// Gets and gets of absent keys so far, `(gets, misses)`, from the
+    /// columns alone: `None` when either is the scratch column (the counts
+    /// are then in the stripes, which only a snapshot merges).
+    pub(crate) fn lookups(&self) -> Option<(u64, u64)> {
+        (self.calls.exclusive() && self.misses.exclusive())
+            .then(|| (self.calls.sum(), self.misses.sum()))
+    }
+
     pub(crate) fn snapshot_into(&self, snap: &mut Snapshot) {
         let mut values = self.counters.values();
         for (column, counter) in [

@@ -137,8 +137,9 @@ impl Climb {
             return None;
         }
         let now @ (gets, misses) = requests()?;
+        let next = Some((now, SAMPLE.saturating_mul(held.entries.max(1))));
         let Some(((gets_then, misses_then), length)) = self.start else {
-            self.start = Some((now, SAMPLE.saturating_mul(held.entries.max(1))));
+            self.start = next;
             return None;
         };
         let gets = gets.wrapping_sub(gets_then);
@@ -146,7 +147,7 @@ impl Climb {
             return None;
         }
         let hits = gets.saturating_sub(misses.wrapping_sub(misses_then));
-        self.start = Some((now, SAMPLE.saturating_mul(held.entries.max(1))));
+        self.start = next;
         Some(self.climber.sample(hits, gets))
     }
 }

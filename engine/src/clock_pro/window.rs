@@ -241,20 +241,8 @@ impl<T> ClockPro<T> {
     /// The window's page `c`, out of the window, enters the clock as a new
     /// page would.
     fn admit(&mut self, host: &mut impl Host<T>, c: u32) {
-        let weight = self.weight_of(c);
-        let floor = self.cold_floor();
-        let free = self.free_weight();
-        let status = if free >= weight && free - weight >= floor {
-            Status::Hot
-        } else {
-            while self.free_weight() < weight {
-                self.evict_one(host);
-            }
-            Status::ColdInTest
-        };
-        self.link_at_head(c);
-        self.set_status(c, status);
-        self.organize_hands();
+        let status = self.entering_status(host, self.node(c).hash(), self.weight_of(c), None);
+        self.enter_clock(c, status);
     }
 
     /// The window's page `c`, out of the window, failed the test: evicted,
