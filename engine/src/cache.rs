@@ -13,7 +13,7 @@ use crate::reclaim::Guard;
 use crate::shard::{Shard, Unlinked, Written};
 use crate::stats_source::StatsSource;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
-use crate::window_climb::WindowClimb;
+use crate::window_climb::{Held, WindowClimb};
 use crate::Equivalent;
 use crate::{CacheStats, Expiry, InsertError, RemovalCause};
 use clockwise_stats::ThreadSlot;
@@ -922,7 +922,11 @@ where
     fn climb_write(&self) {
         if let Some(climb) = &self.inner.climb {
             let capacity = self.inner.capacity.load(Ordering::Relaxed);
-            climb.write(&self.inner.shards, capacity, || {
+            let held = || Held {
+                entries: self.len(),
+                weight: self.weighted_size(),
+            };
+            climb.write(&self.inner.shards, capacity, held, || {
                 self.inner.stats.metrics.as_ref()?.lookups()
             });
         }

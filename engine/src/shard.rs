@@ -448,19 +448,6 @@ impl<K, V> Shard<K, V> {
         self.cold_floor.store(share, Ordering::Relaxed);
     }
 
-    /// The weight the shard held after its last write (its gauge).
-    pub(crate) fn weight(&self) -> u64 {
-        // Relaxed: a level read for a decision that a stale value only
-        // delays by a look (the window's climb).
-        self.gauges.weight.load(Ordering::Relaxed)
-    }
-
-    /// The entries the shard held after its last write (its gauge).
-    pub(crate) fn len(&self) -> u64 {
-        // Relaxed: as `weight`.
-        self.gauges.len.load(Ordering::Relaxed)
-    }
-
     /// Hands the policy a new admission window share at the next insert
     /// (see `window_share`).
     pub(crate) fn set_window_share(&self, share: u32) {

@@ -5,8 +5,9 @@
 //! The climber needs the hit ratio of the whole cache, which the cache's
 //! metrics count on each thread's own line, so a hit writes nothing for
 //! it. One insert of a new key in [`DUE`] (picked by its hash) counts
-//! itself here, if no other writer holds the climb; every [`CHECK`]th of those looks at the
-//! shards' gauges and, once the cache is full, sums the threads' counts.
+//! itself here, if no other writer holds the climb; every [`CHECK`]th of
+//! those reads the cache's gauges and, once the cache is full, sums the
+//! threads' counts.
 //! A sample ends when [`SAMPLE`] gets per entry held went by; the
 //! climber then moves the share, and each shard's next insert hands it to
 //! the policy, as the cold floor is handed. Samples start once the shards
@@ -32,7 +33,7 @@ const CHECK: u32 = 16;
 /// or `None` when the cache does not count them.
 pub(crate) type Requests = Option<(u64, u64)>;
 
-/// What a cache's shards hold, from their gauges.
+/// What a cache holds, from its gauges.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Held {
     /// Entries: a sample's length counts them.
@@ -70,29 +71,19 @@ impl WindowClimb {
         (hash >> 32) & (DUE - 1) == 0
     }
 
-    /// An insert that was [`due`](Self::due), to a cache of `capacity`:
-    /// counts it unless another writer holds the climb, and at a look
-    /// that ends a sample stores the new share in every shard.
+    /// An insert that was [`due`](Self::due), to a cache of `capacity`
+    /// holding `held` (read only at a look): counts it unless another
+    /// writer holds the climb, and at a look that ends a sample stores the
+    /// new share in every shard.
     pub(crate) fn write<K, V>(
         &self,
         shards: &[Shard<K, V>],
         capacity: u64,
+        held: impl FnOnce() -> Held,
         requests: impl FnOnce() -> Requests,
     ) {
         let Some(mut climb) = try_lock(&self.climb) else {
             return;
-        };
-        let held = || {
-            shards.iter().fold(
-                Held {
-                    entries: 0,
-                    weight: 0,
-                },
-                |sum, shard| Held {
-                    entries: sum.entries + shard.len(),
-                    weight: sum.weight + shard.weight(),
-                },
-            )
         };
         if let Some(share) = climb.write(capacity, held, requests) {
             for shard in shards {
@@ -160,17 +151,22 @@ mod tests {
     const SAMPLE_GETS: u64 = SAMPLE * CAPACITY;
 
     /// Feeds `climb` [`CHECK`] counted writes with the counts `requests`
-    /// and the cache holding `weight` of [`CAPACITY`] in as many entries;
-    /// returns what the last one returned.
+    /// and the cache of [`CAPACITY`] holding `held`; returns what the last
+    /// one returned.
+    fn look_holding(climb: &mut Climb, requests: (u64, u64), held: Held) -> Option<u32> {
+        (0..CHECK)
+            .map(|_| climb.write(CAPACITY, || held, || Some(requests)))
+            .last()
+            .flatten()
+    }
+
+    /// [`look_holding`] with `weight` held in as many entries.
     fn look(climb: &mut Climb, requests: (u64, u64), weight: u64) -> Option<u32> {
         let held = Held {
             entries: weight,
             weight,
         };
-        (0..CHECK)
-            .map(|_| climb.write(CAPACITY, || held, || Some(requests)))
-            .last()
-            .flatten()
+        look_holding(climb, requests, held)
     }
 
     #[test]
@@ -222,12 +218,7 @@ mod tests {
             entries: 10,
             weight: 100,
         };
-        let mut at = |gets: u64, misses: u64| {
-            (0..CHECK)
-                .map(|_| climb.write(CAPACITY, || held, || Some((gets, misses))))
-                .last()
-                .flatten()
-        };
+        let mut at = |gets: u64, misses: u64| look_holding(&mut climb, (gets, misses), held);
         assert_eq!(at(0, 0), None);
         assert_eq!(at(SAMPLE * 10 - 1, 0), None);
         assert_eq!(

@@ -210,8 +210,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 proptest! {
     /// Any mix of accesses, removals, reweighs, capacity changes and window
-    /// shares (the climber's) keeps
-    /// every invariant, and the policy's resident pages are the host's.
+    /// shares (the climber's) keeps every invariant, and the policy's
+    /// resident pages are the host's.
     #[test]
     fn every_operation_keeps_the_window_consistent(ops in proptest::collection::vec(op(), 1..400)) {
         let mut p = Policy::new(40);
